@@ -1,0 +1,126 @@
+//! The one JSON error shape of the HTTP API, and the extractor that makes malformed bodies use it.
+//!
+//! `{"error": {"code": "...", "message": "...", "details": ..., "request_id": "..."}}`.
+//! 4xx messages are meant for users; 5xx responses never carry internals (only a generic message
+//! and a request id), and the real error is logged once, here.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::hub::InvokeError;
+use crate::mcp::McpError;
+
+/// An API failure: status, stable machine code, user message, optional structured details.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// A 4xx or 5xx with a message that is safe to show.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Attach structured details (validation errors, config errors).
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
+        self
+    }
+
+    /// A route that does not exist.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = format!("{:016x}", fastrand::u64(..));
+        let message = if self.status.is_server_error() && self.code == "internal" {
+            tracing::error!(request_id = %request_id, error = %self.message, "request failed");
+            "internal error; the server log has details under this request id".to_owned()
+        } else {
+            if self.status.is_server_error() {
+                tracing::warn!(request_id = %request_id, code = self.code, error = %self.message, "request failed");
+            }
+            self.message
+        };
+        let mut error = json!({ "code": self.code, "message": message, "request_id": request_id });
+        if let Some(details) = self.details {
+            error["details"] = details;
+        }
+        (self.status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(err: InvokeError) -> Self {
+        match &err {
+            InvokeError::UnknownTool { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "tool_not_found", err.to_string())
+            }
+            InvokeError::InvalidArguments { errors, .. } => {
+                let details: Vec<Value> = errors
+                    .iter()
+                    .map(|e| json!({ "path": e.path, "message": e.message }))
+                    .collect();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_arguments",
+                    err.to_string(),
+                )
+                .with_details(details)
+            }
+            InvokeError::Mcp(mcp) => mcp_error(mcp),
+        }
+    }
+}
+
+fn mcp_error(err: &McpError) -> ApiError {
+    let (status, code) = match err {
+        McpError::UnknownServer { .. } => (StatusCode::NOT_FOUND, "server_not_found"),
+        McpError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "server_unavailable"),
+        McpError::ServerExited { .. } => (StatusCode::SERVICE_UNAVAILABLE, "server_exited"),
+        McpError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "tool_timeout"),
+        McpError::Protocol { .. } => (StatusCode::BAD_GATEWAY, "tool_protocol_error"),
+        McpError::Transport { .. } => (StatusCode::BAD_GATEWAY, "server_transport_error"),
+        McpError::Cancelled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "tool_cancelled"),
+    };
+    // These messages describe the MCP server's state in user terms; they hold no internals of ours.
+    ApiError::new(status, code, err.to_string())
+}
+
+/// `Json<T>` whose rejections use our error shape and say what was wrong with the body.
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(ApiError::new(
+                rejection.status(),
+                "invalid_body",
+                format!("request body: {}", rejection.body_text()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Composition root: builds every part from a loaded `Config`, serves HTTP, applies reloads, and
+//! orders shutdown (stop accepting HTTP, then stop MCP servers and their children).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use crate::api::{self, AppState, ConfigReloader};
+use crate::config::{self, Config};
+use crate::hub::Hub;
+use crate::mcp::ManagerSettings;
+
+/// A snapshot of the process environment, taken once in `main`; nothing else reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Environment(pub Arc<HashMap<String, String>>);
+
+impl Environment {
+    /// Snapshot of the current process environment.
+    pub fn capture(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(Arc::new(vars.into_iter().collect()))
+    }
+
+    /// Look up a variable.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+}
+
+/// Command-line values that beat the file (`--bind`, `--data-dir`); kept so reloads apply them too.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Load the config file with this environment, then apply command-line overrides.
+///
+/// # Errors
+/// Every config error, with file, line and key path.
+pub fn load_config(
+    path: &Path,
+    env: &Environment,
+    overrides: &Overrides,
+) -> Result<Config, config::ConfigErrors> {
+    let mut config = config::load(path, &|key| env.get(key))?;
+    if let Some(bind) = overrides.bind {
+        config.server.bind = bind;
+    }
+    if let Some(dir) = &overrides.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// Build the tool hub and start the configured servers (start-up does not wait for them).
+///
+/// # Errors
+/// When the data directory cannot be created.
+pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
+    let data_dir = prepare_data_dir(&config.server.data_dir)?;
+    let settings = ManagerSettings {
+        inherited_env: env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        child_env: vec![(
+            "SWITCHBOARD_DATA_DIR".to_owned(),
+            data_dir.display().to_string(),
+        )],
+    };
+    let hub = Hub::new(settings, config.tools.clone());
+    hub.apply(&config.mcp_servers, config.tools.clone());
+    Ok(hub)
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    dir.canonicalize()
+        .with_context(|| format!("resolving the data directory {}", dir.display()))
+}
+
+/// Serve until `shutdown` resolves, then stop everything in order.
+///
+/// # Errors
+/// When the address cannot be bound or the data directory cannot be created.
+pub async fn serve(
+    config: Config,
+    env: Environment,
+    overrides: Overrides,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bind = config.server.bind;
+    let hub = start_hub(&config, &env)?;
+    let listener = bind_listener(bind).await?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
+    let reloader = Arc::new(FileReloader {
+        hub: hub.clone(),
+        env,
+        overrides,
+        current: Mutex::new(config),
+    });
+    let router = api::router(AppState {
+        hub: hub.clone(),
+        reloader,
+    });
+    // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down mcp servers");
+    if tokio::time::timeout(Duration::from_secs(10), hub.mcp().shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("mcp servers did not stop within 10 s");
+    }
+    Ok(())
+}
+
+async fn bind_listener(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))
+}
+
+/// Reloads from the file the running config came from.
+struct FileReloader {
+    hub: Hub,
+    env: Environment,
+    overrides: Overrides,
+    current: Mutex<Config>,
+}
+
+impl ConfigReloader for FileReloader {
+    fn reload(&self) -> BoxFuture<'_, Result<serde_json::Value, Vec<String>>> {
+        async move {
+            let source = self
+                .current
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .source
+                .clone();
+            let env = self.env.clone();
+            let overrides = self.overrides.clone();
+            let loaded = tokio::task::spawn_blocking(move || load_config(&source, &env, &overrides))
+                .await
+                .map_err(|err| vec![format!("config loader failed: {err}")])?;
+            let fresh = loaded.map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let summary = self.hub.apply(&fresh.mcp_servers, fresh.tools.clone());
+            let mut restart_required = Vec::new();
+            if fresh.server.bind != current.server.bind {
+                restart_required.push("server.bind");
+            }
+            if fresh.server.data_dir != current.server.data_dir {
+                restart_required.push("server.data_dir");
+            }
+            tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
+            *current = fresh;
+            Ok(json!({ "servers": summary, "restart_required": restart_required }))
+        }
+        .boxed()
+    }
+}

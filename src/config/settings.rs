@@ -1,0 +1,108 @@
+//! The `server:` and `tools:` sections: listen address, data directory and catalog limits.
+//!
+//! Each field falls back to its documented default when absent; an invalid field is reported
+//! and also replaced by its default so the rest of the file is still checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::error::{child_path, shown};
+use super::fields::Ctx;
+use super::model::{ServerSettings, ToolSettings};
+use super::yaml::Node;
+
+/// Default `server.bind`.
+pub(super) const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Default `server.data_dir`.
+pub(super) const DEFAULT_DATA_DIR: &str = "./data";
+/// Default `tools.max_result_bytes` (256 KiB).
+pub(super) const DEFAULT_MAX_RESULT_BYTES: usize = 256 * 1024;
+/// Default `tools.max_tools_per_server`.
+pub(super) const DEFAULT_MAX_TOOLS_PER_SERVER: usize = 256;
+/// Default `tools.max_description_chars`.
+pub(super) const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 2048;
+
+const SERVER_KEYS: &[&str] = &["bind", "data_dir"];
+const TOOLS_KEYS: &[&str] = &[
+    "max_result_bytes",
+    "max_tools_per_server",
+    "max_description_chars",
+];
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+        }
+    }
+}
+
+impl Default for ToolSettings {
+    fn default() -> Self {
+        ToolSettings {
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            max_tools_per_server: DEFAULT_MAX_TOOLS_PER_SERVER,
+            max_description_chars: DEFAULT_MAX_DESCRIPTION_CHARS,
+        }
+    }
+}
+
+/// Reads `server:`; `None` (absent section) gives the defaults.
+pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
+    let mut settings = ServerSettings::default();
+    let Some(fields) = node.and_then(|n| ctx.fields(n, "server", SERVER_KEYS)) else {
+        return settings;
+    };
+    if let Some(node) = fields.get("bind") {
+        let path = child_path("server", "bind");
+        if let Some(text) = ctx.string(node, &path) {
+            match text.trim().parse::<SocketAddr>() {
+                Ok(addr) => settings.bind = addr,
+                Err(_) => ctx.error(
+                    node.pos,
+                    &path,
+                    format!(
+                        "not a valid socket address{}; expected IP:PORT such as {DEFAULT_BIND} or [::1]:8080 (host names are not resolved)",
+                        shown(&text)
+                    ),
+                ),
+            }
+        }
+    }
+    if let Some(node) = fields.get("data_dir") {
+        let path = child_path("server", "data_dir");
+        if let Some(text) = ctx.non_empty_string(node, &path) {
+            settings.data_dir = PathBuf::from(text);
+        }
+    }
+    settings
+}
+
+/// Reads `tools:`; `None` (absent section) gives the defaults.
+pub(super) fn tools(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ToolSettings {
+    let mut settings = ToolSettings::default();
+    let Some(fields) = node.and_then(|n| ctx.fields(n, "tools", TOOLS_KEYS)) else {
+        return settings;
+    };
+    let mut limit = |key: &str, max: u64, target: &mut usize| {
+        if let Some(node) = fields.get(key)
+            && let Some(n) = ctx.integer(node, &child_path("tools", key), 1, max)
+            && let Ok(n) = usize::try_from(n)
+        {
+            *target = n;
+        }
+    };
+    limit("max_result_bytes", 1 << 30, &mut settings.max_result_bytes);
+    limit(
+        "max_tools_per_server",
+        65_536,
+        &mut settings.max_tools_per_server,
+    );
+    limit(
+        "max_description_chars",
+        1 << 20,
+        &mut settings.max_description_chars,
+    );
+    settings
+}

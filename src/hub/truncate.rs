@@ -1,0 +1,153 @@
+//! Capping tool results: a result larger than `tools.max_result_bytes` (serialized JSON) keeps
+//! its content kinds and order, but long text is cut and oversized binary or structured parts are
+//! replaced by a marker stating the original size, so nothing is silently lost.
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+
+/// Present when a result was cut; tells clients how big it really was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Truncation {
+    pub original_bytes: usize,
+    pub limit_bytes: usize,
+}
+
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+}
+
+fn marker(original: usize, limit: usize) -> String {
+    format!("[truncated: the tool result was {original} bytes; the limit is {limit} bytes]")
+}
+
+/// Cut `result` to about `limit` bytes of JSON; returns it unchanged when it already fits.
+pub(super) fn cap_result(
+    mut result: CallToolResult,
+    limit: usize,
+) -> (CallToolResult, Option<Truncation>) {
+    let original = json_len(&result);
+    if original <= limit {
+        return (result, None);
+    }
+    let note = ContentBlock::text(marker(original, limit));
+    // Leave room for the result's other fields, the marker block, and a block's JSON framing.
+    let content_blocks = std::mem::take(&mut result.content);
+    let structured = result.structured_content.take();
+    let fixed = json_len(&result) + json_len(&note) + 2;
+    result.structured_content = structured;
+    let mut budget = limit.saturating_sub(fixed);
+    let mut content = Vec::with_capacity(result.content.len() + 1);
+    for block in content_blocks {
+        let size = json_len(&block) + 1;
+        if size <= budget {
+            budget -= size;
+            content.push(block);
+            continue;
+        }
+        match block {
+            ContentBlock::Text(mut text) if budget > 64 => {
+                // JSON escaping can grow text up to 6x; cut to what surely fits.
+                let framing = size - text.text.len();
+                let room = budget.saturating_sub(framing) / escape_factor(&text.text);
+                let keep = floor_char_boundary(&text.text, room);
+                text.text.truncate(keep);
+                budget = 0;
+                content.push(ContentBlock::Text(text));
+            }
+            _ => {
+                budget = 0;
+            }
+        }
+    }
+    if let Some(structured) = &result.structured_content
+        && json_len(structured) > budget
+    {
+        result.structured_content = None;
+    }
+    content.push(note);
+    result.content = content;
+    (
+        result,
+        Some(Truncation {
+            original_bytes: original,
+            limit_bytes: limit,
+        }),
+    )
+}
+
+/// How much JSON escaping grows this text at most (1 for plain text, up to 6 for control bytes).
+fn escape_factor(text: &str) -> usize {
+    if text.bytes().any(|b| b < 0x20) {
+        6
+    } else if text.contains(['"', '\\']) {
+        2
+    } else {
+        1
+    }
+}
+
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    (0..=at)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_result(text: &str) -> CallToolResult {
+        CallToolResult::success(vec![ContentBlock::text(text.to_owned())])
+    }
+
+    #[test]
+    fn small_results_pass_untouched() {
+        let (result, cut) = cap_result(text_result("hello"), 1024);
+        assert_eq!(cut, None);
+        assert_eq!(result, text_result("hello"));
+    }
+
+    #[test]
+    fn long_text_is_cut_with_a_marker_stating_the_size() {
+        let big = "é".repeat(10_000);
+        let (result, cut) = cap_result(text_result(&big), 2000);
+        let cut = cut.expect("must truncate");
+        assert!(cut.original_bytes > 20_000);
+        assert!(json_len(&result) <= 2000, "{}", json_len(&result));
+        let marker = result
+            .content
+            .last()
+            .and_then(|c| c.as_text())
+            .expect("marker");
+        assert!(marker.text.contains(&cut.original_bytes.to_string()));
+        assert!(
+            result.content[0]
+                .as_text()
+                .is_some_and(|t| t.text.starts_with('é'))
+        );
+    }
+
+    #[test]
+    fn oversized_structured_content_is_dropped_not_mangled() {
+        let mut result = text_result("ok");
+        result.structured_content = Some(serde_json::json!({"rows": vec![1; 5000]}));
+        let (result, cut) = cap_result(result, 500);
+        assert!(cut.is_some());
+        assert_eq!(result.structured_content, None);
+        assert_eq!(
+            result.content[0].as_text().map(|t| t.text.as_str()),
+            Some("ok")
+        );
+    }
+
+    #[test]
+    fn is_error_is_kept() {
+        let result = CallToolResult::error(vec![ContentBlock::text("x".repeat(5000))]);
+        let (result, _) = cap_result(result, 300);
+        assert_eq!(result.is_error, Some(true));
+    }
+}

@@ -1,0 +1,15 @@
+//! Switchboard: an MCP-native hub between language models and tools.
+//!
+//! Modules in reading order: `config` (typed settings from YAML), `tools` (the merged catalog:
+//! naming, schemas, validation; pure), `mcp` (servers, sessions, supervision; IO), `sse`
+//! (bounded event-stream decoding).
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod hub;
+pub mod mcp;
+pub mod sse;
+pub mod tools;
+pub mod trace;

@@ -1,0 +1,363 @@
+//! The MCP client manager: owns one supervisor per configured server, applies config changes as
+//! a diff (start added, stop removed, restart changed, leave the rest alone), and routes tool
+//! calls to the right live session with a per-server concurrency limit and a hard timeout.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
+    CancelledNotificationParam, ClientRequest, JsonObject, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::client::ToolProgress;
+use super::error::McpError;
+use super::session;
+use super::status::ServerStatus;
+use super::supervisor::{self, Connection, ServerShared, SupervisorDeps};
+use super::{ToolsEvent, ToolsSink};
+use crate::config::model::McpServerConfig;
+
+/// Settings that are the same for every server the manager runs.
+pub struct ManagerSettings {
+    /// Our environment; children inherit only an allowlisted subset of it.
+    pub inherited_env: Vec<(String, String)>,
+    /// Variables every stdio child gets (e.g. `SWITCHBOARD_DATA_DIR`).
+    pub child_env: Vec<(String, String)>,
+}
+
+/// What [`McpManager::apply`] did, for logs and the reload API.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApplySummary {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Cheap to clone; all clones share the same servers.
+#[derive(Clone)]
+pub struct McpManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    servers: RwLock<BTreeMap<String, Arc<ServerEntry>>>,
+    deps: Arc<SupervisorDeps>,
+}
+
+struct ServerEntry {
+    shared: Arc<ServerShared>,
+    stop: CancellationToken,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Options of one call.
+#[derive(Default)]
+pub struct CallOptions {
+    /// Receives progress notifications while the call runs.
+    pub progress: Option<mpsc::Sender<ToolProgress>>,
+    /// Overrides the server's `timeout_ms` when shorter (an engine budget, say).
+    pub timeout: Option<Duration>,
+}
+
+impl McpManager {
+    /// A manager with no servers; tool listings are reported to `sink`, synchronously, before a server counts as settled.
+    pub fn new(settings: ManagerSettings, sink: ToolsSink) -> Self {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let deps = Arc::new(SupervisorDeps {
+            http,
+            inherited_env: settings.inherited_env,
+            child_env: settings.child_env,
+            sink,
+        });
+        let inner = Arc::new(Inner {
+            servers: RwLock::new(BTreeMap::new()),
+            deps,
+        });
+        Self { inner }
+    }
+
+    /// Make the running servers match `configs`: start added ones, stop removed ones, restart
+    /// changed ones; untouched servers keep their sessions and calls in flight.
+    /// Stopped servers drain in the background: their calls in flight may finish.
+    pub fn apply(&self, configs: &BTreeMap<String, McpServerConfig>) -> ApplySummary {
+        let mut summary = ApplySummary::default();
+        let mut retired = Vec::new();
+        {
+            let mut servers = self.write();
+            let names: Vec<String> = servers.keys().cloned().collect();
+            for name in names {
+                if !configs.contains_key(&name)
+                    && let Some(entry) = servers.remove(&name)
+                {
+                    summary.stopped.push(name.clone());
+                    retired.push(entry);
+                    (self.inner.deps.sink)(ToolsEvent::Removed { server: name });
+                }
+            }
+            for (name, config) in configs {
+                match servers.get(name) {
+                    Some(entry) if entry.shared.config == *config => {
+                        summary.unchanged.push(name.clone());
+                        continue;
+                    }
+                    Some(_) => summary.restarted.push(name.clone()),
+                    None => summary.started.push(name.clone()),
+                }
+                let entry = self.start(config.clone());
+                if !config.enabled {
+                    (self.inner.deps.sink)(ToolsEvent::Removed {
+                        server: name.clone(),
+                    });
+                }
+                if let Some(old) = servers.insert(name.clone(), entry) {
+                    retired.push(old);
+                }
+            }
+        }
+        for entry in retired {
+            tokio::spawn(drain_and_stop(entry));
+        }
+        summary
+    }
+
+    fn start(&self, config: McpServerConfig) -> Arc<ServerEntry> {
+        let shared = ServerShared::new(config);
+        let stop = CancellationToken::new();
+        let task = if shared.config.enabled {
+            Some(tokio::spawn(supervisor::supervise(
+                shared.clone(),
+                self.inner.deps.clone(),
+                stop.clone(),
+            )))
+        } else {
+            shared.settled.send_replace(true);
+            None
+        };
+        Arc::new(ServerEntry {
+            shared,
+            stop,
+            task: std::sync::Mutex::new(task),
+        })
+    }
+
+    /// Status of every configured server, in name order.
+    pub fn statuses(&self) -> Vec<ServerStatus> {
+        self.read().values().map(|e| e.shared.status()).collect()
+    }
+
+    /// Wait until every enabled server has finished its first connection attempt (either way),
+    /// or `limit` passes. Start-up never waits on this; the CLI and tests do.
+    pub async fn wait_settled(&self, limit: Duration) {
+        let receivers: Vec<_> = self
+            .read()
+            .values()
+            .map(|e| e.shared.settled.subscribe())
+            .collect();
+        let all = futures::future::join_all(receivers.into_iter().map(|mut rx| async move {
+            let _ = rx.wait_for(|settled| *settled).await;
+        }));
+        let _ = tokio::time::timeout(limit, all).await;
+    }
+
+    /// Call `tool` on `server`.
+    ///
+    /// # Errors
+    /// See [`McpError`]: unknown or unavailable server, timeout (a cancellation is sent), the
+    /// server exiting mid-call (with its exit status and stderr), or a JSON-RPC error.
+    pub async fn call(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: JsonObject,
+        options: CallOptions,
+    ) -> Result<CallToolResult, McpError> {
+        let shared = self
+            .read()
+            .get(server)
+            .map(|e| e.shared.clone())
+            .ok_or_else(|| McpError::UnknownServer {
+                server: server.to_owned(),
+            })?;
+        let timeout = options.timeout.map_or(shared.config.call_timeout, |t| {
+            t.min(shared.config.call_timeout)
+        });
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || McpError::Timeout {
+            server: server.to_owned(),
+            timeout,
+        };
+        let _permit = tokio::time::timeout_at(deadline, shared.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|_| McpError::Unavailable {
+                server: server.to_owned(),
+                reason: "stopped".to_owned(),
+            })?;
+        let connection =
+            shared
+                .connection
+                .borrow()
+                .clone()
+                .ok_or_else(|| McpError::Unavailable {
+                    server: server.to_owned(),
+                    reason: shared.unavailable_reason(),
+                })?;
+
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+            CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments),
+        ));
+        let handle = connection
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|err| service_error(server, &shared, err))?;
+        let _progress_route = options.progress.map(|sink| {
+            shared
+                .progress
+                .register(handle.progress_token.clone(), sink)
+        });
+        let mut cancel = CancelOnDrop {
+            connection: Some(connection.clone()),
+            request_id: handle.id.clone(),
+            reason: "caller went away",
+        };
+        let response = handle.rx;
+        let outcome = tokio::select! {
+            response = response => match response {
+                Ok(Ok(ServerResult::CallToolResult(result))) => Ok(result),
+                Ok(Ok(_)) => Err(McpError::Protocol {
+                    server: server.to_owned(),
+                    code: -32603,
+                    message: "answered tools/call with a different result type".to_owned(),
+                }),
+                Ok(Err(err)) => Err(service_error(server, &shared, err)),
+                Err(_) => Err(exited_or_closed(server, &shared, &connection).await),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                cancel.reason = "timeout";
+                return Err(timed_out());
+            }
+            () = connection.closed.cancelled() => Err(exited_or_closed(server, &shared, &connection).await),
+        };
+        cancel.connection = None;
+        outcome
+    }
+
+    /// Stop every server (transports closed, children terminated) and wait for them.
+    pub async fn shutdown(&self) {
+        let entries: Vec<_> = std::mem::take(&mut *self.write()).into_values().collect();
+        futures::future::join_all(entries.into_iter().map(stop_now)).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ServerEntry>>> {
+        self.inner.servers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<ServerEntry>>> {
+        self.inner
+            .servers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting (dropped future or
+/// timeout), so the server can stop the work.
+struct CancelOnDrop {
+    connection: Option<Arc<Connection>>,
+    request_id: rmcp::model::RequestId,
+    reason: &'static str,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        let notification = CancelledNotification::new(CancelledNotificationParam::new(
+            Some(self.request_id.clone()),
+            Some(self.reason.to_owned()),
+        ));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = connection.peer.send_notification(notification.into()).await;
+            });
+        }
+    }
+}
+
+/// Let calls in flight finish (bounded by the server's call timeout), then stop the server.
+async fn drain_and_stop(entry: Arc<ServerEntry>) {
+    let permits = entry.shared.config.max_concurrency as u32;
+    let _ = tokio::time::timeout(
+        entry.shared.config.call_timeout,
+        entry.shared.permits.acquire_many(permits),
+    )
+    .await;
+    stop_now(entry).await;
+}
+
+async fn stop_now(entry: Arc<ServerEntry>) {
+    entry.stop.cancel();
+    entry.shared.permits.close();
+    let task = entry.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(task) = task {
+        let _ = task.await;
+    }
+    entry.shared.set_stopped();
+}
+
+fn service_error(server: &str, shared: &ServerShared, err: ServiceError) -> McpError {
+    match err {
+        ServiceError::McpError(data) => McpError::Protocol {
+            server: server.to_owned(),
+            code: data.code.0,
+            message: data.message.to_string(),
+        },
+        ServiceError::Timeout { timeout } => McpError::Timeout {
+            server: server.to_owned(),
+            timeout,
+        },
+        ServiceError::Cancelled { .. } => McpError::Cancelled {
+            server: server.to_owned(),
+        },
+        ServiceError::TransportClosed => McpError::Unavailable {
+            server: server.to_owned(),
+            reason: shared.unavailable_reason(),
+        },
+        other => McpError::Transport {
+            server: server.to_owned(),
+            message: other.to_string(),
+        },
+    }
+}
+
+async fn exited_or_closed(
+    server: &str,
+    shared: &ServerShared,
+    connection: &Connection,
+) -> McpError {
+    if let Some(mut exit) = connection.exit.clone()
+        && let Some(info) = session::exit_status_soon(&mut exit).await
+    {
+        return McpError::ServerExited {
+            server: server.to_owned(),
+            exit: info.0,
+            stderr_tail: shared.stderr_tail.lines(),
+        };
+    }
+    McpError::Unavailable {
+        server: server.to_owned(),
+        reason: "connection closed during the call".to_owned(),
+    }
+}

@@ -1,0 +1,37 @@
+//! What the status API and CLI show about each server; updated by its supervisor.
+
+use serde::Serialize;
+
+/// Where a server is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// `enabled: false` in config; never started.
+    Disabled,
+    /// First connection attempt in progress.
+    Connecting,
+    /// Connected; calls are served.
+    Ready,
+    /// Lost or failed; retrying with backoff.
+    Reconnecting,
+    /// Too many consecutive failures; circuit open, retried slowly.
+    Failed,
+    /// Removed or shut down.
+    Stopped,
+}
+
+/// A snapshot of one server for `GET /api/mcp/servers` and `switchboard tools`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerStatus {
+    pub name: String,
+    pub transport: &'static str,
+    pub status: ConnectionState,
+    pub protocol_version: Option<String>,
+    pub tool_count: usize,
+    pub restarts: u64,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub stderr_tail: Vec<String>,
+    /// OS process id of a stdio server's current child, for operators.
+    pub pid: Option<u32>,
+}

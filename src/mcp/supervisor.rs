@@ -1,0 +1,402 @@
+//! One task per configured server: connect, list tools, watch the connection, and reconnect with
+//! capped exponential backoff and jitter; after repeated failures the circuit opens and the server
+//! is retried slowly. The supervisor is the only writer of its server's connection and status.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::RoleClient;
+use rmcp::model::{PaginatedRequestParams, Tool};
+use rmcp::service::{Peer, RunningService};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::ToolsEvent;
+use super::client::{HubClient, ProgressRoutes};
+use super::error::ConnectError;
+use super::process::{ExitInfo, StderrTail};
+use super::session::{self, ConnectContext, Session};
+use super::status::{ConnectionState, ServerStatus};
+use crate::config::model::McpServerConfig;
+
+/// First reconnect delay; doubled per consecutive failure up to [`BACKOFF_CAP`].
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Consecutive failures after which the circuit opens.
+pub(crate) const CIRCUIT_THRESHOLD: u32 = 5;
+/// Retry interval while the circuit is open.
+const CIRCUIT_RETRY: Duration = Duration::from_secs(60);
+/// A connection that stayed up this long resets the failure count.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// How often a connection is checked for a closed transport.
+const LIVENESS_POLL: Duration = Duration::from_millis(200);
+/// How often remote servers are pinged; a failed ping reconnects.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stop paging `tools/list` after this many pages (a server looping on cursors).
+const MAX_TOOL_PAGES: usize = 100;
+
+/// A live session as callers see it. Replaced, never mutated, on reconnect.
+pub(crate) struct Connection {
+    pub(crate) peer: Peer<RoleClient>,
+    /// Cancelled as soon as the session is known to be gone, so calls in flight fail at once.
+    pub(crate) closed: CancellationToken,
+    /// A stdio child's exit status, once it has exited.
+    pub(crate) exit: Option<watch::Receiver<Option<ExitInfo>>>,
+}
+
+/// State shared between a server's supervisor and its callers.
+pub(crate) struct ServerShared {
+    pub(crate) config: McpServerConfig,
+    pub(crate) connection: watch::Sender<Option<Arc<Connection>>>,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) progress: Arc<ProgressRoutes>,
+    pub(crate) stderr_tail: StderrTail,
+    /// Turns true once the first connection attempt has finished, either way.
+    pub(crate) settled: watch::Sender<bool>,
+    tools_changed: Arc<Notify>,
+    state: Mutex<MutableState>,
+}
+
+#[derive(Debug)]
+struct MutableState {
+    status: ConnectionState,
+    protocol_version: Option<String>,
+    tool_count: usize,
+    restarts: u64,
+    consecutive_failures: u32,
+    last_error: Option<String>,
+    pid: Option<u32>,
+}
+
+impl ServerShared {
+    /// Fresh shared state for a server that has not connected yet.
+    pub(crate) fn new(config: McpServerConfig) -> Arc<Self> {
+        let status = if config.enabled {
+            ConnectionState::Connecting
+        } else {
+            ConnectionState::Disabled
+        };
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(config.max_concurrency)),
+            config,
+            connection: watch::channel(None).0,
+            progress: Arc::default(),
+            stderr_tail: StderrTail::default(),
+            settled: watch::channel(false).0,
+            tools_changed: Arc::default(),
+            state: Mutex::new(MutableState {
+                status,
+                protocol_version: None,
+                tool_count: 0,
+                restarts: 0,
+                consecutive_failures: 0,
+                last_error: None,
+                pid: None,
+            }),
+        })
+    }
+
+    /// A snapshot for the status API.
+    pub(crate) fn status(&self) -> ServerStatus {
+        let state = self.lock();
+        ServerStatus {
+            name: self.config.name.clone(),
+            transport: self.config.transport.kind(),
+            status: state.status,
+            protocol_version: state.protocol_version.clone(),
+            tool_count: state.tool_count,
+            restarts: state.restarts,
+            consecutive_failures: state.consecutive_failures,
+            last_error: state.last_error.clone(),
+            stderr_tail: self.stderr_tail.lines(),
+            pid: state.pid,
+        }
+    }
+
+    /// Why calls cannot be served right now, in words for users.
+    pub(crate) fn unavailable_reason(&self) -> String {
+        let state = self.lock();
+        let what = match state.status {
+            ConnectionState::Disabled => "disabled in config",
+            ConnectionState::Connecting => "still connecting",
+            ConnectionState::Ready => "connection just closed",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Failed => "failed repeatedly; retrying slowly",
+            ConnectionState::Stopped => "stopped",
+        };
+        match &state.last_error {
+            Some(err) => format!("{what} (last error: {err})"),
+            None => what.to_owned(),
+        }
+    }
+
+    pub(super) fn set_stopped(&self) {
+        let mut state = self.lock();
+        state.status = ConnectionState::Stopped;
+        state.pid = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MutableState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Everything a supervisor needs that is the same for all servers.
+pub(crate) struct SupervisorDeps {
+    pub(crate) http: reqwest::Client,
+    pub(crate) inherited_env: Vec<(String, String)>,
+    pub(crate) child_env: Vec<(String, String)>,
+    pub(crate) sink: super::ToolsSink,
+}
+
+/// Run until `stop` is cancelled: connect, serve, reconnect.
+pub(crate) async fn supervise(
+    shared: Arc<ServerShared>,
+    deps: Arc<SupervisorDeps>,
+    stop: CancellationToken,
+) {
+    let name = shared.config.name.clone();
+    let mut failures: u32 = 0;
+    let mut connected_before = false;
+    loop {
+        let started = Instant::now();
+        let attempt = tokio::select! {
+            () = stop.cancelled() => break,
+            attempt = tokio::time::timeout(shared.config.init_timeout, open(&shared, &deps)) => attempt,
+        };
+        let failure = match attempt {
+            Ok(Ok((session, tools))) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                {
+                    let mut state = shared.lock();
+                    if connected_before {
+                        state.restarts += 1;
+                    }
+                    state.status = ConnectionState::Ready;
+                    state.protocol_version = Some(session.protocol_version.clone());
+                    state.tool_count = tools.len();
+                    state.pid = session.child.as_ref().and_then(|c| c.pid());
+                }
+                connected_before = true;
+                tracing::info!(server = %name, tools = tools.len(), elapsed_ms, protocol = %session.protocol_version, "mcp server connected");
+                (deps.sink)(ToolsEvent::Listed {
+                    server: name.clone(),
+                    tools: Arc::new(tools),
+                    filter: shared.config.tools.clone(),
+                });
+                shared.settled.send_replace(true);
+                let up_since = Instant::now();
+                let ended = serve(&shared, &deps, session, &stop).await;
+                if up_since.elapsed() >= STABLE_AFTER {
+                    failures = 0;
+                }
+                match ended {
+                    None => break,
+                    Some(reason) => reason,
+                }
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => ConnectError::InitTimeout {
+                timeout: shared.config.init_timeout,
+            }
+            .to_string(),
+        };
+        failures += 1;
+        let delay = {
+            let mut state = shared.lock();
+            state.consecutive_failures = failures;
+            state.last_error = Some(failure.clone());
+            state.pid = None;
+            if failures >= CIRCUIT_THRESHOLD {
+                state.status = ConnectionState::Failed;
+                CIRCUIT_RETRY
+            } else {
+                state.status = ConnectionState::Reconnecting;
+                backoff(failures)
+            }
+        };
+        if failures == CIRCUIT_THRESHOLD {
+            // The catalog should not offer tools that cannot be called for a long while.
+            (deps.sink)(ToolsEvent::Removed {
+                server: name.clone(),
+            });
+            tracing::error!(server = %name, failures, error = %failure, "mcp server failed repeatedly; circuit open");
+        } else {
+            tracing::warn!(server = %name, failures, retry_in_ms = delay.as_millis() as u64, error = %failure, "mcp server unavailable");
+        }
+        shared.settled.send_replace(true);
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    shared.connection.send_replace(None);
+    shared.set_stopped();
+}
+
+/// Backoff for the n-th consecutive failure: doubling from the base, capped, with ±20% jitter
+/// so many servers failing together do not retry in lockstep.
+fn backoff(failures: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    let capped = exp.min(BACKOFF_CAP);
+    capped.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+async fn open(
+    shared: &ServerShared,
+    deps: &SupervisorDeps,
+) -> Result<(Session, Vec<Tool>), ConnectError> {
+    let handler = HubClient::new(
+        &shared.config.name,
+        shared.progress.clone(),
+        shared.tools_changed.clone(),
+    );
+    let ctx = ConnectContext {
+        http: &deps.http,
+        inherited_env: &deps.inherited_env,
+        child_env: &deps.child_env,
+        stderr_tail: &shared.stderr_tail,
+    };
+    let session = session::connect(&shared.config, handler, &ctx).await?;
+    match list_tools(session.service.peer()).await {
+        Ok(tools) => Ok((session, tools)),
+        Err(err) => {
+            close(session).await;
+            Err(ConnectError::ListTools(err))
+        }
+    }
+}
+
+/// Page through `tools/list`, stopping on a repeated cursor or too many pages.
+async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..MAX_TOOL_PAGES {
+        let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
+        let page = peer
+            .list_tools(Some(params))
+            .await
+            .map_err(|err| err.to_string())?;
+        tools.extend(page.tools);
+        match page.next_cursor {
+            Some(next) if seen.insert(next.clone()) => cursor = Some(next),
+            Some(_) => {
+                tracing::warn!("mcp server repeated a tools/list cursor; stopped paging");
+                break;
+            }
+            None => break,
+        }
+    }
+    Ok(tools)
+}
+
+/// Serve one session until it ends. Returns `None` when stopped, or the reason it ended.
+async fn serve(
+    shared: &ServerShared,
+    deps: &SupervisorDeps,
+    session: Session,
+    stop: &CancellationToken,
+) -> Option<String> {
+    let closed = CancellationToken::new();
+    let mut exit = session.child.as_ref().map(|c| c.exit_watch());
+    let connection = Arc::new(Connection {
+        peer: session.service.peer().clone(),
+        closed: closed.clone(),
+        exit: exit.clone(),
+    });
+    shared.connection.send_replace(Some(connection.clone()));
+    let is_remote = session.child.is_none();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut poll = tokio::time::interval(LIVENESS_POLL);
+    let reason = loop {
+        tokio::select! {
+            () = stop.cancelled() => break None,
+            () = shared.tools_changed.notified() => {
+                match list_tools(&connection.peer).await {
+                    Ok(tools) => {
+                        shared.lock().tool_count = tools.len();
+                        tracing::info!(server = %shared.config.name, tools = tools.len(), "mcp server tools refreshed");
+                        (deps.sink)(ToolsEvent::Listed {
+                            server: shared.config.name.clone(),
+                            tools: Arc::new(tools),
+                            filter: shared.config.tools.clone(),
+                        });
+                    }
+                    Err(err) => tracing::warn!(server = %shared.config.name, error = %err, "refreshing tools failed"),
+                }
+            }
+            info = wait_for_exit(&mut exit) => {
+                break Some(format!("server exited ({})", info.0));
+            }
+            _ = poll.tick() => {
+                if connection.peer.is_transport_closed() {
+                    break Some("connection closed".to_owned());
+                }
+            }
+            _ = ping.tick(), if is_remote => {
+                let pinged = tokio::time::timeout(PING_TIMEOUT, connection.peer.send_request(
+                    rmcp::model::ClientRequest::PingRequest(Default::default()),
+                )).await;
+                if !matches!(pinged, Ok(Ok(_))) {
+                    break Some("server stopped answering pings".to_owned());
+                }
+            }
+        }
+    };
+    // Calls in flight see `closed` and fail now, with the exit status if there is one.
+    closed.cancel();
+    shared.connection.send_replace(None);
+    close(session).await;
+    reason
+}
+
+async fn wait_for_exit(exit: &mut Option<watch::Receiver<Option<ExitInfo>>>) -> ExitInfo {
+    match exit {
+        Some(rx) => loop {
+            if let Some(info) = rx.borrow_and_update().clone() {
+                return info;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Close the session: transport first (closes a child's stdin), then the child's process group.
+async fn close(session: Session) {
+    let Session {
+        mut service, child, ..
+    } = session;
+    let _ = service.close_with_timeout(Duration::from_secs(2)).await;
+    drop::<RunningService<RoleClient, HubClient>>(service);
+    if let Some(child) = child {
+        child.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for failures in 1..40 {
+            let delay = backoff(failures);
+            let nominal = BACKOFF_BASE
+                .saturating_mul(1 << (failures - 1).min(16))
+                .min(BACKOFF_CAP);
+            assert!(
+                delay >= nominal.mul_f64(0.79) && delay <= nominal.mul_f64(1.21),
+                "{failures}: {delay:?}"
+            );
+        }
+        assert!(backoff(30) <= BACKOFF_CAP.mul_f64(1.21));
+    }
+}

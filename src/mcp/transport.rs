@@ -1,0 +1,6 @@
+//! The three ways to reach an MCP server, each producing an rmcp client session behind the same
+//! [`Session`] type so the supervisor never branches on the transport after connecting.
+
+pub mod http;
+pub mod sse;
+pub mod stdio;

@@ -1,0 +1,253 @@
+//! Legacy HTTP+SSE transport (protocol 2024-11-05), which rmcp no longer ships.
+//!
+//! `GET url` opens an event stream whose first `endpoint` event says where to `POST` our
+//! messages; every later `message` event carries one JSON-RPC message from the server. We hand
+//! rmcp a (sink, stream) pair so the session above is identical to the other transports.
+//! An endpoint on another origin is refused: following it would send our requests (and the
+//! configured headers, often credentials) to a host the user never configured.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{SinkExt, Stream, StreamExt};
+use http::HeaderMap;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::sse::{SseDecoder, SseEvent};
+
+/// Longest SSE line and event we accept from a server (one JSON-RPC message).
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// Time allowed for the server to announce its POST endpoint.
+const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the legacy SSE connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SseConnectError {
+    #[error("could not open the event stream: {0}")]
+    Request(#[source] reqwest::Error),
+    #[error("event stream answered HTTP {0}")]
+    Status(u16),
+    #[error("event stream closed before announcing its endpoint")]
+    NoEndpoint,
+    #[error("event stream broke: {0}")]
+    Stream(String),
+    #[error("endpoint `{0}` is not a valid URL")]
+    BadEndpoint(String),
+    #[error(
+        "endpoint points to another origin ({endpoint_origin}); only {expected_origin} is allowed"
+    )]
+    CrossOrigin {
+        endpoint_origin: String,
+        expected_origin: String,
+    },
+}
+
+/// Messages from the server; dropping it stops the background reader and writer.
+pub struct ServerMessages {
+    inner: mpsc::Receiver<ServerJsonRpcMessage>,
+    _stop: DropGuard,
+}
+
+impl Stream for ServerMessages {
+    type Item = ServerJsonRpcMessage;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// Open the event stream, wait for the endpoint, and return the (sink, stream) pair rmcp needs.
+///
+/// # Errors
+/// See [`SseConnectError`]; a cross-origin endpoint is one of them.
+pub async fn connect(
+    client: reqwest::Client,
+    url: &url::Url,
+    headers: HeaderMap,
+) -> Result<(mpsc::Sender<ClientJsonRpcMessage>, ServerMessages), SseConnectError> {
+    let response = client
+        .get(url.clone())
+        .headers(headers.clone())
+        .header(http::header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(SseConnectError::Request)?;
+    if !response.status().is_success() {
+        return Err(SseConnectError::Status(response.status().as_u16()));
+    }
+    let mut body = response.bytes_stream();
+    let mut decoder = SseDecoder::new(MAX_EVENT_BYTES, MAX_EVENT_BYTES);
+    let mut pending: Vec<SseEvent> = Vec::new();
+
+    let endpoint = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
+        loop {
+            if let Some(index) = pending
+                .iter()
+                .position(|e| e.event.as_deref() == Some("endpoint"))
+            {
+                let event = pending.remove(index);
+                return Ok(event.data);
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => pending.extend(
+                    decoder
+                        .push(&chunk)
+                        .map_err(|e| SseConnectError::Stream(e.to_string()))?,
+                ),
+                Some(Err(err)) => return Err(SseConnectError::Stream(err.to_string())),
+                None => return Err(SseConnectError::NoEndpoint),
+            }
+        }
+    })
+    .await
+    .map_err(|_| SseConnectError::NoEndpoint)??;
+    let endpoint = same_origin_endpoint(url, endpoint.trim())?;
+
+    let stop = CancellationToken::new();
+    let (mut in_tx, in_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
+    let reader_stop = stop.clone();
+    tokio::spawn(async move {
+        let forward = async {
+            for event in pending {
+                if forward_event(&mut in_tx, event).await.is_err() {
+                    return;
+                }
+            }
+            while let Some(chunk) = body.next().await {
+                let Ok(chunk) = chunk else { return };
+                let Ok(events) = decoder.push(&chunk) else {
+                    tracing::warn!("legacy sse stream violated its bounds; closing");
+                    return;
+                };
+                for event in events {
+                    if forward_event(&mut in_tx, event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = forward => {}
+            () = reader_stop.cancelled() => {}
+        }
+        // Dropping `in_tx` ends the stream, which rmcp reports as a closed transport.
+    });
+
+    let (out_tx, mut out_rx) = mpsc::channel::<ClientJsonRpcMessage>(64);
+    let writer_stop = stop.clone();
+    tokio::spawn(async move {
+        let send_all = async {
+            // POSTs are sent one at a time so the server sees messages in our order.
+            while let Some(message) = out_rx.next().await {
+                let result = client
+                    .post(endpoint.clone())
+                    .headers(headers.clone())
+                    .json(&message)
+                    .send()
+                    .await;
+                match result {
+                    Ok(response) if response.status().is_success() => {}
+                    Ok(response) => {
+                        tracing::warn!(
+                            status = response.status().as_u16(),
+                            "legacy sse post refused; closing"
+                        );
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "legacy sse post failed; closing");
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = send_all => {}
+            () = writer_stop.cancelled() => {}
+        }
+        // A failed POST means the session is gone: stop reading too so the supervisor reconnects.
+        writer_stop.cancel();
+    });
+
+    Ok((
+        out_tx,
+        ServerMessages {
+            inner: in_rx,
+            _stop: stop.drop_guard(),
+        },
+    ))
+}
+
+async fn forward_event(
+    tx: &mut mpsc::Sender<ServerJsonRpcMessage>,
+    event: SseEvent,
+) -> Result<(), mpsc::SendError> {
+    if !matches!(event.event.as_deref(), None | Some("message")) {
+        return Ok(());
+    }
+    match serde_json::from_str::<ServerJsonRpcMessage>(&event.data) {
+        Ok(message) => tx.send(message).await,
+        Err(err) => {
+            tracing::warn!(error = %err, "legacy sse server sent a message that is not JSON-RPC; skipped");
+            Ok(())
+        }
+    }
+}
+
+/// Resolve the announced endpoint against the stream URL and require the same origin.
+fn same_origin_endpoint(base: &url::Url, announced: &str) -> Result<url::Url, SseConnectError> {
+    let endpoint = base
+        .join(announced)
+        .map_err(|_| SseConnectError::BadEndpoint(announced.chars().take(200).collect()))?;
+    let expected = base.origin();
+    let actual = endpoint.origin();
+    if actual != expected {
+        return Err(SseConnectError::CrossOrigin {
+            endpoint_origin: actual.ascii_serialization(),
+            expected_origin: expected.ascii_serialization(),
+        });
+    }
+    Ok(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> url::Url {
+        url::Url::parse("http://127.0.0.1:3001/sse").expect("valid test url")
+    }
+
+    #[test]
+    fn relative_endpoints_resolve_against_the_stream_url() {
+        let endpoint =
+            same_origin_endpoint(&base(), "/message?sessionId=abc").expect("same origin");
+        assert_eq!(
+            endpoint.as_str(),
+            "http://127.0.0.1:3001/message?sessionId=abc"
+        );
+    }
+
+    #[test]
+    fn absolute_endpoints_on_the_same_origin_are_fine() {
+        same_origin_endpoint(&base(), "http://127.0.0.1:3001/m").expect("same origin");
+    }
+
+    #[test]
+    fn other_origins_are_refused() {
+        for evil in [
+            "http://evil.example/m",
+            "https://127.0.0.1:3001/m",
+            "http://127.0.0.1:3002/m",
+            "//evil.example/m",
+        ] {
+            let err = same_origin_endpoint(&base(), evil).expect_err(evil);
+            assert!(
+                matches!(err, SseConnectError::CrossOrigin { .. }),
+                "{evil}: {err}"
+            );
+        }
+    }
+}
