@@ -3,6 +3,7 @@
 //! `router(state)` is a plain function so tests can drive it without a socket.
 
 mod error;
+mod models;
 mod servers;
 mod tools;
 
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 pub use error::{ApiError, AppJson};
 
 use crate::hub::Hub;
+use crate::llm::ModelRegistry;
 
 /// Applies a fresh config; implemented by the composition root, which owns config loading.
 pub trait ConfigReloader: Send + Sync {
@@ -27,6 +29,7 @@ pub trait ConfigReloader: Send + Sync {
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
+    pub models: ModelRegistry,
     pub reloader: Arc<dyn ConfigReloader>,
 }
 
@@ -38,6 +41,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tools/{name}/invoke", post(tools::invoke))
         .route("/api/mcp/servers", get(servers::list))
         .route("/api/config/reload", post(servers::reload))
+        .route("/api/models", get(models::list))
+        // Users of the seed project reload models here; it applies the whole config, like above.
+        .route("/api/models/reload", post(servers::reload))
+        // Applies to the routes registered above it: keep it after the last `.route`.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            )
+        })
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::api::{self, AppState, ConfigReloader};
 use crate::config::{self, Config};
 use crate::hub::Hub;
+use crate::llm::ModelRegistry;
 use crate::mcp::ManagerSettings;
 
 /// A snapshot of the process environment, taken once in `main`; nothing else reads it.
@@ -95,19 +96,38 @@ pub async fn serve(
     overrides: Overrides,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let bind = config.server.bind;
+    let listener = bind_listener(config.server.bind).await?;
+    serve_on(listener, config, env, overrides, shutdown).await
+}
+
+/// [`serve`] on a listener the caller has bound (tests bind port 0 and read the port first).
+///
+/// # Errors
+/// When the data directory cannot be created.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    env: Environment,
+    overrides: Overrides,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let hub = start_hub(&config, &env)?;
-    let listener = bind_listener(bind).await?;
+    let http = model_http_client()?;
+    let models = ModelRegistry::default();
+    models.apply(&config.models, &http);
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
     let reloader = Arc::new(FileReloader {
         hub: hub.clone(),
+        models: models.clone(),
+        http,
         env,
         overrides,
         current: Mutex::new(config),
     });
     let router = api::router(AppState {
         hub: hub.clone(),
+        models: models.clone(),
         reloader,
     });
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
@@ -118,6 +138,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+    models.shutdown();
     tracing::info!("shutting down mcp servers");
     if tokio::time::timeout(Duration::from_secs(10), hub.mcp().shutdown())
         .await
@@ -126,6 +147,15 @@ pub async fn serve(
         tracing::warn!("mcp servers did not stop within 10 s");
     }
     Ok(())
+}
+
+/// One HTTP client for all model providers: pooled connections, no Nagle delay on small writes.
+fn model_http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .context("building the HTTP client for model providers")
 }
 
 async fn bind_listener(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
@@ -137,6 +167,8 @@ async fn bind_listener(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListen
 /// Reloads from the file the running config came from.
 struct FileReloader {
     hub: Hub,
+    models: ModelRegistry,
+    http: reqwest::Client,
     env: Environment,
     overrides: Overrides,
     current: Mutex<Config>,
@@ -159,6 +191,8 @@ impl ConfigReloader for FileReloader {
             let fresh = loaded.map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
             let summary = self.hub.apply(&fresh.mcp_servers, fresh.tools.clone());
+            self.models.apply(&fresh.models, &self.http);
+            let model_names: Vec<String> = fresh.models.keys().cloned().collect();
             let mut restart_required = Vec::new();
             if fresh.server.bind != current.server.bind {
                 restart_required.push("server.bind");
@@ -168,7 +202,11 @@ impl ConfigReloader for FileReloader {
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;
-            Ok(json!({ "servers": summary, "restart_required": restart_required }))
+            Ok(json!({
+                "servers": summary,
+                "models": model_names,
+                "restart_required": restart_required,
+            }))
         }
         .boxed()
     }

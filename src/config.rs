@@ -6,9 +6,9 @@
 //!
 //! Submodules, each with one job: `files` (reading from disk), `yaml` / `json` (text to a
 //! positioned tree), `interpolate` (`${VAR}`), `fields` (typed reads that record errors),
-//! `suggest` (did-you-mean), `settings` (`server:` / `tools:`), `mcp_servers` (one server
-//! entry), `include` (Claude Desktop / Cursor JSON files), `document` (the top level),
-//! `error` (the error types).
+//! `suggest` (did-you-mean), `settings` (`server:` / `tools:`), `models` (the `models:` list),
+//! `mcp_servers` (one server entry), `include` (Claude Desktop / Cursor JSON files), `document`
+//! (the top level), `error` (the error types).
 
 pub mod model;
 
@@ -20,6 +20,7 @@ mod include;
 mod interpolate;
 mod json;
 mod mcp_servers;
+mod models;
 mod settings;
 mod suggest;
 mod yaml;
@@ -28,7 +29,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Config, McpServerConfig, ServerSettings, ToolFilter, ToolSettings, TransportConfig,
+    Config, HealthcheckConfig, McpServerConfig, ModelConfig, ProviderKind, RetryPolicy, Secret,
+    ServerSettings, ToolFilter, ToolSettings, TransportConfig,
 };
 
 use fields::Ctx;
@@ -184,8 +186,8 @@ mod tests {
         check(
             "mcp_servers: {}\nservers: {}\n",
             &[
-                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, mcpServers, include",
-                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, mcpServers, include",
+                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include",
+                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include",
             ],
         );
     }

@@ -43,6 +43,12 @@ enum Command {
         #[arg(long, default_value_t = 30_000)]
         wait_ms: u64,
     },
+    /// Ask a running server to re-read its config (models and MCP servers), like `POST /api/config/reload`.
+    Reload {
+        /// The running server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Invoke one tool through the same path the API uses.
     Call {
         /// Exposed tool name (`server__tool`), as `switchboard tools` lists it.
@@ -56,6 +62,12 @@ enum Command {
     },
     /// Run one of the bundled MCP servers over stdio (or Streamable HTTP with --http).
     McpServer(McpServerArgs),
+    /// Client mode for the MCP conformance suite: acts on `MCP_CONFORMANCE_SCENARIO` against URL.
+    #[command(hide = true)]
+    ConformanceClient {
+        /// The fixture server's URL (the suite passes it last).
+        url: String,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -108,6 +120,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         switchboard::trace::init("warn,rmcp=error");
         return run_bundled(args, &env).await;
     }
+    if let Command::ConformanceClient { url } = command {
+        switchboard::trace::init("info");
+        let scenario = env.get("MCP_CONFORMANCE_SCENARIO");
+        let context = env.get("MCP_CONFORMANCE_CONTEXT");
+        return switchboard::conformance::run_client(&url, scenario.as_deref(), context.as_deref())
+            .await
+            .map(|()| ExitCode::SUCCESS);
+    }
     switchboard::trace::init("info,rmcp=warn");
     let overrides = match &command {
         Command::Serve(args) => Overrides {
@@ -133,9 +153,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check => {
             println!(
-                "{}: ok ({} mcp server(s))",
+                "{}: ok ({} mcp server(s), {} model(s))",
                 cli.config.display(),
-                config.mcp_servers.len()
+                config.mcp_servers.len(),
+                config.models.len()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -146,6 +167,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.mcp().shutdown().await;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload { server } => {
+            let url = format!("{}/api/config/reload", server.trim_end_matches('/'));
+            let response = reqwest::Client::new()
+                .post(&url)
+                .send()
+                .await
+                .with_context(|| format!("reaching {url}"))?;
+            let ok = response.status().is_success();
+            let body: serde_json::Value = response.json().await.context("reading the reply")?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Call {
             name,
@@ -166,7 +206,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::McpServer(_) => unreachable!("handled before config loading"),
+        Command::McpServer(_) | Command::ConformanceClient { .. } => {
+            unreachable!("handled before config loading")
+        }
     }
 }
 

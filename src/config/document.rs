@@ -11,9 +11,9 @@ use super::error::{child_path, shown};
 use super::fields::Ctx;
 use super::model::{Config, McpServerConfig};
 use super::yaml::{Node, Pos, Value};
-use super::{include, mcp_servers, settings};
+use super::{include, mcp_servers, models, settings};
 
-const TOP_KEYS: &[&str] = &["server", "tools", "mcpServers", "include"];
+const TOP_KEYS: &[&str] = &["server", "tools", "models", "mcpServers", "include"];
 
 /// Reads the whole document; problems go to `ctx.errors` and the result is only meaningful
 /// when none were recorded.
@@ -24,6 +24,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
         server: Default::default(),
         tools: Default::default(),
         mcp_servers: BTreeMap::new(),
+        models: BTreeMap::new(),
     };
     if !matches!(root.value, Value::Map(_) | Value::Null) {
         let message = format!(
@@ -38,6 +39,9 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     };
     config.server = settings::server(ctx, fields.get("server"));
     config.tools = settings::tools(ctx, fields.get("tools"));
+    if let Some(node) = fields.get("models") {
+        config.models = models::models(ctx, node);
+    }
     if let Some(node) = fields.get("mcpServers")
         && let Some(entries) = ctx.mapping(node, "mcpServers")
     {

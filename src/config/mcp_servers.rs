@@ -365,14 +365,15 @@ fn tool_filter(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<ToolFilter>
     })
 }
 
+/// Which rules [`string_map`] applies to names and values.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum MapKind {
+pub(super) enum MapKind {
     Env,
     Headers,
 }
 
 /// `env:` or `headers:`: names to string values. Values are secrets: errors name the key only.
-fn string_map(
+pub(super) fn string_map(
     ctx: &mut Ctx<'_>,
     node: &Node,
     path: &str,

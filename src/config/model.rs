@@ -19,6 +19,98 @@ pub struct Config {
     pub tools: ToolSettings,
     /// MCP servers by their configured name, in name order so start-up and listings are stable.
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
+    /// Models by name (`models:` list), in name order.
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// One entry of `models:`, in the shape of the seed project's `models.yaml` plus our additions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// What users pick (`name`); unique, 1–64 characters of `[A-Za-z0-9_.:-]`.
+    pub name: String,
+    /// Wire protocol (`type`): `openai` (Chat Completions) or `anthropic` (Messages).
+    pub provider: ProviderKind,
+    /// API root (`base_url`), e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`,
+    /// `https://api.anthropic.com`; the client appends `/chat/completions` or `/v1/messages`.
+    pub base_url: url::Url,
+    /// `api_key`; `None` when absent or empty (e.g. `${OPENAI_API_KEY:-}` with the variable unset).
+    pub api_key: Option<Secret>,
+    /// The provider's model id (`model_name`).
+    pub model_name: String,
+    /// Default `max_tokens` for requests (`max_tokens`); Anthropic requires one, default 4096 there.
+    pub max_tokens: Option<u32>,
+    /// Free-form labels shown in listings (`tags`).
+    pub tags: Vec<String>,
+    /// Whole-request timeout (`timeout_ms`, default 120 000).
+    pub timeout: Duration,
+    /// Time allowed until the first streamed token (`first_token_timeout_ms`, default 30 000).
+    pub first_token_timeout: Duration,
+    /// Retry policy (`retry:`).
+    pub retry: RetryPolicy,
+    /// Extra headers on every request (`headers`); values are secrets for logging purposes.
+    pub headers: BTreeMap<String, String>,
+    /// Azure OpenAI's `api-version` query parameter (`api_version`); when set, the key is sent
+    /// in the `api-key` header instead of `Authorization: Bearer`.
+    pub api_version: Option<String>,
+    /// Periodic health probe (`healthcheck:`); `None` when `healthcheck: false`.
+    pub healthcheck: Option<HealthcheckConfig>,
+    /// The model used when a request names none (`default: true`; at most one model).
+    pub default: bool,
+    /// `enabled: false` keeps the entry but hides the model.
+    pub enabled: bool,
+}
+
+/// The two wire protocols; vendors that differ only in URL are data, not variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI Chat Completions (OpenAI, DeepSeek, Qwen, vLLM, TGI, Ollama, llama.cpp, LM Studio, OpenRouter, Azure).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// `retry:` — how transient provider failures (429, 5xx, connection errors) are retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in total, first included (`max_attempts`, default 3, 1 = no retries).
+    pub max_attempts: u32,
+    /// First backoff (`initial_backoff_ms`, default 500), doubled per attempt with jitter.
+    pub initial_backoff: Duration,
+    /// Backoff cap (`max_backoff_ms`, default 8 000); a longer `Retry-After` is honoured up to `deadline`.
+    pub max_backoff: Duration,
+    /// No retry starts after this much time since the first attempt (`deadline_ms`, default 60 000).
+    pub deadline: Duration,
+}
+
+/// `healthcheck:` — a cheap probe (list models) run at start-up and then periodically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthcheckConfig {
+    /// Time between probes (`interval_ms`, default 60 000).
+    pub interval: Duration,
+    /// Time allowed for one probe (`timeout_ms`, default 5 000).
+    pub timeout: Duration,
+}
+
+/// A secret string (API key): never printed by `Debug`, only read through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// `server:` section: where we listen and where we keep state.

@@ -46,10 +46,10 @@ pub(super) fn cap_result(
         }
         match block {
             ContentBlock::Text(mut text) if budget > 64 => {
-                // JSON escaping can grow text up to 6x; cut to what surely fits.
-                let framing = size - text.text.len();
-                let room = budget.saturating_sub(framing) / escape_factor(&text.text);
-                let keep = floor_char_boundary(&text.text, room);
+                // Keep the longest prefix whose escaped JSON fits, counting escapes exactly.
+                let framing = size - escaped_len(&text.text);
+                let room = budget.saturating_sub(framing);
+                let keep = escaped_prefix_len(&text.text, room);
                 text.text.truncate(keep);
                 budget = 0;
                 content.push(ContentBlock::Text(text));
@@ -75,25 +75,31 @@ pub(super) fn cap_result(
     )
 }
 
-/// How much JSON escaping grows this text at most (1 for plain text, up to 6 for control bytes).
-fn escape_factor(text: &str) -> usize {
-    if text.bytes().any(|b| b < 0x20) {
-        6
-    } else if text.contains(['"', '\\']) {
-        2
-    } else {
-        1
+/// Bytes `c` takes inside a JSON string as serde_json writes it.
+fn escaped_char_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
     }
 }
 
-fn floor_char_boundary(text: &str, at: usize) -> usize {
-    if at >= text.len() {
-        return text.len();
+/// Bytes `text` takes inside a JSON string, without the quotes.
+fn escaped_len(text: &str) -> usize {
+    text.chars().map(escaped_char_len).sum()
+}
+
+/// Length of the longest prefix of `text` (on a char boundary) whose escaped JSON takes at
+/// most `room` bytes.
+fn escaped_prefix_len(text: &str, room: usize) -> usize {
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        used += escaped_char_len(c);
+        if used > room {
+            return at;
+        }
     }
-    (0..=at)
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0)
+    text.len()
 }
 
 #[cfg(test)]
@@ -149,5 +155,28 @@ mod tests {
         let result = CallToolResult::error(vec![ContentBlock::text("x".repeat(5000))]);
         let (result, _) = cap_result(result, 300);
         assert_eq!(result.is_error, Some(true));
+    }
+
+    #[test]
+    fn escaped_length_matches_serde_json() {
+        let text = "plain é \"quoted\" back\\slash\nline\ttab\r\u{1}\u{8}\u{c}\u{7f} 😀";
+        assert_eq!(escaped_len(text) + 2, json_len(&text));
+        for room in 0..escaped_len(text) + 2 {
+            let keep = escaped_prefix_len(text, room);
+            assert!(json_len(&&text[..keep]) - 2 <= room, "{room}");
+            if keep < text.len() {
+                let next = text[keep..].chars().next().map_or(0, char::len_utf8);
+                assert!(json_len(&&text[..keep + next]) - 2 > room, "{room}");
+            }
+        }
+    }
+
+    #[test]
+    fn multi_line_text_uses_the_whole_budget() {
+        let big = "a line of text\n".repeat(10_000);
+        let (result, cut) = cap_result(text_result(&big), 4096);
+        assert!(cut.is_some());
+        let size = json_len(&result);
+        assert!(size <= 4096 && size > 4000, "{size}");
     }
 }

@@ -70,10 +70,12 @@ pub(crate) async fn connect(
                     source,
                 })?;
             let mut exit = spawned.process.exit_watch();
-            let transport = AsyncRwTransport::new_client(
-                stdio::FrameCappedReader::new(spawned.stdout, stdio::MAX_FRAME_BYTES),
-                spawned.stdin,
-            );
+            let stdout = stdio::FrameCappedReader::new(spawned.stdout, stdio::MAX_FRAME_BYTES);
+            // Checked first on failure: a flooding child exits (cleanly) only because we closed
+            // its stdout, so its exit status would hide the real reason.
+            let overflow = stdout.overflow();
+            let overflowed = || overflow.message().map(ConnectError::Handshake);
+            let transport = AsyncRwTransport::new_client(stdout, spawned.stdin);
             let child = spawned.process;
             let handshake = handler.serve_with_lifecycle(transport, lifecycle());
             tokio::pin!(handshake);
@@ -83,6 +85,9 @@ pub(crate) async fn connect(
                 result = &mut handshake => result,
                 info = wait_exit(&mut exit) => {
                     child.shutdown().await;
+                    if let Some(err) = overflowed() {
+                        return Err(err);
+                    }
                     return Err(exited_during_init(info, ctx.stderr_tail).await);
                 }
             };
@@ -90,6 +95,9 @@ pub(crate) async fn connect(
                 Ok(service) => Ok(finish(service, Some(child))),
                 Err(err) => {
                     child.shutdown().await;
+                    if let Some(err) = overflowed() {
+                        return Err(err);
+                    }
                     let info = exit.borrow().clone();
                     match info {
                         Some(info) => Err(exited_during_init(info, ctx.stderr_tail).await),

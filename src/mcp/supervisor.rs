@@ -170,6 +170,9 @@ pub(crate) async fn supervise(
         let failure = match attempt {
             Ok(Ok((session, tools))) => {
                 let elapsed_ms = started.elapsed().as_millis() as u64;
+                // Publish the session before anyone can see the server ready or its tools in
+                // the catalog, so a call made right after `settled` finds a connection.
+                let connection = publish(&shared, &session);
                 {
                     let mut state = shared.lock();
                     if connected_before {
@@ -189,7 +192,7 @@ pub(crate) async fn supervise(
                 });
                 shared.settled.send_replace(true);
                 let up_since = Instant::now();
-                let ended = serve(&shared, &deps, session, &stop).await;
+                let ended = serve(&shared, &deps, session, connection, &stop).await;
                 if up_since.elapsed() >= STABLE_AFTER {
                     failures = 0;
                 }
@@ -294,21 +297,28 @@ async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
     Ok(tools)
 }
 
-/// Serve one session until it ends. Returns `None` when stopped, or the reason it ended.
+/// Make `session` the one callers use.
+fn publish(shared: &ServerShared, session: &Session) -> Arc<Connection> {
+    let connection = Arc::new(Connection {
+        peer: session.service.peer().clone(),
+        closed: CancellationToken::new(),
+        exit: session.child.as_ref().map(|c| c.exit_watch()),
+    });
+    shared.connection.send_replace(Some(connection.clone()));
+    connection
+}
+
+/// Serve one published session until it ends. Returns `None` when stopped, or the reason it
+/// ended.
 async fn serve(
     shared: &ServerShared,
     deps: &SupervisorDeps,
     session: Session,
+    connection: Arc<Connection>,
     stop: &CancellationToken,
 ) -> Option<String> {
-    let closed = CancellationToken::new();
-    let mut exit = session.child.as_ref().map(|c| c.exit_watch());
-    let connection = Arc::new(Connection {
-        peer: session.service.peer().clone(),
-        closed: closed.clone(),
-        exit: exit.clone(),
-    });
-    shared.connection.send_replace(Some(connection.clone()));
+    let closed = connection.closed.clone();
+    let mut exit = connection.exit.clone();
     let is_remote = session.child.is_none();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
@@ -19,6 +20,19 @@ pub struct FrameCappedReader<R> {
     inner: R,
     since_newline: usize,
     max: usize,
+    overflow: FrameOverflow,
+}
+
+/// Whether a [`FrameCappedReader`] failed its stream, and why. rmcp's transport only logs read
+/// errors and reports a closed connection, so the session keeps this to say what happened.
+#[derive(Debug, Clone, Default)]
+pub struct FrameOverflow(Arc<OnceLock<String>>);
+
+impl FrameOverflow {
+    /// The error the reader failed with, once it has.
+    pub fn message(&self) -> Option<String> {
+        self.0.get().cloned()
+    }
 }
 
 impl<R> FrameCappedReader<R> {
@@ -28,7 +42,13 @@ impl<R> FrameCappedReader<R> {
             inner,
             since_newline: 0,
             max,
+            overflow: FrameOverflow::default(),
         }
+    }
+
+    /// A handle that tells, later, whether this reader tripped its cap.
+    pub fn overflow(&self) -> FrameOverflow {
+        self.overflow.clone()
     }
 }
 
@@ -50,10 +70,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for FrameCappedReader<R> {
                 if this.since_newline > this.max {
                     // A reader must not report bytes alongside an error.
                     buf.set_filled(before);
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("stdout frame exceeded {} bytes without a newline", this.max),
-                    )));
+                    let message =
+                        format!("stdout frame exceeded {} bytes without a newline", this.max);
+                    let _ = this.overflow.0.set(message.clone());
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, message)));
                 }
                 Poll::Ready(Ok(()))
             }
@@ -83,11 +103,14 @@ mod tests {
     async fn an_endless_line_fails_the_stream() {
         let data = vec![b'x'; 4096];
         let mut reader = FrameCappedReader::new(&data[..], 1000);
+        let overflow = reader.overflow();
+        assert_eq!(overflow.message(), None);
         let mut out = Vec::new();
         let err = reader
             .read_to_end(&mut out)
             .await
             .expect_err("cap must trip");
         assert!(err.to_string().contains("1000 bytes"), "{err}");
+        assert_eq!(overflow.message(), Some(err.to_string()));
     }
 }

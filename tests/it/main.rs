@@ -1,0 +1,10 @@
+//! Integration tests: real processes and real sockets (bundled servers, the reference MCP server
+//! from npm), driven through the same `Hub` and HTTP API the binary uses.
+
+mod support;
+
+mod api;
+mod bundled;
+mod everything;
+mod faults;
+mod llm;

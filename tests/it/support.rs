@@ -1,0 +1,217 @@
+//! Shared launchers for the integration tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod fake_llm;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchboard::app::Environment;
+use switchboard::config::{self, Config};
+use switchboard::hub::Hub;
+use switchboard::mcp::ManagerSettings;
+
+/// The `switchboard` binary Cargo built for these tests (it runs the bundled servers).
+pub fn switchboard_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+/// `tests/node/node_modules/.bin`, where `tests/run.sh` installs the npm test peers.
+pub fn node_bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules/.bin")
+}
+
+/// The environment the tests give the config loader: ours, plus `SWITCHBOARD_BIN`.
+pub fn test_env() -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    env.insert(
+        config::SWITCHBOARD_BIN.to_owned(),
+        switchboard_bin().to_owned(),
+    );
+    env
+}
+
+/// Parse a YAML config as if it were the file `dir/switchboard.yaml`, panicking with every error.
+pub fn config_from_yaml(yaml: &str, dir: &Path) -> Config {
+    let env = test_env();
+    let source = dir.join("switchboard.yaml");
+    std::fs::write(&source, yaml).expect("write test config");
+    match config::load(&source, &|k| env.get(k).cloned()) {
+        Ok(config) => config,
+        Err(errors) => panic!("test config is invalid:\n{errors}"),
+    }
+}
+
+/// A hub running the servers of `yaml`, with its own temporary data dir.
+pub struct TestHub {
+    pub hub: Hub,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestHub {
+    /// Start the servers of `yaml` and wait (up to `settle`) for each first connection attempt.
+    pub async fn start(yaml: &str, settle: Duration) -> TestHub {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config_from_yaml(yaml, dir.path());
+        let env = Environment::capture(test_env());
+        let hub = Hub::new(
+            ManagerSettings {
+                inherited_env: env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                child_env: vec![(
+                    "SWITCHBOARD_DATA_DIR".to_owned(),
+                    dir.path().display().to_string(),
+                )],
+            },
+            config.tools.clone(),
+        );
+        hub.apply(&config.mcp_servers, config.tools.clone());
+        hub.mcp().wait_settled(settle).await;
+        TestHub { hub, config, dir }
+    }
+
+    /// Apply a new YAML config to the running hub, as a reload does.
+    pub fn reload(&mut self, yaml: &str) -> switchboard::mcp::ApplySummary {
+        self.config = config_from_yaml(yaml, self.dir.path());
+        self.hub
+            .apply(&self.config.mcp_servers, self.config.tools.clone())
+    }
+
+    /// Status of one server.
+    pub fn status(&self, server: &str) -> switchboard::mcp::ServerStatus {
+        self.hub
+            .mcp()
+            .statuses()
+            .into_iter()
+            .find(|s| s.name == server)
+            .unwrap_or_else(|| panic!("no server `{server}`"))
+    }
+}
+
+/// Wait until `check` is true, polling every 20 ms, or panic with `what` after `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A stdio server entry running one bundled server from the test binary.
+pub fn bundled_stdio(name: &str, server: &str, extra_args: &[&str]) -> String {
+    let mut args = vec![format!("\"mcp-server\""), format!("\"{server}\"")];
+    args.extend(extra_args.iter().map(|a| format!("\"{a}\"")));
+    format!(
+        "  {name}:\n    command: ${{SWITCHBOARD_BIN}}\n    args: [{}]\n",
+        args.join(", ")
+    )
+}
+
+/// [`test_env`] plus `extra`, without touching our own process environment (tests run in
+/// parallel threads, and `std::env::set_var` would leak into every other test).
+pub fn test_env_with(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env = test_env();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+impl TestHub {
+    /// Like [`TestHub::start`], but in an existing data dir (so state survives a hub restart)
+    /// and with `extra_env` added to the environment the hub sees as its own.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        settle: Duration,
+        extra_env: &[(&str, &str)],
+    ) -> TestHub {
+        let config = config_from_yaml(yaml, dir.path());
+        let env = Environment::capture(test_env_with(extra_env));
+        let hub = Hub::new(
+            ManagerSettings {
+                inherited_env: env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                child_env: vec![(
+                    "SWITCHBOARD_DATA_DIR".to_owned(),
+                    dir.path().display().to_string(),
+                )],
+            },
+            config.tools.clone(),
+        );
+        hub.apply(&config.mcp_servers, config.tools.clone());
+        hub.mcp().wait_settled(settle).await;
+        TestHub { hub, config, dir }
+    }
+
+    /// Shut every server down and start the same YAML again in the same data dir.
+    pub async fn restart(self, yaml: &str, settle: Duration) -> TestHub {
+        let TestHub { hub, dir, .. } = self;
+        hub.mcp().shutdown().await;
+        TestHub::start_in(dir, yaml, settle, &[]).await
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bind port 0, read the port, let it go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// Wait until something accepts TCP connections on `127.0.0.1:port`, or panic after `limit`.
+pub async fn wait_for_tcp(port: u16, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("nothing accepted connections on 127.0.0.1:{port} within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The reference server (`mcp-server-everything sse|streamableHttp`) on a free port, in its own
+/// process group, which is SIGKILLed when this is dropped.
+pub struct EverythingServer {
+    pub port: u16,
+    child: tokio::process::Child,
+}
+
+impl EverythingServer {
+    /// Start it in `mode` (`sse` or `streamableHttp`) and wait until it accepts connections.
+    pub async fn start(mode: &str) -> EverythingServer {
+        let port = free_port();
+        let child = tokio::process::Command::new(node_bin_dir().join("mcp-server-everything"))
+            .arg(mode)
+            .env("PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mcp-server-everything (run `npm ci --prefix tests/node`)");
+        let server = EverythingServer { port, child };
+        wait_for_tcp(port, Duration::from_secs(20)).await;
+        server
+    }
+}
+
+impl Drop for EverythingServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let group = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.child.start_kill();
+    }
+}
