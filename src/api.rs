@@ -2,8 +2,12 @@
 //!
 //! `router(state)` is a plain function so tests can drive it without a socket.
 
+mod chat;
+mod conversations;
 mod error;
 mod models;
+mod openai;
+mod runs;
 mod servers;
 mod tools;
 
@@ -31,6 +35,8 @@ pub struct AppState {
     pub hub: Hub,
     pub models: ModelRegistry,
     pub reloader: Arc<dyn ConfigReloader>,
+    /// Starts, follows and cancels runs; owns the store they are written to.
+    pub runs: crate::runs::RunService,
 }
 
 /// Every route of the server.
@@ -44,6 +50,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/models", get(models::list))
         // Users of the seed project reload models here; it applies the whole config, like above.
         .route("/api/models/reload", post(servers::reload))
+        .route("/api/chat", post(chat::chat))
+        .route("/api/conversations", get(conversations::list))
+        .route(
+            "/api/conversations/{id}",
+            get(conversations::get)
+                .patch(conversations::rename)
+                .delete(conversations::delete),
+        )
+        .route("/api/runs", get(runs::list))
+        .route("/api/runs/{id}", get(runs::get))
+        .route("/api/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/runs/{id}/events", get(runs::events))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::completions))
         // Applies to the routes registered above it: keep it after the last `.route`.
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -18,6 +18,13 @@ use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
 use crate::mcp::ManagerSettings;
+use crate::runs::RunService;
+use crate::store::Store;
+
+/// How long open HTTP connections (event streams, say) may drain after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long cancelled runs get to record their end before the store is flushed.
+const RUNS_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A snapshot of the process environment, taken once in `main`; nothing else reads it.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +86,39 @@ pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
     Ok(hub)
 }
 
+/// Open the store (`server.database_url`, else SQLite under the data dir) and build the run
+/// service over `hub` and `models`.
+///
+/// # Errors
+/// When the data directory cannot be created or the database cannot be opened or migrated.
+pub async fn start_runs(
+    config: &Config,
+    hub: &Hub,
+    models: &ModelRegistry,
+) -> anyhow::Result<RunService> {
+    let url = match &config.server.database_url {
+        Some(url) => url.clone(),
+        None => Store::sqlite_url_for(&prepare_data_dir(&config.server.data_dir)?),
+    };
+    let (store, _interrupted) = Store::open(&url).await.context("opening the database")?;
+    Ok(RunService::new(
+        hub.clone(),
+        models.clone(),
+        store,
+        config.agents.clone(),
+    ))
+}
+
+/// Cancel every run, give them a moment to record how they ended, and flush the store.
+pub async fn stop_runs(runs: &RunService) {
+    runs.cancel_all();
+    let deadline = tokio::time::Instant::now() + RUNS_STOP_TIMEOUT;
+    while runs.running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runs.store().flush().await;
+}
+
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
@@ -115,12 +155,15 @@ pub async fn serve_on(
     let http = model_http_client()?;
     let models = ModelRegistry::default();
     models.apply(&config.models, &http);
+    let runs = start_runs(&config, &hub, &models).await?;
+    let telemetry = crate::telemetry::start_from_env(|key| env.get(key));
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
     let reloader = Arc::new(FileReloader {
         hub: hub.clone(),
         models: models.clone(),
         http,
+        runs: runs.clone(),
         env,
         overrides,
         current: Mutex::new(config),
@@ -129,15 +172,32 @@ pub async fn serve_on(
         hub: hub.clone(),
         models: models.clone(),
         reloader,
+        runs: runs.clone(),
     });
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    // Runs are cancelled as soon as shutdown begins, so their event streams end and the
+    // connections can drain; a connection still open after the drain timeout is dropped.
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let signal = {
+        let (stopping, runs) = (stopping.clone(), runs.clone());
+        async move {
+            shutdown.await;
+            runs.cancel_all();
+            stopping.cancel();
+        }
+    };
+    let served = axum::serve(listener, router).with_graceful_shutdown(signal);
+    tokio::select! {
+        served = served.into_future() => served.context("serving HTTP")?,
+        () = async { stopping.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            tracing::warn!("connections still open {} s after shutdown began; closing them", DRAIN_TIMEOUT.as_secs());
+        }
+    }
+    stop_runs(&runs).await;
+    crate::telemetry::stop(telemetry).await;
     models.shutdown();
     tracing::info!("shutting down mcp servers");
     if tokio::time::timeout(Duration::from_secs(10), hub.mcp().shutdown())
@@ -146,6 +206,7 @@ pub async fn serve_on(
     {
         tracing::warn!("mcp servers did not stop within 10 s");
     }
+    runs.store().close().await;
     Ok(())
 }
 
@@ -169,6 +230,7 @@ struct FileReloader {
     hub: Hub,
     models: ModelRegistry,
     http: reqwest::Client,
+    runs: RunService,
     env: Environment,
     overrides: Overrides,
     current: Mutex<Config>,
@@ -192,6 +254,7 @@ impl ConfigReloader for FileReloader {
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
             let summary = self.hub.apply(&fresh.mcp_servers, fresh.tools.clone());
             self.models.apply(&fresh.models, &self.http);
+            self.runs.set_agents(fresh.agents.clone());
             let model_names: Vec<String> = fresh.models.keys().cloned().collect();
             let mut restart_required = Vec::new();
             if fresh.server.bind != current.server.bind {
@@ -199,6 +262,9 @@ impl ConfigReloader for FileReloader {
             }
             if fresh.server.data_dir != current.server.data_dir {
                 restart_required.push("server.data_dir");
+            }
+            if fresh.server.database_url != current.server.database_url {
+                restart_required.push("server.database_url");
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;

@@ -7,11 +7,12 @@
 //! Submodules, each with one job: `files` (reading from disk), `yaml` / `json` (text to a
 //! positioned tree), `interpolate` (`${VAR}`), `fields` (typed reads that record errors),
 //! `suggest` (did-you-mean), `settings` (`server:` / `tools:`), `models` (the `models:` list),
-//! `mcp_servers` (one server entry), `include` (Claude Desktop / Cursor JSON files), `document`
-//! (the top level), `error` (the error types).
+//! `mcp_servers` (one server entry), `include` (Claude Desktop / Cursor JSON files), `agents`
+//! (the `agents/*.yaml` files), `document` (the top level), `error` (the error types).
 
 pub mod model;
 
+mod agents;
 mod document;
 mod error;
 mod fields;
@@ -27,10 +28,11 @@ mod yaml;
 
 use std::path::Path;
 
+pub use agents::agent_tool_filter;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Config, HealthcheckConfig, McpServerConfig, ModelConfig, ProviderKind, RetryPolicy, Secret,
-    ServerSettings, ToolFilter, ToolSettings, TransportConfig,
+    AgentConfig, AgentLimits, AgentMode, Config, HealthcheckConfig, McpServerConfig, ModelConfig,
+    ProviderKind, RetryPolicy, Secret, ServerSettings, ToolFilter, ToolSettings, TransportConfig,
 };
 
 use fields::Ctx;
@@ -186,8 +188,8 @@ mod tests {
         check(
             "mcp_servers: {}\nservers: {}\n",
             &[
-                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include",
-                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include",
+                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include, agents_dir",
+                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include, agents_dir",
             ],
         );
     }

@@ -60,6 +60,8 @@ enum Command {
         #[arg(long, default_value_t = 30_000)]
         wait_ms: u64,
     },
+    /// Run one chat turn in this process: steps are printed as they happen, the answer streams.
+    Chat(ChatArgs),
     /// Run one of the bundled MCP servers over stdio (or Streamable HTTP with --http).
     McpServer(McpServerArgs),
     /// Client mode for the MCP conformance suite: acts on `MCP_CONFORMANCE_SCENARIO` against URL.
@@ -78,6 +80,21 @@ struct ServeArgs {
     /// Directory for state (beats `server.data_dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ChatArgs {
+    /// What to ask.
+    message: String,
+    /// Run as this agent (a file in the agents directory).
+    #[arg(long, conflicts_with = "model")]
+    agent: Option<String>,
+    /// Use this model (default: the agent's model, else the default model).
+    #[arg(long)]
+    model: Option<String>,
+    /// How long to wait for MCP servers to connect before the run starts.
+    #[arg(long, default_value_t = 30_000)]
+    wait_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -206,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Chat(args) => chat::run(&config, &env, args).await,
         Command::McpServer(_) | Command::ConformanceClient { .. } => {
             unreachable!("handled before config loading")
         }
@@ -261,5 +279,225 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+/// `switchboard chat`: one run in this process, with the same hub, models and store as `serve`.
+mod chat {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::process::ExitCode;
+    use std::time::Duration;
+
+    use switchboard::app::{self, Environment};
+    use switchboard::config::Config;
+    use switchboard::domain::{RunEvent, RunStatus, StepIndex, StepKind, UnixMillis};
+    use switchboard::llm::ModelRegistry;
+    use switchboard::runs::{ChatInput, RunService, StartedRun};
+    use tokio::sync::broadcast::error::RecvError;
+
+    use super::ChatArgs;
+
+    /// Exit code 0 when the run succeeds, 1 otherwise. Ctrl-C cancels the run.
+    pub(super) async fn run(
+        config: &Config,
+        env: &Environment,
+        args: ChatArgs,
+    ) -> anyhow::Result<ExitCode> {
+        let hub = app::start_hub(config, env)?;
+        let models = ModelRegistry::default();
+        models.apply(&config.models, &reqwest::Client::new());
+        let runs = app::start_runs(config, &hub, &models).await?;
+        hub.mcp()
+            .wait_settled(Duration::from_millis(args.wait_ms))
+            .await;
+        let input = ChatInput {
+            model: args.model,
+            agent: args.agent,
+            message: args.message,
+            ..ChatInput::default()
+        };
+        let succeeded = match runs.start(input).await {
+            Ok(started) => follow(&runs, started).await,
+            Err(err) => {
+                eprintln!("error: {err}");
+                false
+            }
+        };
+        app::stop_runs(&runs).await;
+        models.shutdown();
+        hub.mcp().shutdown().await;
+        runs.store().close().await;
+        Ok(if succeeded {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    /// Print the run's events until it ends; true when it succeeded.
+    async fn follow(runs: &RunService, mut started: StartedRun) -> bool {
+        let mut printer = Printer::default();
+        let ctrl_c = super::shutdown_signal();
+        tokio::pin!(ctrl_c);
+        let mut cancelled = false;
+        loop {
+            let event = tokio::select! {
+                event = started.events.recv() => event,
+                () = &mut ctrl_c, if !cancelled => {
+                    cancelled = true;
+                    let _ = runs.cancel(started.run_id);
+                    continue;
+                }
+            };
+            match event {
+                Ok(event) => {
+                    if let Some(succeeded) = printer.print(&event) {
+                        return succeeded;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+        match started.done.await {
+            Ok(outcome) => {
+                if let Some(error) = &outcome.error {
+                    eprintln!("run {}: {error}", outcome.status.as_str());
+                }
+                outcome.status == RunStatus::Succeeded
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// One line per step start and finish; model text as it streams.
+    #[derive(Default)]
+    struct Printer {
+        steps: HashMap<StepIndex, (StepKind, String, UnixMillis)>,
+        run_started: UnixMillis,
+        /// Model text printed since the last step line.
+        streamed: String,
+        /// What the last model turn to finish streamed (the answer, if that turn answered).
+        last_turn: String,
+    }
+
+    impl Printer {
+        /// Print `event`; `Some(succeeded)` once the run has finished.
+        fn print(&mut self, event: &RunEvent) -> Option<bool> {
+            let mut out = std::io::stdout().lock();
+            match event {
+                RunEvent::RunStarted {
+                    run_id,
+                    model,
+                    agent,
+                    at,
+                    ..
+                } => {
+                    self.run_started = *at;
+                    let agent = agent
+                        .as_deref()
+                        .map(|a| format!(", agent {a}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "run {run_id} (model {model}{agent})");
+                }
+                RunEvent::StepStarted {
+                    step,
+                    kind,
+                    name,
+                    server,
+                    at,
+                    ..
+                } => {
+                    self.end_text(&mut out);
+                    if *kind == StepKind::Plan {
+                        self.last_turn.clear();
+                    }
+                    let name = match server {
+                        Some(server) => format!("{name} [{server}]"),
+                        None => name.clone(),
+                    };
+                    let _ = writeln!(out, "[{step}] {:<7} {name} started", kind.as_str());
+                    self.steps.insert(*step, (*kind, name, *at));
+                }
+                RunEvent::TokenDelta { text, .. } => {
+                    self.streamed.push_str(text);
+                    let _ = write!(out, "{text}");
+                }
+                RunEvent::ToolProgress {
+                    step,
+                    progress,
+                    total,
+                    message,
+                    ..
+                } => {
+                    self.end_text(&mut out);
+                    let total = total.map(|t| format!("/{t}")).unwrap_or_default();
+                    let message = message.as_deref().unwrap_or("");
+                    let _ = writeln!(out, "[{step}] progress {progress}{total} {message}");
+                }
+                RunEvent::StepFinished {
+                    step,
+                    status,
+                    error,
+                    at,
+                    ..
+                } => {
+                    if !self.streamed.is_empty() {
+                        self.last_turn = self.streamed.clone();
+                    }
+                    self.end_text(&mut out);
+                    let (kind, name, started) = self
+                        .steps
+                        .get(step)
+                        .map_or(("step", "?", *at), |(k, n, s)| (k.as_str(), n.as_str(), *s));
+                    let error = error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "[{step}] {kind:<7} {name} {} in {} ms{error}",
+                        status.as_str(),
+                        at - started
+                    );
+                }
+                RunEvent::RunFinished {
+                    status,
+                    answer,
+                    error,
+                    usage,
+                    at,
+                    ..
+                } => {
+                    self.end_text(&mut out);
+                    if let Some(answer) = answer.as_deref().filter(|a| *a != self.last_turn) {
+                        let _ = writeln!(out, "{answer}");
+                    }
+                    let _ = writeln!(
+                        out,
+                        "run {} in {} ms ({} input + {} output tokens)",
+                        status.as_str(),
+                        at - self.run_started,
+                        usage.input_tokens,
+                        usage.output_tokens
+                    );
+                    if let Some(error) = error {
+                        eprintln!("error: {error}");
+                    }
+                    return Some(*status == RunStatus::Succeeded);
+                }
+            }
+            let _ = out.flush();
+            None
+        }
+
+        /// End a line of streamed text before the next step line.
+        fn end_text(&mut self, out: &mut impl Write) {
+            if !self.streamed.is_empty() && !self.streamed.ends_with('\n') {
+                let _ = writeln!(out);
+            }
+            self.streamed.clear();
+        }
     }
 }

@@ -13,3 +13,46 @@ pub fn init(default_filter: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// Log one run event at the level it deserves (lifecycle at info, steps at debug).
+/// OpenTelemetry spans are derived from the same events (see `docs/ARCHITECTURE.md`).
+pub fn run_event(event: &crate::domain::RunEvent) {
+    use crate::domain::RunEvent;
+    match event {
+        RunEvent::RunStarted {
+            run_id,
+            agent,
+            model,
+            ..
+        } => {
+            tracing::info!(run_id = %run_id, agent = agent.as_deref().unwrap_or("-"), model = %model, "run started");
+        }
+        RunEvent::StepStarted {
+            run_id,
+            step,
+            kind,
+            name,
+            ..
+        } => {
+            tracing::debug!(run_id = %run_id, step, kind = kind.as_str(), name = %name, "step started");
+        }
+        RunEvent::StepFinished {
+            run_id,
+            step,
+            status,
+            error,
+            ..
+        } => {
+            tracing::debug!(run_id = %run_id, step, status = status.as_str(), error = error.as_deref().unwrap_or(""), "step finished");
+        }
+        RunEvent::RunFinished {
+            run_id,
+            status,
+            usage,
+            ..
+        } => {
+            tracing::info!(run_id = %run_id, status = status.as_str(), input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, "run finished");
+        }
+        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => {}
+    }
+}

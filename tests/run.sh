@@ -10,6 +10,19 @@ npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 node22="tests/node/node_modules/.bin/node"
 "$node22" --version | grep -q '^v22\.' || { echo "the local Node 22 did not install" >&2; exit 1; }
 
+echo "== installing test peers (PyPI: the official openai SDK, used as a real client)"
+if [[ ! -x tests/python/.venv/bin/python ]]; then
+  python3 -m venv tests/python/.venv
+fi
+tests/python/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+echo "== services (PostgreSQL for the store tests)"
+export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  # Machines of this kind start PostgreSQL before the session; start it if it stopped.
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -18,3 +31,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked -- --test-threads=2
+
+echo "== conformance (client, core suite)"
+tests/conformance/run.sh target/debug/switchboard

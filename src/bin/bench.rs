@@ -1,8 +1,9 @@
 //! `bench`: what Switchboard adds to a tool call. One trivial tool (`testkit__echo`, the bundled
 //! testkit server over stdio) is called (a) directly with an rmcp client over stdio and (b)
 //! through `POST /api/tools/testkit__echo/invoke` on a Switchboard served in-process, at each
-//! concurrency level; prints p50/p99 latency and calls/s per path, the ratios, and PASS/FAIL
-//! against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥ 0.5× direct).
+//! concurrency level; prints p50/p99 latency, calls/s and CPU per call for each path, the ratios,
+//! and PASS/FAIL against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥
+//! 0.5× direct). `--hub` adds (c) `Hub::invoke` in-process, without HTTP, to split the overhead.
 //!
 //! `cargo build --release --bins && target/release/bench [--calls N] [--duration-secs S]`;
 //! see `docs/benchmarks.md`.
@@ -12,10 +13,12 @@ mod measure;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use futures::future::BoxFuture;
 use measure::{Budget, Sample};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, JsonObject};
@@ -23,6 +26,9 @@ use rmcp::service::{Peer, RoleClient};
 use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 use switchboard::app::{self, Environment, Overrides};
+use switchboard::config::Config;
+use switchboard::hub::Hub;
+use switchboard::mcp::CallOptions;
 use tokio_util::sync::CancellationToken;
 
 /// The tool as Switchboard exposes it, and as the testkit server names it.
@@ -51,6 +57,9 @@ struct Args {
     /// Concurrency levels (callers in flight).
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
+    /// Also measure `Hub::invoke` in-process (no HTTP), to split Switchboard's overhead.
+    #[arg(long)]
+    hub: bool,
     /// The switchboard binary that runs the testkit server (default: next to this binary).
     #[arg(long)]
     switchboard: Option<PathBuf>,
@@ -79,6 +88,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// One way of calling the tool, with the processes whose CPU time its calls cost.
+struct CallPath {
+    name: &'static str,
+    call: Caller,
+    processes: Vec<u32>,
+}
+
+type Caller = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+impl CallPath {
+    async fn measure(&self, concurrency: usize, budget: Budget) -> anyhow::Result<Sample> {
+        let call = self.call.clone();
+        measure::run(move || call(), concurrency, budget, &self.processes)
+            .await
+            .with_context(|| format!("{} at concurrency {concurrency}", self.name))
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.reps > 0, "--reps must be at least 1");
     anyhow::ensure!(
@@ -100,56 +127,93 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bin.display()
     );
     let max_concurrency = args.concurrency.iter().copied().max().unwrap_or(1).max(64);
-
-    let direct = DirectClient::start(&bin).await?;
     let data_dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
-    let via = ViaSwitchboard::start(&bin, &data_dir, max_concurrency).await?;
+    let env = Environment::capture(std::env::vars());
+    let config = bench_config(&bin, &data_dir, max_concurrency, &env)?;
+    let me = std::process::id();
+
+    let mut children = ChildWatch::new();
+    let direct = DirectClient::start(&bin).await?;
+    let direct_path = CallPath {
+        name: "direct",
+        call: direct.caller(),
+        processes: vec![me, children.new_ones()?],
+    };
+    let via = ViaSwitchboard::start(config.clone(), env.clone()).await?;
+    let via_path = CallPath {
+        name: "switchboard",
+        call: via.caller(),
+        processes: vec![me, children.new_ones()?],
+    };
+    let hub = if args.hub {
+        let hub = app::start_hub(&config, &env)?;
+        hub.mcp().wait_settled(Duration::from_secs(30)).await;
+        anyhow::ensure!(
+            hub.catalog().get(EXPOSED_TOOL).is_some(),
+            "the in-process hub did not list {EXPOSED_TOOL}"
+        );
+        Some((
+            CallPath {
+                name: "hub",
+                call: hub_caller(hub.clone()),
+                processes: vec![me, children.new_ones()?],
+            },
+            hub,
+        ))
+    } else {
+        None
+    };
     eprintln!(
-        "bench: {} (direct and via http://{}), warming up…",
+        "bench: {} (direct, and via http://{}), warming up…",
         bin.display(),
         via.addr
     );
 
+    let mut paths = vec![&direct_path, &via_path];
+    if let Some((path, _)) = &hub {
+        paths.push(path);
+    }
     let warm = Budget::Calls(args.warmup.max(1));
-    measure::run(direct.caller(), 16, warm)
-        .await
-        .context("direct warm-up")?;
-    measure::run(via.caller(), 16, warm)
-        .await
-        .context("switchboard warm-up")?;
+    for path in &paths {
+        path.measure(16, warm).await.context("warm-up")?;
+    }
 
     let levels = args.concurrency.clone();
-    let mut direct_samples = vec![Vec::new(); levels.len()];
-    let mut via_samples = vec![Vec::new(); levels.len()];
+    // samples[level][path][rep]
+    let mut samples = vec![vec![Vec::new(); paths.len()]; levels.len()];
     for rep in 1..=args.reps {
         for (i, &level) in levels.iter().enumerate() {
-            // Interleaved, so slow drift (thermal, other load) hits both paths alike.
-            let d = measure::run(direct.caller(), level, budget)
-                .await
-                .context("direct")?;
-            let v = measure::run(via.caller(), level, budget)
-                .await
-                .context("switchboard")?;
-            eprintln!(
-                "bench: rep {rep}/{} concurrency {level}: direct p50 {} µs {:.0}/s, switchboard p50 {} µs {:.0}/s",
-                args.reps,
-                micros(d.p50),
-                d.calls_per_sec,
-                micros(v.p50),
-                v.calls_per_sec
-            );
-            direct_samples[i].push(d);
-            via_samples[i].push(v);
+            // Interleaved, so slow drift (other load, frequency) hits every path alike.
+            let mut line = format!("bench: rep {rep}/{} concurrency {level}:", args.reps);
+            for (j, path) in paths.iter().enumerate() {
+                let sample = path.measure(level, budget).await?;
+                line.push_str(&format!(
+                    " {} p50 {} µs {:.0}/s;",
+                    path.name,
+                    micros(sample.p50),
+                    sample.calls_per_sec
+                ));
+                samples[i][j].push(sample);
+            }
+            eprintln!("{line}");
         }
     }
 
-    let rows: Vec<(usize, Sample, Sample)> = levels
+    let rows: Vec<Row> = levels
         .iter()
-        .zip(direct_samples.iter().zip(&via_samples))
-        .map(|(&level, (d, v))| (level, measure::median(d), measure::median(v)))
+        .zip(&samples)
+        .map(|(&level, per_path)| Row {
+            level,
+            direct: measure::median(&per_path[0]),
+            via: measure::median(&per_path[1]),
+            hub: per_path.get(2).map(|s| measure::median(s)),
+        })
         .collect();
     print_report(&args, budget, &rows);
 
+    if let Some((_, hub)) = hub {
+        hub.mcp().shutdown().await;
+    }
     via.stop().await;
     direct.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -161,6 +225,73 @@ fn sibling_switchboard() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the bench binary")?;
     let dir = exe.parent().context("the bench binary has no directory")?;
     Ok(dir.join(format!("switchboard{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The one-server config, through the real loader so defaults apply as in production.
+fn bench_config(
+    bin: &Path,
+    data_dir: &Path,
+    max_concurrency: usize,
+    env: &Environment,
+) -> anyhow::Result<Config> {
+    // JSON strings are valid YAML double-quoted scalars, so any path survives quoting.
+    let yaml = format!(
+        "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\nmcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n",
+        dir = json!(data_dir.display().to_string()),
+        bin = json!(bin.display().to_string()),
+    );
+    switchboard::config::load_str(&yaml, &data_dir.join("bench.yaml"), &|key| env.get(key))
+        .map_err(|errors| anyhow::anyhow!("bench config: {errors}"))
+}
+
+/// Finds the child process each path started (each starts exactly one testkit server).
+struct ChildWatch {
+    seen: Vec<u32>,
+}
+
+impl ChildWatch {
+    fn new() -> Self {
+        Self {
+            seen: children_of(std::process::id()),
+        }
+    }
+
+    /// The one child started since the last call.
+    fn new_ones(&mut self) -> anyhow::Result<u32> {
+        let now = children_of(std::process::id());
+        let fresh: Vec<u32> = now
+            .iter()
+            .copied()
+            .filter(|p| !self.seen.contains(p))
+            .collect();
+        self.seen = now;
+        match fresh.as_slice() {
+            [pid] => Ok(*pid),
+            other => anyhow::bail!("expected one new testkit process, found {other:?}"),
+        }
+    }
+}
+
+/// Live child processes of `parent`, from `/proc/*/stat`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.get(stat.rfind(')')? + 2..)?.to_owned();
+                    let mut fields = rest.split(' ');
+                    let state = fields.next()?;
+                    let ppid: u32 = fields.next()?.parse().ok()?;
+                    Some(ppid == parent && state != "Z")
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 /// (a) An rmcp client talking to its own `switchboard mcp-server testkit` child over stdio.
@@ -177,19 +308,13 @@ impl DirectClient {
         Ok(Self { service })
     }
 
-    fn caller(
-        &self,
-    ) -> impl Fn() -> futures::future::BoxFuture<'static, anyhow::Result<()>>
-    + Clone
-    + Send
-    + Sync
-    + 'static {
+    fn caller(&self) -> Caller {
         let peer: Peer<RoleClient> = self.service.peer().clone();
         let arguments: JsonObject = json!({"message": "hi"})
             .as_object()
             .cloned()
             .unwrap_or_default();
-        move || {
+        Arc::new(move || {
             let peer = peer.clone();
             let params = CallToolRequestParams::new(SERVER_TOOL).with_arguments(arguments.clone());
             Box::pin(async move {
@@ -197,7 +322,7 @@ impl DirectClient {
                 anyhow::ensure!(result.is_error != Some(true), "echo returned isError");
                 Ok(())
             })
-        }
+        })
     }
 
     async fn stop(self) {
@@ -215,17 +340,7 @@ struct ViaSwitchboard {
 }
 
 impl ViaSwitchboard {
-    async fn start(bin: &Path, data_dir: &Path, max_concurrency: usize) -> anyhow::Result<Self> {
-        let source = data_dir.join("bench.yaml");
-        // JSON strings are valid YAML double-quoted scalars, so any path survives quoting.
-        let yaml = format!(
-            "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\nmcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n",
-            dir = json!(data_dir.display().to_string()),
-            bin = json!(bin.display().to_string()),
-        );
-        let env = Environment::capture(std::env::vars());
-        let config = switchboard::config::load_str(&yaml, &source, &|key| env.get(key))
-            .map_err(|errors| anyhow::anyhow!("bench config: {errors}"))?;
+    async fn start(config: Config, env: Environment) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding 127.0.0.1:0")?;
@@ -238,7 +353,14 @@ impl ViaSwitchboard {
             Overrides::default(),
             shutdown.clone().cancelled_owned(),
         ));
+        // Plain keep-alive HTTP/1.1 to one local address: no proxy from the environment, no
+        // redirect or retry layers.
         let http = reqwest::Client::builder()
+            .no_proxy()
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .referer(false)
             .tcp_nodelay(true)
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(None)
@@ -279,17 +401,11 @@ impl ViaSwitchboard {
         }
     }
 
-    fn caller(
-        &self,
-    ) -> impl Fn() -> futures::future::BoxFuture<'static, anyhow::Result<()>>
-    + Clone
-    + Send
-    + Sync
-    + 'static {
+    fn caller(&self) -> Caller {
         let http = self.http.clone();
         let url = format!("http://{}/api/tools/{EXPOSED_TOOL}/invoke", self.addr);
         let body = bytes::Bytes::from_static(br#"{"message":"hi"}"#);
-        move || {
+        Arc::new(move || {
             let request = http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -305,7 +421,7 @@ impl ViaSwitchboard {
                 );
                 Ok(())
             })
-        }
+        })
     }
 
     async fn stop(self) {
@@ -319,11 +435,40 @@ impl ViaSwitchboard {
     }
 }
 
+/// (c) `Hub::invoke` in-process: lookup, validation, the MCP call and the result cap, no HTTP.
+fn hub_caller(hub: Hub) -> Caller {
+    Arc::new(move || {
+        let hub = hub.clone();
+        Box::pin(async move {
+            let outcome = hub
+                .invoke(
+                    EXPOSED_TOOL,
+                    json!({"message": "hi"}),
+                    CallOptions::default(),
+                )
+                .await?;
+            anyhow::ensure!(
+                outcome.result.is_error != Some(true),
+                "echo returned isError"
+            );
+            Ok(())
+        })
+    })
+}
+
+/// The medians at one concurrency level.
+struct Row {
+    level: usize,
+    direct: Sample,
+    via: Sample,
+    hub: Option<Sample>,
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e6)
 }
 
-fn print_report(args: &Args, budget: Budget, rows: &[(usize, Sample, Sample)]) {
+fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
     let per = match budget {
         Budget::Calls(n) => format!("{n} calls"),
         Budget::Time(d) => format!("{:.1} s", d.as_secs_f64()),
@@ -336,28 +481,76 @@ fn print_report(args: &Args, budget: Budget, rows: &[(usize, Sample, Sample)]) {
     );
     println!();
     println!(
-        "| concurrency | direct p50 µs | direct p99 µs | direct calls/s | switchboard p50 µs | switchboard p99 µs | switchboard calls/s | added p50 µs | p50 ratio | throughput ratio |"
+        "| concurrency | direct p50 µs | direct p99 µs | direct calls/s | switchboard p50 µs | switchboard p99 µs | switchboard calls/s | added p50 µs | throughput ratio |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (level, d, v) in rows {
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for Row {
+        level, direct, via, ..
+    } in rows
+    {
         println!(
-            "| {level} | {} | {} | {:.0} | {} | {} | {:.0} | {:.1} | {:.2}× | {:.2}× |",
-            micros(d.p50),
-            micros(d.p99),
-            d.calls_per_sec,
-            micros(v.p50),
-            micros(v.p99),
-            v.calls_per_sec,
-            (v.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e6,
-            v.p50.as_secs_f64() / d.p50.as_secs_f64(),
-            v.calls_per_sec / d.calls_per_sec,
+            "| {level} | {} | {} | {:.0} | {} | {} | {:.0} | {:.1} | {:.2}× |",
+            micros(direct.p50),
+            micros(direct.p99),
+            direct.calls_per_sec,
+            micros(via.p50),
+            micros(via.p99),
+            via.calls_per_sec,
+            (via.p50.as_secs_f64() - direct.p50.as_secs_f64()) * 1e6,
+            via.calls_per_sec / direct.calls_per_sec,
         );
     }
     println!();
-    let at = |level: usize| rows.iter().find(|(l, _, _)| *l == level);
-    match at(1) {
-        Some((_, d, v)) => {
-            let added = v.p50.saturating_sub(d.p50);
+    println!(
+        "CPU time per call (user + system, this process plus the testkit child that answered):"
+    );
+    println!();
+    let hub_header = if args.hub { " hub (no HTTP) µs |" } else { "" };
+    println!("| concurrency | direct µs | switchboard µs |{hub_header} switchboard / direct |");
+    println!(
+        "|---:|---:|---:|{}---:|",
+        if args.hub { "---:|" } else { "" }
+    );
+    for Row {
+        level,
+        direct,
+        via,
+        hub,
+    } in rows
+    {
+        let hub_cell = hub.map_or(String::new(), |h| format!(" {} |", micros(h.cpu_per_call)));
+        println!(
+            "| {level} | {} | {} |{hub_cell} {:.2}× |",
+            micros(direct.cpu_per_call),
+            micros(via.cpu_per_call),
+            via.cpu_per_call.as_secs_f64() / direct.cpu_per_call.as_secs_f64().max(1e-9),
+        );
+    }
+    if args.hub {
+        println!();
+        println!("Hub::invoke in-process (no HTTP):");
+        println!();
+        println!(
+            "| concurrency | hub p50 µs | hub p99 µs | hub calls/s | added p50 µs vs direct |"
+        );
+        println!("|---:|---:|---:|---:|---:|");
+        for row in rows {
+            if let Some(hub) = row.hub {
+                println!(
+                    "| {} | {} | {} | {:.0} | {:.1} |",
+                    row.level,
+                    micros(hub.p50),
+                    micros(hub.p99),
+                    hub.calls_per_sec,
+                    (hub.p50.as_secs_f64() - row.direct.p50.as_secs_f64()) * 1e6,
+                );
+            }
+        }
+    }
+    println!();
+    match rows.iter().find(|r| r.level == 1) {
+        Some(Row { direct, via, .. }) => {
+            let added = via.p50.saturating_sub(direct.p50);
             let verdict = if added <= MAX_ADDED_P50 {
                 "PASS"
             } else {
@@ -368,18 +561,18 @@ fn print_report(args: &Args, budget: Budget, rows: &[(usize, Sample, Sample)]) {
                 micros(added),
                 MAX_ADDED_P50.as_micros()
             );
-            if v.p50 > Duration::from_millis(20) {
+            if via.p50 > Duration::from_millis(20) {
                 println!(
                     "      switchboard p50 is {} µs: ~40 ms would mean Nagle (TCP_NODELAY off)",
-                    micros(v.p50)
+                    micros(via.p50)
                 );
             }
         }
         None => println!("n/a: added p50 latency needs concurrency 1 in --concurrency"),
     }
-    match at(64) {
-        Some((_, d, v)) => {
-            let ratio = v.calls_per_sec / d.calls_per_sec;
+    match rows.iter().find(|r| r.level == 64) {
+        Some(Row { direct, via, .. }) => {
+            let ratio = via.calls_per_sec / direct.calls_per_sec;
             let verdict = if ratio >= MIN_THROUGHPUT_RATIO {
                 "PASS"
             } else {
@@ -387,7 +580,7 @@ fn print_report(args: &Args, budget: Budget, rows: &[(usize, Sample, Sample)]) {
             };
             println!(
                 "{verdict}: throughput at concurrency 64 = {ratio:.2}× direct ({:.0} vs {:.0} calls/s; target ≥ {MIN_THROUGHPUT_RATIO}×)",
-                v.calls_per_sec, d.calls_per_sec
+                via.calls_per_sec, direct.calls_per_sec
             );
         }
         None => println!("n/a: the throughput ratio needs concurrency 64 in --concurrency"),

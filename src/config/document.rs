@@ -11,9 +11,16 @@ use super::error::{child_path, shown};
 use super::fields::Ctx;
 use super::model::{Config, McpServerConfig};
 use super::yaml::{Node, Pos, Value};
-use super::{include, mcp_servers, models, settings};
+use super::{agents, include, mcp_servers, models, settings};
 
-const TOP_KEYS: &[&str] = &["server", "tools", "models", "mcpServers", "include"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "tools",
+    "models",
+    "mcpServers",
+    "include",
+    "agents_dir",
+];
 
 /// Reads the whole document; problems go to `ctx.errors` and the result is only meaningful
 /// when none were recorded.
@@ -25,6 +32,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
         tools: Default::default(),
         mcp_servers: BTreeMap::new(),
         models: BTreeMap::new(),
+        agents: BTreeMap::new(),
     };
     if !matches!(root.value, Value::Map(_) | Value::Null) {
         let message = format!(
@@ -56,6 +64,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
         include::include(ctx, node, base, &mut servers);
     }
     config.mcp_servers = servers.configs;
+    config.agents = agents::agents(ctx, fields.get("agents_dir"), &config.models);
     config
 }
 

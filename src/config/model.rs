@@ -21,6 +21,9 @@ pub struct Config {
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
     /// Models by name (`models:` list), in name order.
     pub models: BTreeMap<String, ModelConfig>,
+    /// Agents by name, one per file of the agents directory (`agents_dir`, default `./agents`),
+    /// in name order.
+    pub agents: BTreeMap<String, AgentConfig>,
 }
 
 /// One entry of `models:`, in the shape of the seed project's `models.yaml` plus our additions.
@@ -120,6 +123,9 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// Directory for the SQLite file and the bundled servers' state (`server.data_dir`, default `./data`).
     pub data_dir: PathBuf,
+    /// Where runs and conversations are stored (`server.database_url`): `postgres://…` or
+    /// `sqlite:…`; `None` = the SQLite file `switchboard.sqlite` under `data_dir`.
+    pub database_url: Option<String>,
 }
 
 /// `tools:` section: catalog-wide caps that protect the models' context and our memory.
@@ -200,4 +206,71 @@ impl TransportConfig {
             TransportConfig::StreamableHttp { .. } => "streamable-http",
         }
     }
+}
+
+/// One agent: a file `agents/NAME.yaml` giving a model a role, a set of tools and budgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// What users pick (`name`; `agent:NAME` in the OpenAI-compatible API); unique across the
+    /// agent files, 1–64 characters of `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// One line for listings (`description`, default empty).
+    pub description: String,
+    /// The model to run with (`model`, a name under `models:`); `None` means the default model.
+    pub model: Option<String>,
+    /// Instructions sent as the system message (`system_prompt`, required, non-empty).
+    pub system_prompt: String,
+    /// Globs over exposed catalog names such as `calc__*` (`tools`); a tool is offered when any
+    /// glob matches it. Empty offers no tools, `["*"]` offers all. Compile with
+    /// [`crate::config::agent_tool_filter`].
+    pub tools: Vec<String>,
+    /// How runs of this agent proceed (`mode`, default `react`).
+    pub mode: AgentMode,
+    /// Budgets that end a run (`limits:`).
+    pub limits: AgentLimits,
+    /// The file this agent came from.
+    pub source: PathBuf,
+}
+
+/// How an agent's run is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AgentMode {
+    /// `react`: the model asks for tool calls turn by turn until it answers.
+    #[default]
+    React,
+    /// `plan`: the model writes a whole plan of tool calls up front, which runs as a DAG and
+    /// may be re-planned up to `limits.max_replans` times.
+    Plan,
+}
+
+impl AgentMode {
+    /// The name used in agent files and listings (`react`, `plan`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentMode::React => "react",
+            AgentMode::Plan => "plan",
+        }
+    }
+}
+
+/// `limits:` of an agent: every run ends with a terminal status before exceeding one. The
+/// [`Default`] values also apply to plain model chat, where no agent is involved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentLimits {
+    /// Model calls (plan steps) per run (`max_steps`, default 16, 1–200).
+    pub max_steps: u32,
+    /// Tool calls per run (`max_tool_calls`, default 32, 0–1000; 0 allows none).
+    pub max_tool_calls: u32,
+    /// Tool calls in flight at once (`max_parallel_tools`, default 4, 1–64).
+    pub max_parallel_tools: u32,
+    /// Time allowed for one tool call (`tool_timeout_ms`, default 60 000, at most `run_timeout`).
+    pub tool_timeout: Duration,
+    /// Time allowed for the whole run (`run_timeout_ms`, default 300 000, at most a day).
+    pub run_timeout: Duration,
+    /// Calls of the same tool with the same arguments per run (`max_repeats`, default 3, 1–1000);
+    /// stops a model that loops.
+    pub max_repeats: u32,
+    /// Times a plan-mode run may ask for a new plan (`max_replans`, default 2, 0–10; only
+    /// accepted with `mode: plan`).
+    pub max_replans: u32,
 }

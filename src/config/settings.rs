@@ -22,7 +22,7 @@ pub(super) const DEFAULT_MAX_TOOLS_PER_SERVER: usize = 256;
 /// Default `tools.max_description_chars`.
 pub(super) const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 2048;
 
-const SERVER_KEYS: &[&str] = &["bind", "data_dir"];
+const SERVER_KEYS: &[&str] = &["bind", "data_dir", "database_url"];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
     "max_tools_per_server",
@@ -34,6 +34,7 @@ impl Default for ServerSettings {
         ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
         }
     }
 }
@@ -74,6 +75,27 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
         let path = child_path("server", "data_dir");
         if let Some(text) = ctx.non_empty_string(node, &path) {
             settings.data_dir = PathBuf::from(text);
+        }
+    }
+    if let Some(node) = fields.get("database_url") {
+        let path = child_path("server", "database_url");
+        if let Some(text) = ctx.string(node, &path) {
+            let text = text.trim();
+            if text.is_empty() {
+                // `${SWITCHBOARD_DATABASE_URL:-}` with the variable unset: the SQLite default.
+            } else if text.starts_with("sqlite:")
+                || text.starts_with("postgres://")
+                || text.starts_with("postgresql://")
+            {
+                settings.database_url = Some(text.to_owned());
+            } else {
+                // The URL may hold a password: name the accepted schemes, never echo it.
+                ctx.error(
+                    node.pos,
+                    &path,
+                    "expected a `sqlite:` or `postgres://` URL".to_owned(),
+                );
+            }
         }
     }
     settings

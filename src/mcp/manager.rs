@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
-    CancelledNotificationParam, ClientRequest, JsonObject, ServerResult,
+    CancelledNotificationParam, ClientRequest, JsonObject, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use tokio::sync::mpsc;
@@ -64,6 +64,9 @@ pub struct CallOptions {
     pub progress: Option<mpsc::Sender<ToolProgress>>,
     /// Overrides the server's `timeout_ms` when shorter (an engine budget, say).
     pub timeout: Option<Duration>,
+    /// W3C trace context for the server, sent as `_meta.traceparent` of `tools/call` (the MCP
+    /// convention, so it works over every transport).
+    pub traceparent: Option<String>,
 }
 
 impl McpManager {
@@ -218,7 +221,7 @@ impl McpManager {
         ));
         let handle = connection
             .peer
-            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .send_request_with_option(request, request_options(options.traceparent.as_deref()))
             .await
             .map_err(|err| service_error(server, &shared, err))?;
         let _progress_route = options.progress.map(|sink| {
@@ -269,6 +272,17 @@ impl McpManager {
             .write()
             .unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Options of a `tools/call` request: its `_meta` carries `traceparent` when there is one.
+fn request_options(traceparent: Option<&str>) -> PeerRequestOptions {
+    let mut options = PeerRequestOptions::no_options();
+    if let Some(traceparent) = traceparent {
+        let mut meta = RequestMetaObject::new();
+        meta.set_traceparent(traceparent);
+        options = options.with_meta(meta);
+    }
+    options
 }
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting (dropped future or

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use switchboard::api::{self, AppState, ConfigReloader};
 use switchboard::app::{self, Environment, Overrides};
 use switchboard::llm::ModelRegistry;
+use switchboard::runs::RunService;
+use switchboard::store::Store;
 use tower::ServiceExt;
 
 use crate::support::{self, TestHub};
@@ -43,16 +45,22 @@ async fn start(yaml: &str) -> (TestHub, Router) {
             "{status:#?}"
         );
     }
-    let router = router_over(&t);
+    let router = router_over(&t).await;
     (t, router)
 }
 
-/// The API router over `t`'s hub, with no models and no reload.
-fn router_over(t: &TestHub) -> Router {
+/// The API router over `t`'s hub, with no models, no agents and no reload (runs are stored in
+/// `t`'s data dir).
+async fn router_over(t: &TestHub) -> Router {
+    let models = ModelRegistry::default();
+    let (store, _) = Store::open(&Store::sqlite_url_for(t.dir.path()))
+        .await
+        .expect("open the store");
     api::router(AppState {
         hub: t.hub.clone(),
-        models: ModelRegistry::default(),
+        models: models.clone(),
         reloader: Arc::new(NoReload),
+        runs: RunService::new(t.hub.clone(), models, store, Default::default()),
     })
 }
 
@@ -457,7 +465,7 @@ async fn server_statuses_have_every_field() {
         support::bundled_stdio("calc", "calc", &[])
     );
     let t = TestHub::start(&yaml, SETTLE).await;
-    let router = router_over(&t);
+    let router = router_over(&t).await;
     let (status, body) = send(&router, Method::GET, "/api/mcp/servers", None).await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
     let servers = body["servers"].as_array().expect("servers");

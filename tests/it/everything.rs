@@ -107,6 +107,7 @@ async fn long_call_reports_progress(t: &TestHub) {
     let options = CallOptions {
         progress: Some(tx),
         timeout: None,
+        traceparent: None,
     };
     let call = t.hub.invoke(
         "everything__trigger-long-running-operation",
@@ -146,6 +147,7 @@ async fn timeout_leaves_the_session_usable(t: &TestHub) {
             CallOptions {
                 progress: None,
                 timeout: Some(Duration::from_secs(1)),
+                traceparent: None,
             },
         )
         .await;

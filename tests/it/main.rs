@@ -5,6 +5,9 @@ mod support;
 
 mod api;
 mod bundled;
+mod chat;
 mod everything;
 mod faults;
 mod llm;
+mod store;
+mod telemetry;

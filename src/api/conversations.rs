@@ -1,0 +1,114 @@
+//! `/api/conversations`: list, read (messages with the runs that produced or answered them),
+//! rename and delete. Conversations are created by `POST /api/chat`; deleting one keeps its runs
+//! for `/debug`, with their conversation unset.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::chat::parse_id;
+use super::error::{ApiError, AppJson};
+use crate::domain::ConversationId;
+use crate::store::{ConversationDetail, ConversationRecord, DEFAULT_RUN_PAGE, MAX_RUN_PAGE};
+
+/// Longest title, in characters.
+const MAX_TITLE_CHARS: usize = 200;
+
+/// Query of `GET /api/conversations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    /// Page size (default 50, at most 200).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Body of `PATCH /api/conversations/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Rename {
+    title: String,
+}
+
+/// Conversations, newest first: `{"conversations": [...], "next_cursor": "..." | null}`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+        )
+    })?;
+    let before = query
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| parse_id::<ConversationId>(c, "conversation"))
+        .transpose()?;
+    let limit = match query.limit.unwrap_or(0) {
+        0 => DEFAULT_RUN_PAGE,
+        n => n.min(MAX_RUN_PAGE),
+    };
+    let conversations = state.runs.store().list_conversations(limit, before).await?;
+    // A full page may have a successor; the next request finds out (an empty page ends it).
+    let next_cursor = (conversations.len() == limit as usize)
+        .then(|| conversations.last().map(|c| c.id.to_string()))
+        .flatten();
+    Ok(Json(
+        json!({ "conversations": conversations, "next_cursor": next_cursor }),
+    ))
+}
+
+/// One conversation with every message, oldest first.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationDetail>, ApiError> {
+    let id = parse_id::<ConversationId>(&id, "conversation")?;
+    Ok(Json(state.runs.store().get_conversation(id).await?))
+}
+
+/// Rename; answers with the updated conversation (without its messages).
+pub(super) async fn rename(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Rename>,
+) -> Result<Json<ConversationRecord>, ApiError> {
+    let id = parse_id::<ConversationId>(&id, "conversation")?;
+    let title = body.title.trim();
+    if title.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_title",
+            "the title is empty",
+        ));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_title",
+            format!("the title is longer than {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    let store = state.runs.store();
+    store.rename_conversation(id, title).await?;
+    Ok(Json(store.get_conversation(id).await?.conversation))
+}
+
+/// Delete a conversation and its messages (204); its runs stay.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id::<ConversationId>(&id, "conversation")?;
+    state.runs.store().delete_conversation(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

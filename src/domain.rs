@@ -1,0 +1,303 @@
+//! Shared vocabulary of runs: ids, statuses, step kinds and the [`RunEvent`] every state change
+//! is reported as. A leaf module: the engine produces these, the store, the live streams and
+//! telemetry consume them, and none of them has to import another to name a type.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A run (one chat turn executed as a DAG of steps). UUID v7: sortable by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub uuid::Uuid);
+
+impl RunId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for RunId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// A conversation (a sequence of user messages and answers, each answer produced by a run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(pub uuid::Uuid);
+
+impl ConversationId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for ConversationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ConversationId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// A step's position in its run (0, 1, 2… in the order steps were created); with the run id it
+/// identifies the step.
+pub type StepIndex = u32;
+
+/// Milliseconds since the Unix epoch; portable across SQLite and Postgres and JSON.
+pub type UnixMillis = i64;
+
+/// Now, in [`UnixMillis`].
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Terminal or running state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// The process stopped while the run was running (found at start-up).
+    Interrupted,
+    /// A budget (steps, tool calls, time, repetition) ended the run.
+    BudgetExhausted,
+}
+
+impl RunStatus {
+    /// The wire/storage name (`running`, `budget_exhausted`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::BudgetExhausted => "budget_exhausted",
+        }
+    }
+
+    /// Parse a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::Interrupted,
+            RunStatus::BudgetExhausted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
+/// What a step does (design.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A model call that plans (asks for tools or writes a plan).
+    Plan,
+    /// One tool call.
+    Act,
+    /// Joins acts and folds their results back into the conversation.
+    Observe,
+    /// The model call that produced the final answer.
+    Answer,
+}
+
+impl StepKind {
+    /// The wire/storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Plan => "plan",
+            StepKind::Act => "act",
+            StepKind::Observe => "observe",
+            StepKind::Answer => "answer",
+        }
+    }
+
+    /// Parse a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            StepKind::Plan,
+            StepKind::Act,
+            StepKind::Observe,
+            StepKind::Answer,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == s)
+    }
+}
+
+/// State of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Not run because a step it depends on failed.
+    Skipped,
+    Cancelled,
+    /// Still running when the process stopped.
+    Interrupted,
+}
+
+impl StepStatus {
+    /// The wire/storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Running => "running",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parse a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            StepStatus::Running,
+            StepStatus::Succeeded,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+            StepStatus::Cancelled,
+            StepStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
+/// Tokens used by one model call or summed over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl std::ops::AddAssign for TokenUsage {
+    fn add_assign(&mut self, other: Self) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+/// Every state change of a run, in order. The store, SSE streams and telemetry consume the same
+/// events, so what `/debug` shows is exactly what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: RunId,
+        conversation_id: ConversationId,
+        agent: Option<String>,
+        model: String,
+        user_message: String,
+        /// W3C trace id of the run's span, for linking to a tracing backend.
+        trace_id: Option<String>,
+        at: UnixMillis,
+    },
+    StepStarted {
+        run_id: RunId,
+        step: StepIndex,
+        kind: StepKind,
+        /// Tool name for acts (`server__tool`), model name for plan/answer, `observe` for observes.
+        name: String,
+        /// MCP server of an act.
+        server: Option<String>,
+        input: Value,
+        /// Steps this one depends on (the DAG's incoming edges).
+        depends_on: Vec<StepIndex>,
+        attempt: u32,
+        at: UnixMillis,
+    },
+    /// A piece of model output while a plan/answer step runs.
+    TokenDelta {
+        run_id: RunId,
+        step: StepIndex,
+        text: String,
+    },
+    /// A progress notification from the MCP server while an act runs.
+    ToolProgress {
+        run_id: RunId,
+        step: StepIndex,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    StepFinished {
+        run_id: RunId,
+        step: StepIndex,
+        status: StepStatus,
+        /// Capped output (tool result or model response).
+        output: Option<Value>,
+        error: Option<String>,
+        usage: Option<TokenUsage>,
+        at: UnixMillis,
+    },
+    RunFinished {
+        run_id: RunId,
+        status: RunStatus,
+        answer: Option<String>,
+        error: Option<String>,
+        usage: TokenUsage,
+        at: UnixMillis,
+    },
+}
+
+impl RunEvent {
+    /// The run this event belongs to.
+    pub fn run_id(&self) -> RunId {
+        match self {
+            RunEvent::RunStarted { run_id, .. }
+            | RunEvent::StepStarted { run_id, .. }
+            | RunEvent::TokenDelta { run_id, .. }
+            | RunEvent::ToolProgress { run_id, .. }
+            | RunEvent::StepFinished { run_id, .. }
+            | RunEvent::RunFinished { run_id, .. } => *run_id,
+        }
+    }
+
+    /// Whether the store must persist it (token deltas and progress ticks are live-only).
+    pub fn is_durable(&self) -> bool {
+        !matches!(
+            self,
+            RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
+        )
+    }
+}

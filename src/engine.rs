@@ -1,0 +1,148 @@
+//! The run engine: a chat turn executed as a plan–act–observe DAG (design.md §3).
+//!
+//! ReAct mode grows the graph turn by turn (`plan → {act, act} → observe → plan → … → answer`);
+//! plan mode asks for a whole JSON plan, checks it before anything runs (petgraph toposort for
+//! cycles), executes it with maximal parallelism and writes the answer. Every state change is a
+//! [`RunEvent`] handed to an [`EventSink`]; the engine knows neither HTTP nor SQL and talks to
+//! models and tools only through the `ChatModel` and [`ToolInvoker`] traits.
+
+mod plan;
+mod react;
+mod recorder;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::model::{AgentLimits, AgentMode};
+use crate::domain::{ConversationId, RunEvent, RunId, RunStatus, TokenUsage, now_millis};
+use crate::llm::{ChatMessage, ChatModel};
+
+pub use recorder::Recorder;
+pub use tools::{Progress, ToolFailure, ToolInvoker, ToolOutput};
+
+/// Receives every event of a run, in order.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: RunEvent);
+}
+
+/// Everything one run needs; built by the caller from config, registry and catalog.
+pub struct RunSpec {
+    pub run_id: RunId,
+    pub conversation_id: ConversationId,
+    pub agent: Option<String>,
+    /// The configured model name (for traces).
+    pub model_name: String,
+    pub model: Arc<dyn ChatModel>,
+    pub tools: Arc<dyn ToolInvoker>,
+    pub system_prompt: Option<String>,
+    /// Earlier turns of the conversation.
+    pub history: Vec<ChatMessage>,
+    pub user_message: String,
+    pub mode: AgentMode,
+    pub limits: AgentLimits,
+    pub cancel: CancellationToken,
+    pub trace_id: Option<String>,
+    pub temperature: Option<f32>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub usage: TokenUsage,
+}
+
+/// Why the run body stopped before an answer (budgets and failures, not crashes).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stop {
+    Budget(String),
+    Failed(String),
+}
+
+/// Execute one run to its end, emitting every event to `sink`. Never panics on model or tool
+/// behaviour; budgets, cancellation and the run timeout all end with a terminal status.
+pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
+    let recorder = Recorder::new(spec.run_id, sink.clone());
+    sink.emit(RunEvent::RunStarted {
+        run_id: spec.run_id,
+        conversation_id: spec.conversation_id,
+        agent: spec.agent.clone(),
+        model: spec.model_name.clone(),
+        user_message: spec.user_message.clone(),
+        trace_id: spec.trace_id.clone(),
+        at: now_millis(),
+    });
+    let timeout = spec.limits.run_timeout;
+    let cancel = spec.cancel.clone();
+    let span = tracing::info_span!(
+        "run",
+        run_id = %spec.run_id,
+        agent = spec.agent.as_deref().unwrap_or("-"),
+        model = %spec.model_name,
+        trace_id = spec.trace_id.as_deref().unwrap_or("-"),
+    );
+    let body = async {
+        match spec.mode {
+            AgentMode::React => react::run(&spec, &recorder).await,
+            AgentMode::Plan => plan::run(&spec, &recorder).await,
+        }
+    };
+    let body = tracing::Instrument::instrument(body, span);
+    let result = tokio::select! {
+        result = tokio::time::timeout(timeout, body) => match result {
+            Ok(result) => result,
+            Err(_) => Err(Stop::Budget(format!("the run timeout of {} ms was reached", timeout.as_millis()))),
+        },
+        () = cancel.cancelled() => {
+            recorder.abort_running(crate::domain::StepStatus::Cancelled, "the run was cancelled");
+            return finish(&recorder, RunStatus::Cancelled, None, Some("the run was cancelled".to_owned()));
+        }
+    };
+    match result {
+        Ok(answer) => finish(&recorder, RunStatus::Succeeded, Some(answer), None),
+        Err(Stop::Budget(reason)) => {
+            recorder.abort_running(crate::domain::StepStatus::Cancelled, &reason);
+            finish(&recorder, RunStatus::BudgetExhausted, None, Some(reason))
+        }
+        Err(Stop::Failed(reason)) => {
+            recorder.abort_running(crate::domain::StepStatus::Failed, &reason);
+            finish(&recorder, RunStatus::Failed, None, Some(reason))
+        }
+    }
+}
+
+fn finish(
+    recorder: &Recorder,
+    status: RunStatus,
+    answer: Option<String>,
+    error: Option<String>,
+) -> RunOutcome {
+    let usage = recorder.usage();
+    recorder.emit(RunEvent::RunFinished {
+        run_id: recorder.run_id(),
+        status,
+        answer: answer.clone(),
+        error: error.clone(),
+        usage,
+        at: now_millis(),
+    });
+    RunOutcome {
+        status,
+        answer,
+        error,
+        usage,
+    }
+}
+
+/// The per-call tool timeout: the agent's, never beyond what is left of the run.
+pub(crate) fn tool_timeout(limits: &AgentLimits) -> Duration {
+    limits.tool_timeout
+}
+
+#[cfg(test)]
+mod tests;

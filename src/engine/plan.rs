@@ -1,0 +1,467 @@
+//! Plan mode: the planner model writes a whole JSON plan; it is checked before anything runs
+//! (unknown tools, arguments against schemas, references to missing steps, cycles via petgraph
+//! toposort, size caps) with every problem fed back to the planner a bounded number of times;
+//! then the plan runs with maximal parallelism, dependents of a failed step are skipped, and a
+//! final model call writes the answer — or a new plan, a bounded number of times.
+//!
+//! Plan format: `{"steps": [{"id": "a", "tool": "calc__evaluate", "args": {...},
+//! "depends_on": ["b"]}]}`. A string argument may contain `{{id}}`, replaced by the text output
+//! of step `id` (which then counts as a dependency).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, EdgeRef};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::react::{self, check_steps, finish_act, initial_messages, model_step, model_step_as};
+use super::recorder::Recorder;
+use super::tools::{self, ToolFailure};
+use super::{RunSpec, Stop};
+use crate::domain::{StepIndex, StepKind, StepStatus};
+use crate::llm::ChatMessage;
+
+/// Most steps one plan may have, whatever the tool-call budget says.
+const MAX_PLAN_STEPS: usize = 50;
+
+#[derive(Debug, Clone, Deserialize)]
+struct PlanDoc {
+    steps: Vec<PlannedStep>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PlannedStep {
+    id: String,
+    tool: String,
+    #[serde(default = "empty_object")]
+    args: Value,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// A plan that passed every check: steps in a DAG, dependencies resolved.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    steps: Vec<PlannedStep>,
+    graph: DiGraph<usize, ()>,
+    nodes: Vec<NodeIndex>,
+}
+
+pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, Stop> {
+    let mut messages = initial_messages(spec);
+    messages.insert(0, ChatMessage::system(planner_instructions(spec)));
+    let mut replans_left = spec.limits.max_replans;
+    let mut after: Vec<StepIndex> = Vec::new();
+    loop {
+        // Ask for a plan, feeding problems back until it is valid or the attempts run out.
+        let (plan, plan_step) = loop {
+            check_steps(spec, recorder, 1)?;
+            let (response, step) =
+                model_step(spec, recorder, &messages, false, after.clone()).await?;
+            match parse(&response.content).and_then(|doc| check(spec, doc)) {
+                Ok(plan) => {
+                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
+                    break (plan, step);
+                }
+                Err(problems) => {
+                    if replans_left == 0 {
+                        return Err(Stop::Failed(format!(
+                            "the planner did not produce a valid plan: {}",
+                            problems.join("; ")
+                        )));
+                    }
+                    replans_left -= 1;
+                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
+                    messages.push(ChatMessage::user(format!(
+                        "The plan has problems; nothing was run. Fix all of them and reply with the whole corrected plan as JSON only:\n- {}",
+                        problems.join("\n- ")
+                    )));
+                    after = vec![step];
+                }
+            }
+        };
+        let (_, calls_so_far) = recorder.counts();
+        if calls_so_far as usize + plan.steps.len() > spec.limits.max_tool_calls as usize {
+            return Err(Stop::Budget(format!(
+                "the budget of {} tool calls would be exceeded",
+                spec.limits.max_tool_calls
+            )));
+        }
+        check_steps(spec, recorder, plan.steps.len() as u32 + 2)?;
+        let (observe, results_text) = execute(spec, recorder, &plan, plan_step).await;
+        messages.push(ChatMessage::user(format!(
+            "The plan ran. Results:\n{results_text}\n\nWrite the final answer for the user now. If the results are not enough, reply with a new JSON plan instead (only the JSON)."
+        )));
+        check_steps(spec, recorder, 1)?;
+        let (response, answer_step) = model_step_as(
+            spec,
+            recorder,
+            StepKind::Answer,
+            &messages,
+            false,
+            vec![observe],
+        )
+        .await?;
+        let replan = parse(&response.content)
+            .ok()
+            .filter(|doc| !doc.steps.is_empty());
+        match replan {
+            Some(_) if replans_left > 0 => {
+                replans_left -= 1;
+                messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
+                messages.push(ChatMessage::user(
+                    "Reply with that plan again as JSON only; it will be checked and run."
+                        .to_owned(),
+                ));
+                after = vec![answer_step];
+            }
+            _ => return Ok(response.content),
+        }
+    }
+}
+
+fn planner_instructions(spec: &RunSpec) -> String {
+    let tools: Vec<Value> = spec
+        .tools
+        .definitions()
+        .into_iter()
+        .map(
+            |t| json!({ "name": t.name, "description": t.description, "parameters": t.parameters }),
+        )
+        .collect();
+    format!(
+        "You are a planner. Reply with ONLY a JSON object of the form \
+{{\"steps\": [{{\"id\": \"a\", \"tool\": \"<tool name>\", \"args\": {{...}}, \"depends_on\": [\"<ids>\"]}}]}}. \
+Steps without dependencies between them run in parallel. A string argument may contain {{{{id}}}} to insert the \
+text output of an earlier step (that step then runs first). Use an empty list of steps when no tool is needed. \
+At most {} steps. Available tools (JSON Schema parameters):\n{}",
+        MAX_PLAN_STEPS.min(spec.limits.max_tool_calls as usize),
+        serde_json::to_string(&tools).unwrap_or_default()
+    )
+}
+
+/// Parse a plan from model text, tolerating a Markdown code fence around the JSON.
+fn parse(text: &str) -> Result<PlanDoc, Vec<String>> {
+    let trimmed = text.trim();
+    let body = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .unwrap_or(trimmed)
+        .trim();
+    let start = body.find('{');
+    let end = body.rfind('}');
+    let json = match (start, end) {
+        (Some(start), Some(end)) if start < end => &body[start..=end],
+        _ => return Err(vec!["the reply contains no JSON object".to_owned()]),
+    };
+    serde_json::from_str(json).map_err(|err| {
+        vec![format!(
+            "the plan is not valid JSON of the expected shape: {err}"
+        )]
+    })
+}
+
+/// Every problem with a plan, or the plan as a checked DAG.
+fn check(spec: &RunSpec, doc: PlanDoc) -> Result<Plan, Vec<String>> {
+    let mut problems = Vec::new();
+    let cap = MAX_PLAN_STEPS.min(spec.limits.max_tool_calls as usize);
+    if doc.steps.len() > cap {
+        problems.push(format!(
+            "the plan has {} steps; at most {cap} are allowed",
+            doc.steps.len()
+        ));
+    }
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (position, step) in doc.steps.iter().enumerate() {
+        if step.id.trim().is_empty() {
+            problems.push(format!("step {} has an empty id", position + 1));
+        } else if ids.insert(step.id.as_str(), position).is_some() {
+            problems.push(format!("step id `{}` is used twice", step.id));
+        }
+    }
+    let mut graph = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..doc.steps.len()).map(|i| graph.add_node(i)).collect();
+    for (position, step) in doc.steps.iter().enumerate() {
+        let mut deps: Vec<String> = step.depends_on.clone();
+        deps.extend(references(&step.args));
+        for dep in deps {
+            match ids.get(dep.as_str()) {
+                Some(&from) if from == position => {
+                    problems.push(format!("step `{}` depends on itself", step.id))
+                }
+                Some(&from) => {
+                    if !graph.contains_edge(nodes[from], nodes[position]) {
+                        graph.add_edge(nodes[from], nodes[position], ());
+                    }
+                }
+                None => problems.push(format!(
+                    "step `{}` refers to a step `{dep}` that does not exist",
+                    step.id
+                )),
+            }
+        }
+        if !step.args.is_object() {
+            problems.push(format!("step `{}`: args must be a JSON object", step.id));
+            continue;
+        }
+        // Arguments with {{references}} are checked once the referenced outputs exist.
+        if references(&step.args).is_empty() {
+            match spec.tools.validate(&step.tool, &step.args) {
+                Ok(()) => {}
+                Err(ToolFailure::UnknownTool { .. }) => problems.push(format!(
+                    "step `{}` uses an unknown tool `{}`",
+                    step.id, step.tool
+                )),
+                Err(failure) => problems.push(format!(
+                    "step `{}`: {}",
+                    step.id,
+                    tools::describe_failure(&step.tool, &failure)
+                )),
+            }
+        } else if spec.tools.server_of(&step.tool).is_none() {
+            problems.push(format!(
+                "step `{}` uses an unknown tool `{}`",
+                step.id, step.tool
+            ));
+        }
+    }
+    if let Err(cycle) = toposort(&graph, None) {
+        let at = doc.steps[graph[cycle.node_id()]].id.clone();
+        problems.push(format!(
+            "the steps form a cycle (through step `{at}`); a plan must be acyclic"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Plan {
+            steps: doc.steps,
+            graph,
+            nodes,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// `{{id}}` references in string values, anywhere in the arguments.
+fn references(args: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_references(args, &mut found);
+    found
+}
+
+fn collect_references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("{{") {
+                let Some(len) = rest[start + 2..].find("}}") else {
+                    break;
+                };
+                let id = rest[start + 2..start + 2 + len].trim();
+                if !id.is_empty() && !found.iter().any(|f| f == id) {
+                    found.push(id.to_owned());
+                }
+                rest = &rest[start + 2 + len + 2..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, found)),
+        Value::Object(map) => map.values().for_each(|v| collect_references(v, found)),
+        _ => {}
+    }
+}
+
+fn substitute(value: &Value, outputs: &HashMap<String, String>) -> Value {
+    match value {
+        Value::String(text) => {
+            let mut out = text.clone();
+            for (id, output) in outputs {
+                out = out
+                    .replace(&format!("{{{{{id}}}}}"), output)
+                    .replace(&format!("{{{{ {id} }}}}"), output);
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, outputs)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, outputs)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Run a checked plan with maximal parallelism. Returns the observe step and the results text.
+async fn execute(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    plan: &Plan,
+    plan_step: StepIndex,
+) -> (StepIndex, String) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done,
+        Failed,
+        Skipped,
+    }
+    let count = plan.steps.len();
+    let mut state = vec![State::Waiting; count];
+    let mut step_of: Vec<Option<StepIndex>> = vec![None; count];
+    let mut outputs: HashMap<String, String> = HashMap::new();
+    let mut results: BTreeMap<usize, (String, bool)> = BTreeMap::new();
+    let permits = Arc::new(Semaphore::new(
+        spec.limits.max_parallel_tools.max(1) as usize
+    ));
+    let mut running = FuturesUnordered::new();
+    let deps_of = |i: usize| -> Vec<usize> {
+        plan.graph
+            .edges_directed(plan.nodes[i], petgraph::Direction::Incoming)
+            .map(|e| plan.graph[e.source()])
+            .collect()
+    };
+    loop {
+        for i in 0..count {
+            if state[i] != State::Waiting || !deps_of(i).iter().all(|d| state[*d] == State::Done) {
+                continue;
+            }
+            state[i] = State::Running;
+            let planned = &plan.steps[i];
+            let arguments = substitute(&planned.args, &outputs);
+            let mut depends_on: Vec<StepIndex> =
+                deps_of(i).iter().filter_map(|d| step_of[*d]).collect();
+            if depends_on.is_empty() {
+                depends_on.push(plan_step);
+            }
+            let permits = permits.clone();
+            let server = spec.tools.server_of(&planned.tool);
+            running.push(async move {
+                let _permit = permits.acquire_owned().await;
+                let step = recorder.start(
+                    StepKind::Act,
+                    &planned.tool,
+                    server,
+                    arguments.clone(),
+                    depends_on,
+                );
+                let outcome = match spec.tools.validate(&planned.tool, &arguments) {
+                    Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
+                    Err(failure) => Err(failure),
+                };
+                finish_act(recorder, step, &planned.tool, &outcome);
+                (i, step, outcome)
+            });
+        }
+        let Some((i, step, outcome)) = running.next().await else {
+            break;
+        };
+        step_of[i] = Some(step);
+        let (text, is_error) = tools::observation(&plan.steps[i].tool, &outcome);
+        state[i] = if is_error { State::Failed } else { State::Done };
+        if is_error {
+            // Everything downstream of a failed step is skipped, and recorded as such.
+            let mut dfs = Dfs::new(&plan.graph, plan.nodes[i]);
+            while let Some(node) = dfs.next(&plan.graph) {
+                let j = plan.graph[node];
+                if j != i && state[j] == State::Waiting {
+                    state[j] = State::Skipped;
+                    let skipped = recorder.instant(
+                        StepKind::Act,
+                        &plan.steps[j].tool,
+                        plan.steps[j].args.clone(),
+                        vec![step],
+                        StepStatus::Skipped,
+                        None,
+                        Some(format!(
+                            "skipped because step `{}` failed",
+                            plan.steps[i].id
+                        )),
+                    );
+                    step_of[j] = Some(skipped);
+                    results.insert(
+                        j,
+                        (
+                            format!("skipped because step `{}` failed", plan.steps[i].id),
+                            true,
+                        ),
+                    );
+                }
+            }
+        } else {
+            outputs.insert(plan.steps[i].id.clone(), text.clone());
+        }
+        results.insert(i, (text, is_error));
+    }
+    let acts: Vec<StepIndex> = step_of.iter().flatten().copied().collect();
+    let folded: Vec<Value> = results
+        .iter()
+        .map(|(i, (text, is_error))| json!({ "id": plan.steps[*i].id, "tool": plan.steps[*i].tool, "is_error": is_error, "content": text }))
+        .collect();
+    let text = results
+        .iter()
+        .map(|(i, (text, is_error))| {
+            format!(
+                "- step `{}` ({}){}: {text}",
+                plan.steps[*i].id,
+                plan.steps[*i].tool,
+                if *is_error { " FAILED" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let depends_on = if acts.is_empty() {
+        vec![plan_step]
+    } else {
+        acts
+    };
+    let observe = recorder.instant(
+        StepKind::Observe,
+        "observe",
+        json!({ "steps": count }),
+        depends_on,
+        StepStatus::Succeeded,
+        Some(Value::Array(folded)),
+        None,
+    );
+    (observe, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found_in_nested_strings() {
+        let args = json!({"a": "x {{s1}} y {{ s2 }}", "b": ["{{s1}}"], "c": 3});
+        assert_eq!(references(&args), vec!["s1".to_owned(), "s2".to_owned()]);
+    }
+
+    #[test]
+    fn parse_accepts_code_fences() {
+        let doc =
+            parse("```json\n{\"steps\": [{\"id\": \"a\", \"tool\": \"t\"}]}\n```").expect("plan");
+        assert_eq!(doc.steps[0].id, "a");
+        assert!(parse("no plan here").is_err());
+    }
+
+    #[test]
+    fn substitute_replaces_references() {
+        let outputs = HashMap::from([("a".to_owned(), "4".to_owned())]);
+        assert_eq!(
+            substitute(&json!({"e": "{{a}} * 2"}), &outputs),
+            json!({"e": "4 * 2"})
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! Step bookkeeping for one run: numbering steps, emitting their start/finish events, tracking
+//! which are still running (so cancellation and budgets can close them), and summing tokens.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::EventSink;
+use crate::domain::{RunEvent, RunId, StepIndex, StepKind, StepStatus, TokenUsage, now_millis};
+
+/// Shared by the run's tasks; all methods are quick and lock-free of IO.
+pub struct Recorder {
+    run_id: RunId,
+    sink: Arc<dyn EventSink>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_step: StepIndex,
+    running: BTreeSet<StepIndex>,
+    usage: TokenUsage,
+    tool_calls: u32,
+    steps: u32,
+}
+
+impl Recorder {
+    pub(crate) fn new(run_id: RunId, sink: Arc<dyn EventSink>) -> Self {
+        Self {
+            run_id,
+            sink,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// Forward an event as is.
+    pub fn emit(&self, event: RunEvent) {
+        self.sink.emit(event);
+    }
+
+    /// Start a step and return its index.
+    pub fn start(
+        &self,
+        kind: StepKind,
+        name: &str,
+        server: Option<String>,
+        input: Value,
+        depends_on: Vec<StepIndex>,
+    ) -> StepIndex {
+        let step = {
+            let mut state = self.lock();
+            let step = state.next_step;
+            state.next_step += 1;
+            state.steps += 1;
+            if kind == StepKind::Act {
+                state.tool_calls += 1;
+            }
+            state.running.insert(step);
+            step
+        };
+        self.sink.emit(RunEvent::StepStarted {
+            run_id: self.run_id,
+            step,
+            kind,
+            name: name.to_owned(),
+            server,
+            input,
+            depends_on,
+            attempt: 1,
+            at: now_millis(),
+        });
+        step
+    }
+
+    /// Finish a step (once; later calls for the same step are ignored).
+    pub fn finish(
+        &self,
+        step: StepIndex,
+        status: StepStatus,
+        output: Option<Value>,
+        error: Option<String>,
+        usage: Option<TokenUsage>,
+    ) {
+        {
+            let mut state = self.lock();
+            if !state.running.remove(&step) {
+                return;
+            }
+            if let Some(usage) = usage {
+                state.usage += usage;
+            }
+        }
+        self.sink.emit(RunEvent::StepFinished {
+            run_id: self.run_id,
+            step,
+            status,
+            output,
+            error,
+            usage,
+            at: now_millis(),
+        });
+    }
+
+    /// Record a step that is decided without running (skipped dependents, instant answers).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a step's start and finish fields in one call; a struct would only rename them"
+    )]
+    pub fn instant(
+        &self,
+        kind: StepKind,
+        name: &str,
+        input: Value,
+        depends_on: Vec<StepIndex>,
+        status: StepStatus,
+        output: Option<Value>,
+        error: Option<String>,
+    ) -> StepIndex {
+        let step = self.start(kind, name, None, input, depends_on);
+        self.finish(step, status, output, error, None);
+        step
+    }
+
+    /// Close every step still running (cancellation, budgets, failures).
+    pub fn abort_running(&self, status: StepStatus, reason: &str) {
+        let running: Vec<StepIndex> = self.lock().running.iter().copied().collect();
+        for step in running {
+            self.finish(step, status, None, Some(reason.to_owned()), None);
+        }
+    }
+
+    /// Tokens used so far.
+    pub fn usage(&self) -> TokenUsage {
+        self.lock().usage
+    }
+
+    /// Steps and tool calls started so far.
+    pub fn counts(&self) -> (u32, u32) {
+        let state = self.lock();
+        (state.steps, state.tool_calls)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

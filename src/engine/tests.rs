@@ -1,0 +1,538 @@
+//! Engine tests with in-memory fakes: a scripted model and scripted tools, no IO.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::config::model::{AgentLimits, AgentMode};
+use crate::domain::{RunEvent, RunStatus, StepKind, StepStatus};
+use crate::llm::{
+    Capabilities, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent, ToolCall,
+    ToolDefinition,
+};
+
+struct ScriptedModel {
+    replies: Mutex<VecDeque<ChatResponse>>,
+    requests: Mutex<Vec<ChatRequest>>,
+}
+
+impl ScriptedModel {
+    fn new(replies: Vec<ChatResponse>) -> Arc<Self> {
+        Arc::new(Self {
+            replies: Mutex::new(replies.into()),
+            requests: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+fn text(content: &str) -> ChatResponse {
+    ChatResponse {
+        content: content.to_owned(),
+        tool_calls: Vec::new(),
+        finish_reason: FinishReason::Stop,
+        usage: None,
+    }
+}
+
+fn calls(calls: &[(&str, &str, Value)]) -> ChatResponse {
+    ChatResponse {
+        content: String::new(),
+        tool_calls: calls
+            .iter()
+            .map(|(id, name, args)| ToolCall {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                arguments: args.to_string(),
+            })
+            .collect(),
+        finish_reason: FinishReason::ToolCalls,
+        usage: Some(crate::llm::Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+        }),
+    }
+}
+
+impl ChatModel for ScriptedModel {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            streaming: true,
+            tools: true,
+            parallel_tool_calls: true,
+        }
+    }
+
+    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, LlmError>> {
+        self.requests.lock().expect("lock").push(request);
+        let reply = self.replies.lock().expect("lock").pop_front();
+        async move {
+            reply.ok_or_else(|| LlmError::ProviderDown {
+                model: "fake".into(),
+                message: "script exhausted".into(),
+            })
+        }
+        .boxed()
+    }
+
+    fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+        self.requests.lock().expect("lock").push(request);
+        let reply = self.replies.lock().expect("lock").pop_front();
+        let items: Vec<Result<StreamEvent, LlmError>> = match reply {
+            Some(reply) => {
+                let mut items = Vec::new();
+                if !reply.content.is_empty() {
+                    items.push(Ok(StreamEvent::TextDelta(reply.content.clone())));
+                }
+                items.push(Ok(StreamEvent::Completed(reply)));
+                items
+            }
+            None => vec![Err(LlmError::ProviderDown {
+                model: "fake".into(),
+                message: "script exhausted".into(),
+            })],
+        };
+        Box::pin(futures::stream::iter(items))
+    }
+}
+
+/// Tools: `slow` sleeps `ms` then echoes; `fail` returns an error result; `echo` echoes.
+struct FakeTools {
+    invoked: Mutex<Vec<(String, Value)>>,
+}
+
+impl ToolInvoker for FakeTools {
+    fn definitions(&self) -> Vec<ToolDefinition> {
+        ["slow", "fail", "echo"]
+            .into_iter()
+            .map(|name| ToolDefinition {
+                name: name.to_owned(),
+                description: String::new(),
+                parameters: json!({"type": "object"}),
+                strict: false,
+            })
+            .collect()
+    }
+
+    fn server_of(&self, name: &str) -> Option<String> {
+        ["slow", "fail", "echo"]
+            .contains(&name)
+            .then(|| "fake".to_owned())
+    }
+
+    fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure> {
+        if self.server_of(name).is_none() {
+            return Err(ToolFailure::UnknownTool {
+                available: vec!["slow".into(), "fail".into(), "echo".into()],
+            });
+        }
+        if name == "slow" && !arguments.get("ms").is_some_and(Value::is_u64) {
+            return Err(ToolFailure::InvalidArguments {
+                errors: vec!["/ms: required integer".into()],
+            });
+        }
+        Ok(())
+    }
+
+    fn invoke(
+        &self,
+        name: &str,
+        arguments: Value,
+        timeout: Duration,
+        _progress: mpsc::Sender<Progress>,
+    ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        let check = self.validate(name, &arguments);
+        self.invoked
+            .lock()
+            .expect("lock")
+            .push((name.to_owned(), arguments.clone()));
+        let name = name.to_owned();
+        async move {
+            check?;
+            let ms = arguments.get("ms").and_then(Value::as_u64).unwrap_or(0);
+            if Duration::from_millis(ms) > timeout {
+                tokio::time::sleep(timeout).await;
+                return Err(ToolFailure::Timeout { after: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(ToolOutput {
+                text: format!("{name}:{arguments}"),
+                raw: json!({"content": [{"type": "text", "text": format!("{name}:{arguments}")}]}),
+                is_error: name == "fail",
+                server: "fake".to_owned(),
+            })
+        }
+        .boxed()
+    }
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<RunEvent>>);
+
+impl EventSink for Collect {
+    fn emit(&self, event: RunEvent) {
+        self.0.lock().expect("lock").push(event);
+    }
+}
+
+fn make_spec(
+    model: Arc<ScriptedModel>,
+    mode: AgentMode,
+    limits: AgentLimits,
+) -> (RunSpec, Arc<FakeTools>) {
+    let tools = Arc::new(FakeTools {
+        invoked: Mutex::new(Vec::new()),
+    });
+    let spec = RunSpec {
+        run_id: crate::domain::RunId::new(),
+        conversation_id: crate::domain::ConversationId::new(),
+        agent: None,
+        model_name: "fake".to_owned(),
+        model,
+        tools: tools.clone(),
+        system_prompt: Some("test".to_owned()),
+        history: Vec::new(),
+        user_message: "go".to_owned(),
+        mode,
+        limits,
+        cancel: CancellationToken::new(),
+        trace_id: None,
+        temperature: None,
+    };
+    (spec, tools)
+}
+
+async fn run(spec: RunSpec) -> (RunOutcome, Vec<RunEvent>) {
+    let sink = Arc::new(Collect::default());
+    let outcome = execute(spec, sink.clone()).await;
+    let events = sink.0.lock().expect("lock").clone();
+    (outcome, events)
+}
+
+fn steps(events: &[RunEvent]) -> Vec<(StepKind, String, Vec<u32>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepStarted {
+                kind,
+                name,
+                depends_on,
+                ..
+            } => Some((*kind, name.clone(), depends_on.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finished(events: &[RunEvent]) -> Vec<StepStatus> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepFinished { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn react_runs_parallel_tools_concurrently_and_answers() {
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("a", "slow", json!({"ms": 200})),
+            ("b", "slow", json!({"ms": 200})),
+            ("c", "slow", json!({"ms": 200})),
+        ]),
+        text("done"),
+    ]);
+    let (spec, _) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let started = Instant::now();
+    let (outcome, events) = run(spec).await;
+    let elapsed = started.elapsed();
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(outcome.answer.as_deref(), Some("done"));
+    assert!(
+        elapsed < Duration::from_millis(450),
+        "3 × 200 ms tools took {elapsed:?}"
+    );
+    let shape: Vec<StepKind> = steps(&events).iter().map(|s| s.0).collect();
+    assert_eq!(
+        shape,
+        [
+            StepKind::Plan,
+            StepKind::Act,
+            StepKind::Act,
+            StepKind::Act,
+            StepKind::Observe,
+            StepKind::Plan,
+            StepKind::Answer
+        ]
+    );
+    let all = steps(&events);
+    assert_eq!(all[4].2, vec![1, 2, 3], "observe joins the acts");
+    assert_eq!(all[5].2, vec![4], "the next plan follows the observe");
+    assert_eq!(outcome.usage.input_tokens, 10);
+    // The second model call saw both tool results.
+    let second = &model.requests.lock().expect("lock")[1];
+    assert_eq!(
+        second
+            .messages
+            .iter()
+            .filter(|m| m.role == crate::llm::Role::Tool)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn tool_problems_become_observations_and_the_model_corrects_itself() {
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("a", "slow", json!({"ms": "soon"})),
+            ("b", "nope", json!({})),
+            ("c", "echo", json!("not an object")),
+        ]),
+        calls(&[("d", "slow", json!({"ms": 1}))]),
+        text("fixed"),
+    ]);
+    let (mut spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    spec.tools = tools.clone();
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    let second = &model.requests.lock().expect("lock")[1];
+    let tool_texts: Vec<&str> = second
+        .messages
+        .iter()
+        .filter(|m| m.role == crate::llm::Role::Tool)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert!(
+        tool_texts[0].contains("do not match its schema"),
+        "{tool_texts:?}"
+    );
+    assert!(
+        tool_texts[1].contains("no tool named `nope`") && tool_texts[1].contains("echo"),
+        "{tool_texts:?}"
+    );
+    assert!(finished(&events).contains(&StepStatus::Failed));
+}
+
+#[tokio::test]
+async fn malformed_json_arguments_never_reach_the_tool() {
+    let mut bad = calls(&[("a", "echo", json!({}))]);
+    bad.tool_calls[0].arguments = "{not json".to_owned();
+    let model = ScriptedModel::new(vec![bad, text("ok")]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert!(tools.invoked.lock().expect("lock").is_empty());
+    let second = &model.requests.lock().expect("lock")[1];
+    assert!(
+        second
+            .messages
+            .iter()
+            .any(|m| m.content.contains("not valid JSON"))
+    );
+}
+
+#[tokio::test]
+async fn budgets_end_runs_with_a_terminal_status() {
+    let limits = AgentLimits {
+        max_steps: 3,
+        ..AgentLimits::default()
+    };
+    let model = ScriptedModel::new(vec![calls(&[("a", "echo", json!({}))]); 10]);
+    let (spec, _) = make_spec(model, AgentMode::React, limits);
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("steps"))
+    );
+
+    let limits = AgentLimits {
+        max_tool_calls: 2,
+        ..AgentLimits::default()
+    };
+    let model = ScriptedModel::new(vec![calls(&[
+        ("a", "echo", json!({"n": 1})),
+        ("b", "echo", json!({"n": 2})),
+        ("c", "echo", json!({"n": 3})),
+    ])]);
+    let (spec, _) = make_spec(model, AgentMode::React, limits);
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("tool calls"))
+    );
+
+    let limits = AgentLimits {
+        max_repeats: 2,
+        ..AgentLimits::default()
+    };
+    let model = ScriptedModel::new(vec![calls(&[("a", "echo", json!({"same": true}))]); 10]);
+    let (spec, _) = make_spec(model, AgentMode::React, limits);
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("same arguments"))
+    );
+
+    let limits = AgentLimits {
+        run_timeout: Duration::from_millis(100),
+        ..AgentLimits::default()
+    };
+    let model = ScriptedModel::new(vec![calls(&[("a", "slow", json!({"ms": 5000}))])]);
+    let (spec, _) = make_spec(model, AgentMode::React, limits);
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted);
+    assert!(
+        finished(&events).contains(&StepStatus::Cancelled),
+        "the act in flight is closed"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_run_and_closes_running_steps() {
+    let model = ScriptedModel::new(vec![calls(&[("a", "slow", json!({"ms": 5000}))])]);
+    let (spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    let cancel = spec.cancel.clone();
+    let sink = Arc::new(Collect::default());
+    let task = tokio::spawn(execute(spec, sink.clone()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("stops promptly")
+        .expect("no panic");
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    let events = sink.0.lock().expect("lock").clone();
+    assert!(finished(&events).contains(&StepStatus::Cancelled));
+    assert!(matches!(
+        events.last(),
+        Some(RunEvent::RunFinished {
+            status: RunStatus::Cancelled,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn plan_mode_runs_dependencies_in_order_and_independent_steps_in_parallel() {
+    let plan = json!({"steps": [
+        {"id": "a", "tool": "slow", "args": {"ms": 150}},
+        {"id": "b", "tool": "slow", "args": {"ms": 150}},
+        {"id": "c", "tool": "echo", "args": {"from_a": "{{a}}"}, "depends_on": ["b"]}
+    ]});
+    let model = ScriptedModel::new(vec![text(&plan.to_string()), text("the answer")]);
+    let (spec, tools) = make_spec(model, AgentMode::Plan, AgentLimits::default());
+    let started = Instant::now();
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert_eq!(outcome.answer.as_deref(), Some("the answer"));
+    assert!(
+        started.elapsed() < Duration::from_millis(290),
+        "a and b overlap: {:?}",
+        started.elapsed()
+    );
+    let invoked = tools.invoked.lock().expect("lock").clone();
+    assert_eq!(invoked[2].0, "echo");
+    assert!(
+        invoked[2].1["from_a"]
+            .as_str()
+            .is_some_and(|s| s.contains("slow:")),
+        "{invoked:?}"
+    );
+    let shape = steps(&events);
+    let c = shape.iter().find(|s| s.1 == "echo").expect("c ran");
+    assert_eq!(
+        c.2.len(),
+        2,
+        "c depends on a (reference) and b (depends_on)"
+    );
+    assert_eq!(shape.last().map(|s| s.0), Some(StepKind::Answer));
+}
+
+#[tokio::test]
+async fn plan_mode_rejects_cycles_and_unknown_tools_before_running_anything() {
+    let bad = json!({"steps": [
+        {"id": "a", "tool": "echo", "args": {}, "depends_on": ["b"]},
+        {"id": "b", "tool": "echo", "args": {}, "depends_on": ["a"]},
+        {"id": "c", "tool": "nope", "args": {}},
+        {"id": "d", "tool": "slow", "args": {}, "depends_on": ["zzz"]}
+    ]});
+    let good = json!({"steps": [{"id": "a", "tool": "echo", "args": {}}]});
+    let model = ScriptedModel::new(vec![
+        text(&bad.to_string()),
+        text(&good.to_string()),
+        text("ok"),
+    ]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::Plan, AgentLimits::default());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(
+        tools.invoked.lock().expect("lock").len(),
+        1,
+        "only the corrected plan ran"
+    );
+    let feedback = &model.requests.lock().expect("lock")[1];
+    let last = &feedback.messages.last().expect("feedback").content;
+    for expected in [
+        "cycle",
+        "unknown tool `nope`",
+        "`zzz` that does not exist",
+        "do not match its schema",
+    ] {
+        assert!(last.contains(expected), "missing {expected:?} in {last}");
+    }
+}
+
+#[tokio::test]
+async fn plan_mode_skips_dependents_of_a_failed_step() {
+    let plan = json!({"steps": [
+        {"id": "a", "tool": "fail", "args": {}},
+        {"id": "b", "tool": "echo", "args": {"x": "{{a}}"}},
+        {"id": "c", "tool": "echo", "args": {}, "depends_on": ["b"]},
+        {"id": "d", "tool": "echo", "args": {}}
+    ]});
+    let model = ScriptedModel::new(vec![text(&plan.to_string()), text("partial answer")]);
+    let (spec, tools) = make_spec(model, AgentMode::Plan, AgentLimits::default());
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    let invoked: Vec<String> = tools
+        .invoked
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    assert_eq!(
+        invoked.iter().filter(|n| *n == "echo").count(),
+        1,
+        "only d ran: {invoked:?}"
+    );
+    assert_eq!(
+        finished(&events)
+            .iter()
+            .filter(|s| **s == StepStatus::Skipped)
+            .count(),
+        2
+    );
+}

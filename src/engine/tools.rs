@@ -1,0 +1,147 @@
+//! What the engine needs from the tool side, as a small trait so it runs with real MCP servers or
+//! test fakes alike, and how tool outcomes are turned into observations the model can read.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::llm::ToolDefinition;
+
+/// One progress tick of a running tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// A tool call that returned (possibly with `is_error`, which the model should see).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// Text the model reads (text blocks joined; structured content as JSON; media described).
+    pub text: String,
+    /// The full result as JSON, for the trace.
+    pub raw: Value,
+    pub is_error: bool,
+    /// The MCP server that ran it.
+    pub server: String,
+}
+
+/// Why a tool call produced no result. Every variant becomes an observation, never a crash.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolFailure {
+    UnknownTool {
+        available: Vec<String>,
+    },
+    InvalidArguments {
+        errors: Vec<String>,
+    },
+    Timeout {
+        after: Duration,
+    },
+    /// Server down, exited mid-call, protocol error…: a message for the model.
+    Unavailable {
+        message: String,
+    },
+}
+
+/// The tools one run may use.
+pub trait ToolInvoker: Send + Sync {
+    /// Definitions to offer the model (already filtered to what this run may use).
+    fn definitions(&self) -> Vec<ToolDefinition>;
+
+    /// The MCP server behind `name`, if it is offered.
+    fn server_of(&self, name: &str) -> Option<String>;
+
+    /// Check arguments without calling (plan validation).
+    ///
+    /// # Errors
+    /// Unknown tool, or the schema violations with their JSON paths.
+    fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure>;
+
+    /// Call `name`. Invalid calls must be refused before reaching the server.
+    fn invoke(
+        &self,
+        name: &str,
+        arguments: Value,
+        timeout: Duration,
+        progress: mpsc::Sender<Progress>,
+    ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>>;
+}
+
+/// Largest tool result fed back to the model; longer ones keep head and tail with a marker.
+pub const MAX_OBSERVATION_CHARS: usize = 8_000;
+
+/// The tool message the model sees for one call.
+pub fn observation(name: &str, outcome: &Result<ToolOutput, ToolFailure>) -> (String, bool) {
+    match outcome {
+        Ok(output) if output.is_error => (cap(&format!("Tool error: {}", output.text)), true),
+        Ok(output) => (cap(&output.text), false),
+        Err(failure) => (describe_failure(name, failure), true),
+    }
+}
+
+/// A failure in words the model can correct itself from.
+pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
+    match failure {
+        ToolFailure::UnknownTool { available } => {
+            let mut shown: Vec<&str> = available.iter().map(String::as_str).take(40).collect();
+            shown.sort_unstable();
+            format!(
+                "Error: there is no tool named `{name}`. Available tools: {}.",
+                shown.join(", ")
+            )
+        }
+        ToolFailure::InvalidArguments { errors } => format!(
+            "Error: the arguments for `{name}` do not match its schema: {}. Fix the arguments and call it again.",
+            errors.join("; ")
+        ),
+        ToolFailure::Timeout { after } => format!(
+            "Error: `{name}` did not finish within {} ms and was cancelled.",
+            after.as_millis()
+        ),
+        ToolFailure::Unavailable { message } => format!("Error: `{name}` could not run: {message}"),
+    }
+}
+
+/// Keep the head and tail of a long text with a marker saying how much was left out.
+pub fn cap(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= MAX_OBSERVATION_CHARS {
+        return text.to_owned();
+    }
+    let keep = MAX_OBSERVATION_CHARS / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(chars - keep).collect();
+    format!(
+        "{head}\n[… {} characters omitted …]\n{tail}",
+        chars - 2 * keep
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_results_keep_head_and_tail() {
+        let text = format!("HEAD{}TAIL", "x".repeat(20_000));
+        let capped = cap(&text);
+        assert!(capped.starts_with("HEAD") && capped.ends_with("TAIL"));
+        assert!(capped.contains("characters omitted"));
+        assert!(capped.chars().count() < MAX_OBSERVATION_CHARS + 100);
+    }
+
+    #[test]
+    fn failures_name_what_is_available() {
+        let text = describe_failure(
+            "nope",
+            &ToolFailure::UnknownTool {
+                available: vec!["calc__evaluate".into()],
+            },
+        );
+        assert!(text.contains("calc__evaluate"));
+    }
+}

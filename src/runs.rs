@@ -1,0 +1,361 @@
+//! The run service: turns a chat request into a run (agent or plain model, conversation history,
+//! tools the caller may use), executes it with the engine, and fans its events out to the store,
+//! live subscribers (SSE streams) and telemetry — the same events for all three.
+
+mod hub_tools;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::model::{AgentConfig, AgentLimits, AgentMode};
+use crate::domain::{ConversationId, RunEvent, RunId};
+use crate::engine::{self, EventSink, RunOutcome, RunSpec};
+use crate::hub::Hub;
+use crate::llm::{ChatMessage, LlmError, ModelRegistry, Role};
+use crate::store::{Store, StoreError};
+
+pub use hub_tools::{HubTools, result_text};
+
+/// What a caller asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ChatInput {
+    /// Continue this conversation (its earlier messages become history); `None` starts one.
+    pub conversation_id: Option<ConversationId>,
+    /// A configured model; `None` = the agent's model or the default model.
+    pub model: Option<String>,
+    /// An agent from `agents/`; `None` = plain chat with every tool.
+    pub agent: Option<String>,
+    pub message: String,
+    /// Explicit earlier turns (the OpenAI-compatible API sends the whole conversation each time);
+    /// used instead of the stored conversation's messages.
+    pub history: Option<Vec<ChatMessage>>,
+    pub temperature: Option<f32>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("no agent named `{name}`; available: {available}")]
+    UnknownAgent { name: String, available: String },
+    #[error(transparent)]
+    Model(#[from] LlmError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no running run with id {0}")]
+    NotRunning(RunId),
+}
+
+/// A run that has started: its ids, a live event receiver, and its completion.
+pub struct StartedRun {
+    pub run_id: RunId,
+    pub conversation_id: ConversationId,
+    pub trace_id: String,
+    pub events: broadcast::Receiver<RunEvent>,
+    pub done: JoinHandle<RunOutcome>,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct RunService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: Hub,
+    models: ModelRegistry,
+    store: Store,
+    agents: RwLock<Arc<BTreeMap<String, AgentConfig>>>,
+    live: Mutex<HashMap<RunId, Arc<LiveRun>>>,
+}
+
+/// A run in progress: its durable events so far (for late subscribers) and its broadcast.
+struct LiveRun {
+    history: Mutex<Vec<RunEvent>>,
+    sender: broadcast::Sender<RunEvent>,
+    cancel: CancellationToken,
+}
+
+impl RunService {
+    /// A service over the given parts.
+    pub fn new(
+        hub: Hub,
+        models: ModelRegistry,
+        store: Store,
+        agents: BTreeMap<String, AgentConfig>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                hub,
+                models,
+                store,
+                agents: RwLock::new(Arc::new(agents)),
+                live: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Replace the agent definitions (config reload).
+    pub fn set_agents(&self, agents: BTreeMap<String, AgentConfig>) {
+        *self.inner.agents.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(agents);
+    }
+
+    /// The agent definitions.
+    pub fn agents(&self) -> Arc<BTreeMap<String, AgentConfig>> {
+        self.inner
+            .agents
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The store runs are written to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The model registry.
+    pub fn models(&self) -> &ModelRegistry {
+        &self.inner.models
+    }
+
+    /// Start a run; it keeps going if the caller stops listening (cancel it explicitly).
+    ///
+    /// # Errors
+    /// Empty message, unknown agent, unknown or unavailable model, store failures.
+    pub async fn start(&self, input: ChatInput) -> Result<StartedRun, RunError> {
+        let message = input.message.trim().to_owned();
+        if message.is_empty() {
+            return Err(RunError::EmptyMessage);
+        }
+        let agents = self.agents();
+        let agent = match &input.agent {
+            Some(name) => {
+                Some(
+                    agents
+                        .get(name)
+                        .cloned()
+                        .ok_or_else(|| RunError::UnknownAgent {
+                            name: name.clone(),
+                            available: agents.keys().cloned().collect::<Vec<_>>().join(", "),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let model_name = input
+            .model
+            .clone()
+            .or_else(|| agent.as_ref().and_then(|a| a.model.clone()));
+        let entry = self.inner.models.get(model_name.as_deref())?;
+        let model = entry.client()?;
+        let model_name = entry.config().name.clone();
+
+        let store = &self.inner.store;
+        let (conversation_id, stored_history) = match input.conversation_id {
+            Some(id) => {
+                let detail = store.get_conversation(id).await?;
+                let history = detail
+                    .messages
+                    .iter()
+                    .filter_map(|m| match m.role.as_str() {
+                        "user" => Some(ChatMessage::user(m.content.clone())),
+                        "assistant" => Some(ChatMessage::assistant(m.content.clone(), Vec::new())),
+                        _ => None,
+                    })
+                    .collect();
+                (id, history)
+            }
+            None => {
+                let title: String = message.chars().take(80).collect();
+                (store.create_conversation(&title).await?.id, Vec::new())
+            }
+        };
+        let history = input.history.unwrap_or(stored_history);
+        let run_id = RunId::new();
+        store
+            .append_message(conversation_id, "user", &message, Some(run_id))
+            .await?;
+
+        let trace_id = format!(
+            "{:032x}",
+            u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..))
+        );
+        let (sender, events) = broadcast::channel(1024);
+        let cancel = CancellationToken::new();
+        let live = Arc::new(LiveRun {
+            history: Mutex::new(Vec::new()),
+            sender,
+            cancel: cancel.clone(),
+        });
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run_id, live.clone());
+
+        let (tools_patterns, system_prompt, mode, limits) = match &agent {
+            Some(agent) => (
+                agent.tools.clone(),
+                Some(agent.system_prompt.clone()),
+                agent.mode,
+                agent.limits.clone(),
+            ),
+            None => (
+                vec!["*".to_owned()],
+                None,
+                AgentMode::React,
+                AgentLimits::default(),
+            ),
+        };
+        let spec = RunSpec {
+            run_id,
+            conversation_id,
+            agent: agent.as_ref().map(|a| a.name.clone()),
+            model_name,
+            model,
+            tools: Arc::new(
+                HubTools::new(self.inner.hub.clone(), &tools_patterns)
+                    .with_traceparent(Some(crate::telemetry::run_traceparent(&trace_id, run_id))),
+            ),
+            system_prompt,
+            history,
+            user_message: message,
+            mode,
+            limits,
+            cancel,
+            trace_id: Some(trace_id.clone()),
+            temperature: input.temperature,
+        };
+        let sink: Arc<dyn EventSink> = Arc::new(ServiceSink {
+            store: store.clone(),
+            live: live.clone(),
+        });
+        let service = self.clone();
+        let done = tokio::spawn(async move {
+            let outcome = engine::execute(spec, sink).await;
+            if let Some(answer) = &outcome.answer {
+                let stored = service
+                    .inner
+                    .store
+                    .append_message(conversation_id, "assistant", answer, Some(run_id))
+                    .await;
+                if let Err(err) = stored {
+                    tracing::error!(run_id = %run_id, error = %err, "storing the answer failed");
+                }
+            }
+            service
+                .inner
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&run_id);
+            outcome
+        });
+        Ok(StartedRun {
+            run_id,
+            conversation_id,
+            trace_id,
+            events,
+            done,
+        })
+    }
+
+    /// Live events of a running run: what happened so far, then a receiver for the rest.
+    /// `None` when the run is not running here (read it from the store instead).
+    pub fn subscribe(
+        &self,
+        run_id: RunId,
+    ) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
+        let live = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&run_id)
+            .cloned()?;
+        let history = live.history.lock().unwrap_or_else(|p| p.into_inner());
+        // Subscribing under the history lock means no event is missed or seen twice.
+        Some((history.clone(), live.sender.subscribe()))
+    }
+
+    /// Cancel a running run (its model request and tool calls are aborted; MCP cancellation sent).
+    ///
+    /// # Errors
+    /// The run is not running here.
+    pub fn cancel(&self, run_id: RunId) -> Result<(), RunError> {
+        let live = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&run_id)
+            .cloned();
+        match live {
+            Some(live) => {
+                live.cancel.cancel();
+                Ok(())
+            }
+            None => Err(RunError::NotRunning(run_id)),
+        }
+    }
+
+    /// Cancel every running run (shutdown).
+    pub fn cancel_all(&self) {
+        for live in self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            live.cancel.cancel();
+        }
+    }
+
+    /// Runs still in progress.
+    pub fn running(&self) -> usize {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// Fans events out: the store (durable ones), live subscribers, and the log/telemetry.
+struct ServiceSink {
+    store: Store,
+    live: Arc<LiveRun>,
+}
+
+impl EventSink for ServiceSink {
+    fn emit(&self, event: RunEvent) {
+        crate::trace::run_event(&event);
+        crate::telemetry::record(&event);
+        if event.is_durable() {
+            self.store.record(&event);
+        }
+        let mut history = self.live.history.lock().unwrap_or_else(|p| p.into_inner());
+        if event.is_durable() {
+            history.push(event.clone());
+        }
+        let _ = self.live.sender.send(event);
+    }
+}
+
+/// Messages as the engine expects them, from OpenAI-style roles (for the `/v1` API).
+pub fn role_of(name: &str) -> Option<Role> {
+    match name {
+        "system" | "developer" => Some(Role::System),
+        "user" => Some(Role::User),
+        "assistant" => Some(Role::Assistant),
+        "tool" => Some(Role::Tool),
+        _ => None,
+    }
+}

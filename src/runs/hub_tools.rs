@@ -1,0 +1,196 @@
+//! The engine's [`ToolInvoker`] over the real tool hub: the catalog snapshot taken when the run
+//! starts, filtered by the agent's globs, with calls going through `Hub::invoke` (so arguments
+//! are validated before anything reaches an MCP server).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::engine::{Progress, ToolFailure, ToolInvoker, ToolOutput};
+use crate::hub::{Hub, InvokeError};
+use crate::llm::ToolDefinition;
+use crate::mcp::{CallOptions, McpError, ToolProgress};
+use crate::tools::ToolEntry;
+
+/// The tools one run may use.
+pub struct HubTools {
+    hub: Hub,
+    tools: BTreeMap<String, Arc<ToolEntry>>,
+    /// Sent to MCP servers with every call (`_meta.traceparent`).
+    traceparent: Option<String>,
+}
+
+impl HubTools {
+    /// Tools of the current catalog whose exposed names match `patterns` (`*` = all; empty = none).
+    pub fn new(hub: Hub, patterns: &[String]) -> Self {
+        let set = {
+            let mut builder = globset::GlobSetBuilder::new();
+            for pattern in patterns {
+                if let Ok(glob) = globset::Glob::new(pattern) {
+                    builder.add(glob);
+                }
+            }
+            builder
+                .build()
+                .unwrap_or_else(|_| globset::GlobSet::empty())
+        };
+        let tools = hub
+            .catalog()
+            .iter()
+            .filter(|t| set.is_match(&t.exposed_name))
+            .map(|t| (t.exposed_name.clone(), t.clone()))
+            .collect();
+        Self {
+            hub,
+            tools,
+            traceparent: None,
+        }
+    }
+
+    /// Send `traceparent` with every tool call, so the servers' spans join the run's trace.
+    #[must_use]
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
+    }
+}
+
+impl ToolInvoker for HubTools {
+    fn definitions(&self) -> Vec<ToolDefinition> {
+        self.tools
+            .values()
+            .map(|tool| ToolDefinition {
+                name: tool.exposed_name.clone(),
+                description: tool.description.clone(),
+                parameters: tool
+                    .openai_tool
+                    .pointer("/function/parameters")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(tool.input_schema.as_ref().clone())),
+                strict: false,
+            })
+            .collect()
+    }
+
+    fn server_of(&self, name: &str) -> Option<String> {
+        self.tools.get(name).map(|t| t.server.clone())
+    }
+
+    fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure> {
+        let tool = self
+            .tools
+            .get(name)
+            .ok_or_else(|| ToolFailure::UnknownTool {
+                available: self.tools.keys().cloned().collect(),
+            })?;
+        let mut arguments = arguments.clone();
+        tool.strip_nulls_for_optional(&mut arguments);
+        tool.validate_arguments(&arguments)
+            .map_err(|errors| ToolFailure::InvalidArguments {
+                errors: errors.iter().map(ToString::to_string).collect(),
+            })
+    }
+
+    fn invoke(
+        &self,
+        name: &str,
+        arguments: Value,
+        timeout: Duration,
+        progress: mpsc::Sender<Progress>,
+    ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        let hub = self.hub.clone();
+        let name = name.to_owned();
+        let known = self.tools.contains_key(&name);
+        let traceparent = self.traceparent.clone();
+        let available: Vec<String> = if known {
+            Vec::new()
+        } else {
+            self.tools.keys().cloned().collect()
+        };
+        async move {
+            if !known {
+                return Err(ToolFailure::UnknownTool { available });
+            }
+            let (tx, mut rx) = mpsc::channel::<ToolProgress>(32);
+            let forward = tokio::spawn(async move {
+                while let Some(tick) = rx.recv().await {
+                    let _ = progress.try_send(Progress {
+                        progress: tick.progress,
+                        total: tick.total,
+                        message: tick.message,
+                    });
+                }
+            });
+            let options = CallOptions {
+                progress: Some(tx),
+                timeout: Some(timeout),
+                traceparent,
+            };
+            let outcome = hub.invoke(&name, arguments, options).await;
+            forward.abort();
+            match outcome {
+                Ok(outcome) => Ok(ToolOutput {
+                    text: result_text(&outcome.result),
+                    raw: serde_json::to_value(&outcome.result).unwrap_or(Value::Null),
+                    is_error: outcome.result.is_error == Some(true),
+                    server: outcome.tool.server.clone(),
+                }),
+                Err(InvokeError::UnknownTool { .. }) => Err(ToolFailure::UnknownTool {
+                    available: Vec::new(),
+                }),
+                Err(InvokeError::InvalidArguments { errors, .. }) => {
+                    Err(ToolFailure::InvalidArguments {
+                        errors: errors.iter().map(ToString::to_string).collect(),
+                    })
+                }
+                Err(InvokeError::Mcp(McpError::Timeout { timeout, .. })) => {
+                    Err(ToolFailure::Timeout { after: timeout })
+                }
+                Err(InvokeError::Mcp(err)) => Err(ToolFailure::Unavailable {
+                    message: err.to_string(),
+                }),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// What the model reads of a tool result: text blocks, else structured content, media described.
+pub fn result_text(result: &CallToolResult) -> String {
+    let mut parts = Vec::new();
+    for block in &result.content {
+        match block {
+            ContentBlock::Text(text) => parts.push(text.text.clone()),
+            ContentBlock::Image(image) => parts.push(format!(
+                "[image {} ({} base64 characters)]",
+                image.mime_type,
+                image.data.len()
+            )),
+            ContentBlock::Audio(audio) => parts.push(format!(
+                "[audio {} ({} base64 characters)]",
+                audio.mime_type,
+                audio.data.len()
+            )),
+            ContentBlock::Resource(resource) => parts.push(
+                serde_json::to_value(&resource.resource)
+                    .ok()
+                    .and_then(|v| v.get("text").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_else(|| "[embedded resource]".to_owned()),
+            ),
+            ContentBlock::ResourceLink(link) => parts.push(format!("[resource {}]", link.uri)),
+            _ => parts.push("[content of a kind this version does not show]".to_owned()),
+        }
+    }
+    if parts.is_empty()
+        && let Some(structured) = &result.structured_content
+    {
+        return structured.to_string();
+    }
+    parts.join("\n")
+}

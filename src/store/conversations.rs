@@ -1,0 +1,328 @@
+//! Conversations and their messages. Writes go through the writer (ordered with run events);
+//! reads use the reader pool.
+
+use super::db::{Statement, Tx};
+use super::error::corrupt;
+use super::runs::page_size;
+use super::{ConversationDetail, ConversationRecord, MessageRecord, Store, StoreError};
+use crate::domain::{ConversationId, RunId, UnixMillis, now_millis};
+
+/// Roles a stored message may have.
+const ROLES: [&str; 2] = ["user", "assistant"];
+
+/// Conversation writes (run writes arrive as [`RunEvent`](crate::domain::RunEvent)s).
+pub(super) enum Write {
+    CreateConversation {
+        id: ConversationId,
+        title: String,
+        at: UnixMillis,
+    },
+    RenameConversation {
+        id: ConversationId,
+        title: String,
+        at: UnixMillis,
+    },
+    DeleteConversation {
+        id: ConversationId,
+    },
+    AppendMessage {
+        conversation: ConversationId,
+        role: String,
+        content: String,
+        run_id: Option<RunId>,
+        at: UnixMillis,
+    },
+}
+
+impl Store {
+    /// Create an empty conversation.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] or [`StoreError::Closed`].
+    pub async fn create_conversation(&self, title: &str) -> Result<ConversationRecord, StoreError> {
+        let at = now_millis();
+        let record = ConversationRecord {
+            id: ConversationId::new(),
+            title: title.to_owned(),
+            created_at: at,
+            updated_at: at,
+        };
+        self.write(Write::CreateConversation {
+            id: record.id,
+            title: record.title.clone(),
+            at,
+        })
+        .await?;
+        Ok(record)
+    }
+
+    /// Up to `limit` conversations, newest first, created before `before` when given (pass the
+    /// last id of the previous page). A `limit` of 0 means [`super::DEFAULT_RUN_PAGE`]; it is
+    /// at most [`super::MAX_RUN_PAGE`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`].
+    pub async fn list_conversations(
+        &self,
+        limit: u32,
+        before: Option<ConversationId>,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        // Ids are UUID v7 strings: their text order is their creation order.
+        let statement = match before {
+            Some(before) => Statement::new(
+                "SELECT id, title, created_at, updated_at FROM conversations \
+                 WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(before.to_string()),
+            None => Statement::new(
+                "SELECT id, title, created_at, updated_at FROM conversations \
+                 ORDER BY id DESC LIMIT $1",
+            ),
+        };
+        let rows: Vec<ConversationRow> = self
+            .reader
+            .fetch_all(statement.bind(i64::from(page_size(limit))))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(ConversationRow::into_record)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// A conversation with all its messages, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] or [`StoreError::Database`].
+    pub async fn get_conversation(
+        &self,
+        id: ConversationId,
+    ) -> Result<ConversationDetail, StoreError> {
+        let row: Option<ConversationRow> = self
+            .reader
+            .fetch_optional(
+                Statement::new(
+                    "SELECT id, title, created_at, updated_at FROM conversations WHERE id = $1",
+                )
+                .bind(id.to_string()),
+            )
+            .await?;
+        let conversation = row
+            .ok_or_else(|| conversation_not_found(id))?
+            .into_record()?;
+        let rows: Vec<MessageRow> = self
+            .reader
+            .fetch_all(
+                Statement::new(
+                    "SELECT role, content, run_id, created_at FROM messages \
+                     WHERE conversation_id = $1 ORDER BY id",
+                )
+                .bind(id.to_string()),
+            )
+            .await?;
+        let messages = rows
+            .into_iter()
+            .map(MessageRow::into_record)
+            .collect::<Result<_, _>>()?;
+        Ok(ConversationDetail {
+            conversation,
+            messages,
+        })
+    }
+
+    /// Change a conversation's title.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`], [`StoreError::Database`] or [`StoreError::Closed`].
+    pub async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Write::RenameConversation {
+            id,
+            title: title.to_owned(),
+            at: now_millis(),
+        })
+        .await
+    }
+
+    /// Delete a conversation and its messages. Its runs are kept (for `/debug`) with
+    /// `conversation_id` set to null.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`], [`StoreError::Database`] or [`StoreError::Closed`].
+    pub async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
+        self.write(Write::DeleteConversation { id }).await
+    }
+
+    /// Append a message (`role` is `user` or `assistant`). Written in order with the run events
+    /// recorded before it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for another role, [`StoreError::NotFound`] when the conversation
+    /// does not exist, [`StoreError::Database`] or [`StoreError::Closed`].
+    pub async fn append_message(
+        &self,
+        conversation: ConversationId,
+        role: &str,
+        content: &str,
+        run_id: Option<RunId>,
+    ) -> Result<(), StoreError> {
+        if !ROLES.contains(&role) {
+            return Err(StoreError::Invalid(format!(
+                "message role {role:?} (expected user or assistant)"
+            )));
+        }
+        self.write(Write::AppendMessage {
+            conversation,
+            role: role.to_owned(),
+            content: content.to_owned(),
+            run_id,
+            at: now_millis(),
+        })
+        .await
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ConversationRow {
+    id: String,
+    title: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ConversationRow {
+    fn into_record(self) -> Result<ConversationRecord, sqlx::Error> {
+        Ok(ConversationRecord {
+            id: self
+                .id
+                .parse()
+                .map_err(|_| corrupt("conversation id", &self.id))?,
+            title: self.title,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    role: String,
+    content: String,
+    run_id: Option<String>,
+    created_at: UnixMillis,
+}
+
+impl MessageRow {
+    fn into_record(self) -> Result<MessageRecord, sqlx::Error> {
+        let run_id = match self.run_id {
+            Some(id) => Some(id.parse().map_err(|_| corrupt("run id", &id))?),
+            None => None,
+        };
+        Ok(MessageRecord {
+            role: self.role,
+            content: self.content,
+            run_id,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Apply one conversation write; `Ok(Err(NotFound))` when the conversation does not exist.
+pub(super) async fn apply_write(
+    tx: &mut Tx,
+    write: &Write,
+) -> Result<Result<(), StoreError>, sqlx::Error> {
+    match write {
+        Write::CreateConversation { id, title, at } => {
+            tx.execute(
+                Statement::new(
+                    "INSERT INTO conversations (id, title, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $3)",
+                )
+                .bind(id.to_string())
+                .bind(title.as_str())
+                .bind(*at),
+            )
+            .await?;
+        }
+        Write::RenameConversation { id, title, at } => {
+            let updated = tx
+                .execute(
+                    Statement::new(
+                        "UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1",
+                    )
+                    .bind(id.to_string())
+                    .bind(title.as_str())
+                    .bind(*at),
+                )
+                .await?;
+            if updated == 0 {
+                return Ok(Err(conversation_not_found(*id)));
+            }
+        }
+        Write::DeleteConversation { id } => {
+            let id = id.to_string();
+            tx.execute(
+                Statement::new("DELETE FROM messages WHERE conversation_id = $1").bind(id.as_str()),
+            )
+            .await?;
+            let deleted = tx
+                .execute(
+                    Statement::new("DELETE FROM conversations WHERE id = $1").bind(id.as_str()),
+                )
+                .await?;
+            if deleted == 0 {
+                return Ok(Err(StoreError::NotFound(format!("conversation {id}"))));
+            }
+            // Runs stay for debugging, detached from the conversation that no longer exists.
+            tx.execute(
+                Statement::new("UPDATE runs SET conversation_id = NULL WHERE conversation_id = $1")
+                    .bind(id),
+            )
+            .await?;
+        }
+        Write::AppendMessage {
+            conversation,
+            role,
+            content,
+            run_id,
+            at,
+        } => {
+            let updated = tx
+                .execute(
+                    Statement::new("UPDATE conversations SET updated_at = $2 WHERE id = $1")
+                        .bind(conversation.to_string())
+                        .bind(*at),
+                )
+                .await?;
+            if updated == 0 {
+                return Ok(Err(conversation_not_found(*conversation)));
+            }
+            tx.execute(
+                Statement::new(
+                    "INSERT INTO messages (conversation_id, role, content, run_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(conversation.to_string())
+                .bind(role.as_str())
+                .bind(content.as_str())
+                .bind(run_id.map(|id| id.to_string()))
+                .bind(*at),
+            )
+            .await?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(super) fn conversation_not_found(id: ConversationId) -> StoreError {
+    StoreError::NotFound(format!("conversation {id}"))
+}

@@ -1,0 +1,216 @@
+//! Run events as rows: `RunStarted` inserts the run, `StepStarted` inserts (or, for a retry,
+//! restarts) the step and its edges, `StepFinished` and `RunFinished` update them; and the
+//! start-up pass that marks runs left `running` as `interrupted`. Called by the writer only.
+
+use super::cap::{MAX_STORED_ERROR_BYTES, stored_json, stored_text};
+use super::db::{Db, Statement, Tx};
+use super::error::StoreError;
+use crate::domain::{RunEvent, RunStatus, StepStatus, UnixMillis};
+
+/// Error text of a run found `running` at start-up.
+const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
+
+/// Mark the runs left `running` (and their running steps) `interrupted`; returns how many runs.
+pub(super) async fn interrupt_running(db: &Db, at: UnixMillis) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    tx.execute(
+        Statement::new(
+            "UPDATE steps SET status = $1, finished_at = $2 \
+             WHERE status = $3 AND run_id IN (SELECT id FROM runs WHERE status = $4)",
+        )
+        .bind(StepStatus::Interrupted.as_str())
+        .bind(at)
+        .bind(StepStatus::Running.as_str())
+        .bind(RunStatus::Running.as_str()),
+    )
+    .await?;
+    let runs = tx
+        .execute(
+            Statement::new(
+                "UPDATE runs SET status = $1, finished_at = $2, error = COALESCE(error, $3) \
+                 WHERE status = $4",
+            )
+            .bind(RunStatus::Interrupted.as_str())
+            .bind(at)
+            .bind(INTERRUPTED_ERROR)
+            .bind(RunStatus::Running.as_str()),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(runs)
+}
+
+/// Write one event's rows; `Ok(Err(NotFound))` when the step or run it updates is missing.
+pub(super) async fn apply_event(
+    tx: &mut Tx,
+    event: &RunEvent,
+) -> Result<Result<(), StoreError>, sqlx::Error> {
+    match event {
+        RunEvent::RunStarted {
+            run_id,
+            conversation_id,
+            agent,
+            model,
+            user_message,
+            trace_id,
+            at,
+        } => {
+            tx.execute(
+                Statement::new(
+                    "INSERT INTO runs (id, conversation_id, agent, model, status, user_message, \
+                     trace_id, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(run_id.to_string())
+                .bind(conversation_id.to_string())
+                .bind(agent.as_deref())
+                .bind(model.as_str())
+                .bind(RunStatus::Running.as_str())
+                .bind(user_message.as_str())
+                .bind(trace_id.as_deref())
+                .bind(*at),
+            )
+            .await?;
+        }
+        RunEvent::StepStarted {
+            run_id,
+            step,
+            kind,
+            name,
+            server,
+            input,
+            depends_on,
+            attempt,
+            at,
+        } => {
+            // A retry starts the same step again: the row is reset, not duplicated.
+            tx.execute(
+                Statement::new(
+                    "INSERT INTO steps (run_id, idx, kind, name, server, status, started_at, \
+                     input, attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (run_id, idx) DO UPDATE SET kind = excluded.kind, \
+                     name = excluded.name, server = excluded.server, status = excluded.status, \
+                     started_at = excluded.started_at, finished_at = NULL, \
+                     input = excluded.input, output = NULL, error = NULL, input_tokens = NULL, \
+                     output_tokens = NULL, attempt = excluded.attempt",
+                )
+                .bind(run_id.to_string())
+                .bind(i64::from(*step))
+                .bind(kind.as_str())
+                .bind(name.as_str())
+                .bind(server.as_deref())
+                .bind(StepStatus::Running.as_str())
+                .bind(*at)
+                .bind(stored_json(input))
+                .bind(i64::from(*attempt)),
+            )
+            .await?;
+            for from in depends_on {
+                tx.execute(
+                    Statement::new(
+                        "INSERT INTO step_edges (run_id, from_idx, to_idx) VALUES ($1, $2, $3) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(run_id.to_string())
+                    .bind(i64::from(*from))
+                    .bind(i64::from(*step)),
+                )
+                .await?;
+            }
+        }
+        RunEvent::StepFinished {
+            run_id,
+            step,
+            status,
+            output,
+            error,
+            usage,
+            at,
+        } => {
+            let updated = tx
+                .execute(
+                    Statement::new(
+                        "UPDATE steps SET status = $3, finished_at = $4, output = $5, error = $6, \
+                         input_tokens = $7, output_tokens = $8 WHERE run_id = $1 AND idx = $2",
+                    )
+                    .bind(run_id.to_string())
+                    .bind(i64::from(*step))
+                    .bind(status.as_str())
+                    .bind(*at)
+                    .bind(output.as_ref().map(stored_json))
+                    .bind(error.as_deref().map(capped_error))
+                    .bind(usage.map(|u| clamp(u.input_tokens)))
+                    .bind(usage.map(|u| clamp(u.output_tokens))),
+                )
+                .await?;
+            if updated == 0 {
+                return Ok(Err(StoreError::NotFound(format!(
+                    "step {step} of run {run_id}"
+                ))));
+            }
+            if let Some(usage) = usage {
+                // Keeps the run's tokens current while it runs; RunFinished sets the total.
+                tx.execute(
+                    Statement::new(
+                        "UPDATE runs SET input_tokens = input_tokens + $2, \
+                         output_tokens = output_tokens + $3 WHERE id = $1",
+                    )
+                    .bind(run_id.to_string())
+                    .bind(clamp(usage.input_tokens))
+                    .bind(clamp(usage.output_tokens)),
+                )
+                .await?;
+            }
+        }
+        RunEvent::RunFinished {
+            run_id,
+            status,
+            answer,
+            error,
+            usage,
+            at,
+        } => {
+            // A finished run has no running step: one the engine did not close was cancelled.
+            tx.execute(
+                Statement::new(
+                    "UPDATE steps SET status = $2, finished_at = $3 \
+                     WHERE run_id = $1 AND status = $4",
+                )
+                .bind(run_id.to_string())
+                .bind(StepStatus::Cancelled.as_str())
+                .bind(*at)
+                .bind(StepStatus::Running.as_str()),
+            )
+            .await?;
+            let updated = tx
+                .execute(
+                    Statement::new(
+                        "UPDATE runs SET status = $2, finished_at = $3, answer = $4, error = $5, \
+                         input_tokens = $6, output_tokens = $7 WHERE id = $1",
+                    )
+                    .bind(run_id.to_string())
+                    .bind(status.as_str())
+                    .bind(*at)
+                    .bind(answer.as_deref())
+                    .bind(error.as_deref().map(capped_error))
+                    .bind(clamp(usage.input_tokens))
+                    .bind(clamp(usage.output_tokens)),
+                )
+                .await?;
+            if updated == 0 {
+                return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
+            }
+        }
+        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => {}
+    }
+    Ok(Ok(()))
+}
+
+fn capped_error(error: &str) -> String {
+    stored_text(error, MAX_STORED_ERROR_BYTES)
+}
+
+/// Token counts are `u64` in the domain and `BIGINT` in the database.
+fn clamp(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}

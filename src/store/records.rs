@@ -1,0 +1,140 @@
+//! What the store returns: conversations, messages, run summaries and run details. All of them
+//! serialize (the HTTP API returns them as JSON as they are); times are Unix milliseconds.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{
+    ConversationId, RunId, RunStatus, StepIndex, StepKind, StepStatus, UnixMillis,
+};
+
+/// A conversation without its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub title: String,
+    pub created_at: UnixMillis,
+    /// Last rename or message.
+    pub updated_at: UnixMillis,
+}
+
+/// A conversation and all its messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: ConversationRecord,
+    pub messages: Vec<MessageRecord>,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// The run that answered (assistant) or that the message started (user), if any.
+    pub run_id: Option<RunId>,
+    pub created_at: UnixMillis,
+}
+
+/// Which runs [`Store::list_runs`](super::Store::list_runs) returns. Every filter is optional and
+/// they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    /// Exact agent name.
+    pub agent: Option<String>,
+    /// Exact model name.
+    pub model: Option<String>,
+    /// Started at or after.
+    pub since: Option<UnixMillis>,
+    /// Started strictly before.
+    pub until: Option<UnixMillis>,
+    /// Case-insensitive substring of the user message (`%` and `_` match themselves).
+    pub search: Option<String>,
+    /// Page size: 0 means [`DEFAULT_RUN_PAGE`], anything above [`MAX_RUN_PAGE`] is clamped.
+    pub limit: u32,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Page size of a [`RunFilter`] whose `limit` is 0.
+pub const DEFAULT_RUN_PAGE: u32 = 50;
+/// Largest page of runs.
+pub const MAX_RUN_PAGE: u32 = 200;
+/// Longest excerpt in a [`RunSummary`] of a listing, in characters.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// One page of runs, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunPage {
+    pub runs: Vec<RunSummary>,
+    /// Pass as [`RunFilter::cursor`] for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A run as listed. In a listing `user_message`, `answer` and `error` are excerpts of at most
+/// [`EXCERPT_CHARS`] characters (ending in `…` when cut); in a [`RunDetail`] they are complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub id: RunId,
+    /// `None` once the conversation has been deleted (runs are kept for debugging).
+    pub conversation_id: Option<ConversationId>,
+    pub agent: Option<String>,
+    pub model: String,
+    pub status: RunStatus,
+    pub user_message: String,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub started_at: UnixMillis,
+    pub finished_at: Option<UnixMillis>,
+    pub duration_ms: Option<i64>,
+    /// Steps started so far (a retried step counts once).
+    pub step_count: u32,
+    /// Of those, `act` steps.
+    pub tool_call_count: u32,
+    /// The run's total once it finished; while it runs, the sum of its finished steps.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub trace_id: Option<String>,
+}
+
+/// A run with its whole DAG.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// Ordered by index.
+    pub steps: Vec<StepRecord>,
+    /// Ordered by (to, from).
+    pub edges: Vec<StepEdge>,
+}
+
+/// One step of a run. `input` and `output` are the stored JSON: above
+/// [`MAX_STORED_JSON_BYTES`](super::MAX_STORED_JSON_BYTES) serialized, a
+/// `{"truncated": true, "original_bytes": N, "preview": "…"}` marker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub index: StepIndex,
+    pub kind: StepKind,
+    pub name: String,
+    pub server: Option<String>,
+    pub status: StepStatus,
+    pub started_at: UnixMillis,
+    pub finished_at: Option<UnixMillis>,
+    pub duration_ms: Option<i64>,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// As the engine numbered it; a retry restarts the same step with the next number.
+    pub attempt: u32,
+}
+
+/// `to` depends on `from` (an edge of the run's DAG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepEdge {
+    pub from: StepIndex,
+    pub to: StepIndex,
+}
