@@ -3,13 +3,16 @@
 //! through `POST /api/tools/testkit__echo/invoke` on a Switchboard served in-process, at each
 //! concurrency level; prints p50/p99 latency, calls/s and CPU per call for each path, the ratios,
 //! and PASS/FAIL against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥
-//! 0.5× direct). `--hub` adds (c) `Hub::invoke` in-process, without HTTP, to split the overhead.
+//! 0.5× direct). `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
+//! HTTP), the same invoke with a minimal hand-written HTTP client, and `GET /healthz` (HTTP alone).
 //!
 //! `cargo build --release --bins && target/release/bench [--calls N] [--duration-secs S]`;
 //! see `docs/benchmarks.md`.
 
 #[path = "bench/measure.rs"]
 mod measure;
+#[path = "bench/rawhttp.rs"]
+mod rawhttp;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,9 +60,10 @@ struct Args {
     /// Concurrency levels (callers in flight).
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
-    /// Also measure `Hub::invoke` in-process (no HTTP), to split Switchboard's overhead.
+    /// Also measure paths that split the overhead: `Hub::invoke` in-process (no HTTP), invoke
+    /// with a minimal HTTP client instead of reqwest, and `GET /healthz` with reqwest.
     #[arg(long)]
-    hub: bool,
+    breakdown: bool,
     /// The switchboard binary that runs the testkit server (default: next to this binary).
     #[arg(long)]
     switchboard: Option<PathBuf>,
@@ -145,21 +149,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         call: via.caller(),
         processes: vec![me, children.new_ones()?],
     };
-    let hub = if args.hub {
+    let mut paths = vec![direct_path, via_path];
+    let hub = if args.breakdown {
         let hub = app::start_hub(&config, &env)?;
         hub.mcp().wait_settled(Duration::from_secs(30)).await;
         anyhow::ensure!(
             hub.catalog().get(EXPOSED_TOOL).is_some(),
             "the in-process hub did not list {EXPOSED_TOOL}"
         );
-        Some((
-            CallPath {
-                name: "hub",
-                call: hub_caller(hub.clone()),
-                processes: vec![me, children.new_ones()?],
-            },
-            hub,
-        ))
+        paths.push(CallPath {
+            name: "Hub::invoke in-process (no HTTP)",
+            call: hub_caller(hub.clone()),
+            processes: vec![me, children.new_ones()?],
+        });
+        let via_child = paths[1].processes.clone();
+        paths.push(CallPath {
+            name: "invoke with a minimal HTTP/1.1 client",
+            call: via.raw_caller(),
+            processes: via_child.clone(),
+        });
+        paths.push(CallPath {
+            name: "GET /healthz with reqwest (HTTP alone)",
+            call: via.healthz_caller(),
+            processes: via_child,
+        });
+        Some(hub)
     } else {
         None
     };
@@ -169,10 +183,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         via.addr
     );
 
-    let mut paths = vec![&direct_path, &via_path];
-    if let Some((path, _)) = &hub {
-        paths.push(path);
-    }
     let warm = Budget::Calls(args.warmup.max(1));
     for path in &paths {
         path.measure(16, warm).await.context("warm-up")?;
@@ -189,7 +199,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let sample = path.measure(level, budget).await?;
                 line.push_str(&format!(
                     " {} p50 {} µs {:.0}/s;",
-                    path.name,
+                    path.name.split(' ').next().unwrap_or(path.name),
                     micros(sample.p50),
                     sample.calls_per_sec
                 ));
@@ -206,12 +216,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             level,
             direct: measure::median(&per_path[0]),
             via: measure::median(&per_path[1]),
-            hub: per_path.get(2).map(|s| measure::median(s)),
+            extra: paths
+                .iter()
+                .zip(per_path)
+                .skip(2)
+                .map(|(path, samples)| (path.name, measure::median(samples)))
+                .collect(),
         })
         .collect();
     print_report(&args, budget, &rows);
 
-    if let Some((_, hub)) = hub {
+    drop(paths);
+    if let Some(hub) = hub {
         hub.mcp().shutdown().await;
     }
     via.stop().await;
@@ -424,6 +440,32 @@ impl ViaSwitchboard {
         })
     }
 
+    /// The same invoke through [`rawhttp::RawClient`] instead of reqwest.
+    fn raw_caller(&self) -> Caller {
+        let client = rawhttp::RawClient::new(self.addr);
+        let request =
+            client.post_json(&format!("/api/tools/{EXPOSED_TOOL}/invoke"), r#"{"message":"hi"}"#);
+        Arc::new(move || {
+            let client = client.clone();
+            let request = request.clone();
+            Box::pin(async move { client.send(&request).await })
+        })
+    }
+
+    /// `GET /healthz`: the HTTP round trip with no tool call behind it.
+    fn healthz_caller(&self) -> Caller {
+        let http = self.http.clone();
+        let url = format!("http://{}/healthz", self.addr);
+        Arc::new(move || {
+            let request = http.get(&url);
+            Box::pin(async move {
+                let response = request.send().await?.error_for_status()?;
+                response.bytes().await?;
+                Ok(())
+            })
+        })
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         match tokio::time::timeout(Duration::from_secs(20), self.server).await {
@@ -461,7 +503,8 @@ struct Row {
     level: usize,
     direct: Sample,
     via: Sample,
-    hub: Option<Sample>,
+    /// `--breakdown` paths, by name.
+    extra: Vec<(&'static str, Sample)>,
 }
 
 fn micros(d: Duration) -> String {
@@ -501,48 +544,40 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
         );
     }
     println!();
-    println!(
-        "CPU time per call (user + system, this process plus the testkit child that answered):"
-    );
+    println!("CPU time per call (user + system of this process and of the testkit child that answered):");
     println!();
-    let hub_header = if args.hub { " hub (no HTTP) µs |" } else { "" };
-    println!("| concurrency | direct µs | switchboard µs |{hub_header} switchboard / direct |");
-    println!(
-        "|---:|---:|---:|{}---:|",
-        if args.hub { "---:|" } else { "" }
-    );
+    println!("| concurrency | direct µs | switchboard µs | switchboard / direct |");
+    println!("|---:|---:|---:|---:|");
     for Row {
-        level,
-        direct,
-        via,
-        hub,
+        level, direct, via, ..
     } in rows
     {
-        let hub_cell = hub.map_or(String::new(), |h| format!(" {} |", micros(h.cpu_per_call)));
         println!(
-            "| {level} | {} | {} |{hub_cell} {:.2}× |",
+            "| {level} | {} | {} | {:.2}× |",
             micros(direct.cpu_per_call),
             micros(via.cpu_per_call),
             via.cpu_per_call.as_secs_f64() / direct.cpu_per_call.as_secs_f64().max(1e-9),
         );
     }
-    if args.hub {
+    if rows.iter().any(|r| !r.extra.is_empty()) {
         println!();
-        println!("Hub::invoke in-process (no HTTP):");
+        println!("Breakdown (ratios against direct at the same concurrency):");
         println!();
         println!(
-            "| concurrency | hub p50 µs | hub p99 µs | hub calls/s | added p50 µs vs direct |"
+            "| path | concurrency | p50 µs | p99 µs | calls/s | CPU µs/call | added p50 µs | throughput ratio |"
         );
-        println!("|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for row in rows {
-            if let Some(hub) = row.hub {
+            for (name, sample) in &row.extra {
                 println!(
-                    "| {} | {} | {} | {:.0} | {:.1} |",
+                    "| {name} | {} | {} | {} | {:.0} | {} | {:.1} | {:.2}× |",
                     row.level,
-                    micros(hub.p50),
-                    micros(hub.p99),
-                    hub.calls_per_sec,
-                    (hub.p50.as_secs_f64() - row.direct.p50.as_secs_f64()) * 1e6,
+                    micros(sample.p50),
+                    micros(sample.p99),
+                    sample.calls_per_sec,
+                    micros(sample.cpu_per_call),
+                    (sample.p50.as_secs_f64() - row.direct.p50.as_secs_f64()) * 1e6,
+                    sample.calls_per_sec / row.direct.calls_per_sec,
                 );
             }
         }

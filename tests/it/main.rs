@@ -9,5 +9,6 @@ mod chat;
 mod everything;
 mod faults;
 mod llm;
+mod restart;
 mod store;
 mod telemetry;
