@@ -77,6 +77,9 @@ impl Serve {
             .arg(data_dir)
             .env("SWITCHBOARD_BIN", support::switchboard_bin())
             .env("OTEL_SDK_DISABLED", "true")
+            // `wait_healthy` reads the `switchboard listening` line: plain, and not filtered out.
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info,rmcp=warn")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -107,8 +110,30 @@ impl Serve {
         Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits i32"))
     }
 
+    /// The log, without colours.
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // An escape sequence: ESC [ parameters final-byte.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                text.push(c);
+            }
+        }
+        text
+    }
+
+    /// What `app::serve_on` logs once it has bound our address.
+    fn listening_line(&self) -> String {
+        let addr = self.base.trim_start_matches("http://");
+        format!("switchboard listening address={addr} ")
     }
 
     /// Poll `/healthz`; an error when the child exits first or it never answers.
@@ -118,14 +143,18 @@ impl Serve {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return Err(format!("exited early ({status})"));
             }
-            let answer = self
-                .http
-                .get(format!("{}/healthz", self.base))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return Ok(());
+            // Another test's server may have taken the port between our probe and the child's
+            // bind (the child then fails and exits): only our own log proves whose port it is.
+            if self.log_text().contains(&self.listening_line()) {
+                let answer = self
+                    .http
+                    .get(format!("{}/healthz", self.base))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await;
+                if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+                    return Ok(());
+                }
             }
             if Instant::now() >= deadline {
                 return Err(format!("no answer on /healthz within {PATIENCE:?}"));
