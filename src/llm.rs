@@ -7,6 +7,7 @@ mod assemble;
 mod error;
 mod http;
 mod openai;
+mod provider;
 mod registry;
 mod streaming;
 pub mod types;

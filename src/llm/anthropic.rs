@@ -1,21 +1,14 @@
 //! Anthropic Messages, spoken natively: system prompt apart, `tool_use` / `tool_result` content
 //! blocks, and its typed stream events.
 
-use std::sync::Arc;
-
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 
-use super::ChatModel;
 use super::assemble::ToolCallAssembler;
-use super::error::LlmError;
-use super::http::{self, ModelContext};
-use super::streaming::{self, StreamParser};
+use super::http::ModelContext;
+use super::provider::{ProviderModel, Wire};
+use super::streaming::StreamParser;
 use super::types::{
-    Capabilities, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, ToolChoice, Usage,
 };
 use crate::sse::SseEvent;
 
@@ -24,78 +17,85 @@ const API_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; used when neither the request nor the config sets one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// The Messages wire.
+pub(crate) struct Anthropic;
+
 /// A Messages API client for one configured model.
-pub(crate) struct AnthropicModel {
-    ctx: Arc<ModelContext>,
-}
-
-impl AnthropicModel {
-    pub(crate) fn new(ctx: ModelContext) -> Self {
-        Self { ctx: Arc::new(ctx) }
-    }
-}
-
-fn endpoint(ctx: &ModelContext, path: &str) -> String {
-    format!(
-        "{}/v1/{path}",
-        ctx.config.base_url.as_str().trim_end_matches('/')
-    )
-}
-
-fn authorize(ctx: &ModelContext, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    let request = request.header("anthropic-version", API_VERSION);
-    match ctx.key() {
-        Some(key) => request.header("x-api-key", key),
-        None => request,
-    }
-}
+pub(crate) type AnthropicModel = ProviderModel<Anthropic>;
 
 /// A GET of the models list, used as the health probe.
 pub(crate) fn health_request(ctx: &ModelContext) -> reqwest::RequestBuilder {
-    authorize(ctx, ctx.http.get(endpoint(ctx, "models")))
+    Anthropic::authorize(ctx, ctx.http.get(Anthropic::endpoint(ctx, "models")))
 }
 
-/// The message of an Anthropic error body `{"type":"error","error":{"type":..,"message":..}}`.
-pub(crate) fn error_message(body: &Value) -> Option<String> {
-    body.get("error")?
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
+impl Wire for Anthropic {
+    const CHAT_PATH: &'static str = "messages";
 
-fn body(ctx: &ModelContext, request: &ChatRequest, stream: bool) -> Value {
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
-        .collect();
-    let mut body = json!({
-        "model": ctx.config.model_name,
-        "max_tokens": request.max_tokens.or(ctx.config.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": messages(request),
-        "stream": stream,
-    });
-    if !system.is_empty() {
-        body["system"] = json!(system.join("\n\n"));
+    fn endpoint(ctx: &ModelContext, path: &str) -> String {
+        format!(
+            "{}/v1/{path}",
+            ctx.config.base_url.as_str().trim_end_matches('/')
+        )
     }
-    if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(temperature);
+
+    fn authorize(ctx: &ModelContext, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.header("anthropic-version", API_VERSION);
+        match ctx.key() {
+            Some(key) => request.header("x-api-key", key),
+            None => request,
+        }
     }
-    if !request.tools.is_empty() {
-        body["tools"] = request
-            .tools
+
+    fn body(ctx: &ModelContext, request: &ChatRequest, stream: bool) -> Value {
+        let system: Vec<&str> = request
+            .messages
             .iter()
-            .map(|tool| json!({"name": tool.name, "description": tool.description, "input_schema": tool.parameters}))
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
             .collect();
-        body["tool_choice"] = match &request.tool_choice {
-            ToolChoice::Auto => json!({"type": "auto"}),
-            ToolChoice::None => json!({"type": "none"}),
-            ToolChoice::Required => json!({"type": "any"}),
-            ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
-        };
+        let mut body = json!({
+            "model": ctx.config.model_name,
+            "max_tokens": request.max_tokens.or(ctx.config.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
+            "messages": messages(request),
+            "stream": stream,
+        });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+        if let Some(temperature) = request.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        if !request.tools.is_empty() {
+            body["tools"] = request
+                .tools
+                .iter()
+                .map(|tool| json!({"name": tool.name, "description": tool.description, "input_schema": tool.parameters}))
+                .collect();
+            body["tool_choice"] = match &request.tool_choice {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+                ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+            };
+        }
+        body
     }
-    body
+
+    /// The message of an Anthropic error body `{"type":"error","error":{"type":..,"message":..}}`.
+    fn error_message(body: &Value) -> Option<String> {
+        body.get("error")?
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    fn parse(value: &Value) -> Result<ChatResponse, String> {
+        parse_message(value)
+    }
+
+    fn parser() -> Box<dyn StreamParser> {
+        Box::new(EventParser::default())
+    }
 }
 
 /// Conversation turns as Messages expects them: tool results travel as `tool_result` blocks in a
@@ -298,7 +298,8 @@ impl StreamParser for EventParser {
             }
             "message_stop" => return Ok(true),
             "error" => {
-                let message = error_message(&data).unwrap_or_else(|| "unknown error".to_owned());
+                let message =
+                    Anthropic::error_message(&data).unwrap_or_else(|| "unknown error".to_owned());
                 return Err(format!(
                     "the provider reported an error mid-stream: {message}"
                 ));
@@ -315,52 +316,6 @@ impl StreamParser for EventParser {
             finish_reason: finish_reason(self.stop_reason.as_deref()),
             usage: self.saw_usage.then_some(self.usage),
         }
-    }
-}
-
-impl ChatModel for AnthropicModel {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            streaming: true,
-            tools: true,
-            parallel_tool_calls: true,
-        }
-    }
-
-    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, LlmError>> {
-        async move {
-            let ctx = &*self.ctx;
-            let payload = body(ctx, &request, false);
-            let url = endpoint(ctx, "messages");
-            let build = || {
-                let builder = ctx.decorate(ctx.http.post(&url), request.traceparent.as_deref());
-                authorize(ctx, builder).json(&payload)
-            };
-            let response = http::send_with_retry(ctx, error_message, build).await?;
-            let value = http::read_json(ctx, response).await?;
-            parse_message(&value).map_err(|message| ctx.malformed(message))
-        }
-        .boxed()
-    }
-
-    fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
-        let ctx = self.ctx.clone();
-        let payload = body(&ctx, &request, true);
-        let url = endpoint(&ctx, "messages");
-        let traceparent = request.traceparent.clone();
-        let build_ctx = ctx.clone();
-        let build = move || {
-            let builder = build_ctx.decorate(build_ctx.http.post(&url), traceparent.as_deref());
-            authorize(&build_ctx, builder)
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .json(&payload)
-        };
-        streaming::run(ctx, error_message, build, || {
-            Box::new(EventParser::default())
-        })
     }
 }
 

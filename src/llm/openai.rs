@@ -2,106 +2,107 @@
 //! TGI, Ollama, llama.cpp, LM Studio, OpenRouter and Azure OpenAI. Vendors differ only in URL,
 //! headers and key placement, which are config, not code.
 
-use std::sync::Arc;
-
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 
-use super::ChatModel;
 use super::assemble::ToolCallAssembler;
-use super::error::LlmError;
-use super::http::{self, ModelContext};
-use super::streaming::{self, StreamParser};
+use super::http::ModelContext;
+use super::provider::{ProviderModel, Wire};
+use super::streaming::StreamParser;
 use super::types::{
-    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent,
-    ToolCall, ToolChoice, Usage,
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, ToolChoice,
+    Usage,
 };
 use crate::sse::SseEvent;
 
+/// The Chat Completions wire.
+pub(crate) struct OpenAi;
+
 /// A Chat Completions client for one configured model.
-pub(crate) struct OpenAiModel {
-    ctx: Arc<ModelContext>,
-}
-
-impl OpenAiModel {
-    pub(crate) fn new(ctx: ModelContext) -> Self {
-        Self { ctx: Arc::new(ctx) }
-    }
-}
-
-/// `POST {base_url}/chat/completions` (plus `?api-version=` for Azure).
-fn endpoint(ctx: &ModelContext, path: &str) -> String {
-    let base = ctx.config.base_url.as_str().trim_end_matches('/');
-    match &ctx.config.api_version {
-        Some(version) => format!("{base}/{path}?api-version={version}"),
-        None => format!("{base}/{path}"),
-    }
-}
-
-fn authorize(ctx: &ModelContext, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    match (ctx.key(), &ctx.config.api_version) {
-        (Some(key), Some(_)) => request.header("api-key", key),
-        (Some(key), None) => request.bearer_auth(key),
-        (None, _) => request,
-    }
-}
+pub(crate) type OpenAiModel = ProviderModel<OpenAi>;
 
 /// A GET of the models list, used as the health probe.
 pub(crate) fn health_request(ctx: &ModelContext) -> reqwest::RequestBuilder {
-    authorize(ctx, ctx.http.get(endpoint(ctx, "models")))
+    OpenAi::authorize(ctx, ctx.http.get(OpenAi::endpoint(ctx, "models")))
 }
 
-/// The message of an OpenAI-shaped error body `{"error": {"message": ...}}`.
-pub(crate) fn error_message(body: &Value) -> Option<String> {
-    let error = body.get("error")?;
-    error
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| error.as_str().map(str::to_owned))
-}
+impl Wire for OpenAi {
+    const CHAT_PATH: &'static str = "chat/completions";
 
-fn body(ctx: &ModelContext, request: &ChatRequest, stream: bool) -> Value {
-    let mut body = json!({
-        "model": ctx.config.model_name,
-        "messages": request.messages.iter().map(message).collect::<Vec<_>>(),
-        "stream": stream,
-    });
-    if stream {
-        body["stream_options"] = json!({ "include_usage": true });
+    /// `POST {base_url}/chat/completions` (plus `?api-version=` for Azure).
+    fn endpoint(ctx: &ModelContext, path: &str) -> String {
+        let base = ctx.config.base_url.as_str().trim_end_matches('/');
+        match &ctx.config.api_version {
+            Some(version) => format!("{base}/{path}?api-version={version}"),
+            None => format!("{base}/{path}"),
+        }
     }
-    if let Some(max_tokens) = request.max_tokens.or(ctx.config.max_tokens) {
-        body["max_tokens"] = json!(max_tokens);
+
+    fn authorize(ctx: &ModelContext, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match (ctx.key(), &ctx.config.api_version) {
+            (Some(key), Some(_)) => request.header("api-key", key),
+            (Some(key), None) => request.bearer_auth(key),
+            (None, _) => request,
+        }
     }
-    if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(temperature);
-    }
-    if !request.tools.is_empty() {
-        body["tools"] = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                        "strict": tool.strict,
-                    }
+
+    fn body(ctx: &ModelContext, request: &ChatRequest, stream: bool) -> Value {
+        let mut body = json!({
+            "model": ctx.config.model_name,
+            "messages": request.messages.iter().map(message).collect::<Vec<_>>(),
+            "stream": stream,
+        });
+        if stream {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        if let Some(max_tokens) = request.max_tokens.or(ctx.config.max_tokens) {
+            body["max_tokens"] = json!(max_tokens);
+        }
+        if let Some(temperature) = request.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        if !request.tools.is_empty() {
+            body["tools"] = request
+                .tools
+                .iter()
+                .map(|tool| {
+                    json!({
+                        "type": "function",
+                        "function": {
+                            "name": tool.name,
+                            "description": tool.description,
+                            "parameters": tool.parameters,
+                            "strict": tool.strict,
+                        }
+                    })
                 })
-            })
-            .collect();
-        body["tool_choice"] = match &request.tool_choice {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::None => json!("none"),
-            ToolChoice::Required => json!("required"),
-            ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
-        };
+                .collect();
+            body["tool_choice"] = match &request.tool_choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+            };
+        }
+        body
     }
-    body
+
+    /// The message of an OpenAI-shaped error body `{"error": {"message": ...}}`.
+    fn error_message(body: &Value) -> Option<String> {
+        let error = body.get("error")?;
+        error
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| error.as_str().map(str::to_owned))
+    }
+
+    fn parse(value: &Value) -> Result<ChatResponse, String> {
+        parse_completion(value)
+    }
+
+    fn parser() -> Box<dyn StreamParser> {
+        Box::new(ChunkParser::default())
+    }
 }
 
 fn message(message: &ChatMessage) -> Value {
@@ -231,7 +232,7 @@ impl StreamParser for ChunkParser {
         }
         let chunk: Value = serde_json::from_str(data)
             .map_err(|err| format!("a stream chunk is not JSON ({err})"))?;
-        if let Some(message) = error_message(&chunk) {
+        if let Some(message) = OpenAi::error_message(&chunk) {
             return Err(format!(
                 "the provider reported an error mid-stream: {message}"
             ));
@@ -302,54 +303,6 @@ impl StreamParser for ChunkParser {
             finish_reason: finish,
             usage: self.usage,
         }
-    }
-}
-
-impl ChatModel for OpenAiModel {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            streaming: true,
-            tools: true,
-            parallel_tool_calls: true,
-        }
-    }
-
-    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, LlmError>> {
-        async move {
-            let ctx = &*self.ctx;
-            let payload = body(ctx, &request, false);
-            let url = endpoint(ctx, "chat/completions");
-            let build = || {
-                let request_builder =
-                    ctx.decorate(ctx.http.post(&url), request.traceparent.as_deref());
-                authorize(ctx, request_builder).json(&payload)
-            };
-            let response = http::send_with_retry(ctx, error_message, build).await?;
-            let value = http::read_json(ctx, response).await?;
-            parse_completion(&value).map_err(|message| ctx.malformed(message))
-        }
-        .boxed()
-    }
-
-    fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
-        let ctx = self.ctx.clone();
-        let payload = body(&ctx, &request, true);
-        let url = endpoint(&ctx, "chat/completions");
-        let traceparent = request.traceparent.clone();
-        let build_ctx = ctx.clone();
-        let build = move || {
-            let request_builder =
-                build_ctx.decorate(build_ctx.http.post(&url), traceparent.as_deref());
-            authorize(&build_ctx, request_builder)
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .json(&payload)
-        };
-        streaming::run(ctx, error_message, build, || {
-            Box::new(ChunkParser::default())
-        })
     }
 }
 
