@@ -40,9 +40,7 @@ impl RawClient {
         let mut stream = match pooled {
             Some(stream) => stream,
             None => {
-                let stream = TcpStream::connect(self.addr)
-                    .await
-                    .context("connecting")?;
+                let stream = TcpStream::connect(self.addr).await.context("connecting")?;
                 stream.set_nodelay(true)?;
                 stream
             }

@@ -161,6 +161,10 @@ impl FakeLlm {
             .with_state(shared.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
+            // Like the real server: without TCP_NODELAY small responses stall ~40 ms on delayed ACKs.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 // A dropped sender is the signal too.
                 let _ = stopped.await;
