@@ -173,6 +173,14 @@ pub(crate) async fn supervise(
                 // Publish the session before anyone can see the server ready or its tools in
                 // the catalog, so a call made right after `settled` finds a connection.
                 let connection = publish(&shared, &session);
+                let tool_count = tools.len();
+                // The catalog gets the tools before the status says `ready`, so whoever sees
+                // `ready` also sees the tools.
+                (deps.sink)(ToolsEvent::Listed {
+                    server: name.clone(),
+                    tools: Arc::new(tools),
+                    filter: shared.config.tools.clone(),
+                });
                 {
                     let mut state = shared.lock();
                     if connected_before {
@@ -180,16 +188,11 @@ pub(crate) async fn supervise(
                     }
                     state.status = ConnectionState::Ready;
                     state.protocol_version = Some(session.protocol_version.clone());
-                    state.tool_count = tools.len();
+                    state.tool_count = tool_count;
                     state.pid = session.child.as_ref().and_then(|c| c.pid());
                 }
                 connected_before = true;
-                tracing::info!(server = %name, tools = tools.len(), elapsed_ms, protocol = %session.protocol_version, "mcp server connected");
-                (deps.sink)(ToolsEvent::Listed {
-                    server: name.clone(),
-                    tools: Arc::new(tools),
-                    filter: shared.config.tools.clone(),
-                });
+                tracing::info!(server = %name, tools = tool_count, elapsed_ms, protocol = %session.protocol_version, "mcp server connected");
                 shared.settled.send_replace(true);
                 let up_since = Instant::now();
                 let ended = serve(&shared, &deps, session, connection, &stop).await;

@@ -9,6 +9,7 @@ mod chat;
 mod everything;
 mod faults;
 mod llm;
+mod plan;
 mod restart;
 mod store;
 mod telemetry;

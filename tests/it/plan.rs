@@ -1,0 +1,332 @@
+//! Plan mode through the real server (`app::serve_on` on port 0), the scripted fake LLM as the
+//! planner and the real bundled calc server: dependencies and `{{id}}` substitution, plans with
+//! problems fed back before anything runs, and dependents of a failed step skipped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard::app::{self, Environment, Overrides};
+
+use crate::support::fake_llm::{FakeLlm, Reply};
+use crate::support::{self};
+
+/// Longest wait for servers to be ready or a run to finish.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The server with calc only, model `fake` (the fake LLM) and plan-mode agent `plan`.
+struct Served {
+    base: String,
+    http: reqwest::Client,
+    fake: FakeLlm,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn write_config(dir: &Path, fake: &FakeLlm) -> PathBuf {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).expect("agents dir");
+    std::fs::write(
+        agents.join("plan.yaml"),
+        "name: plan\ndescription: Plans calculations.\nsystem_prompt: You plan.\nmode: plan\n\
+         tools: [\"calc__*\"]\nlimits:\n  max_replans: 2\n",
+    )
+    .expect("agent file");
+    let yaml = format!(
+        "server:\n  bind: 127.0.0.1:0\n  data_dir: {data}\nagents_dir: {agents}\n\
+         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
+         \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
+         mcpServers:\n{calc}",
+        data = dir.join("data").display(),
+        agents = agents.display(),
+        base = fake.openai_base_url(),
+        calc = support::bundled_stdio("calc", "calc", &[]),
+    );
+    let path = dir.join("switchboard.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+impl Served {
+    async fn start() -> Served {
+        let fake = FakeLlm::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_config(dir.path(), &fake);
+        let env = Environment::capture(support::test_env());
+        let config = app::load_config(&path, &env, &Overrides::default())
+            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr: SocketAddr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app::serve_on(
+            listener,
+            config,
+            env,
+            Overrides::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let served = Served {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            fake,
+            _dir: dir,
+            stop: Some(stop),
+            task,
+        };
+        served.wait_ready().await;
+        served
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (_, body) = self.get("/api/mcp/servers").await;
+            let servers = body["servers"].as_array().cloned().unwrap_or_default();
+            // A server can report `ready` a moment before its tools are in the catalog a run
+            // takes at its start, so wait for the tool itself too.
+            let (_, tools) = self.get("/api/tools").await;
+            let listed = tools["tools"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["name"] == "calc__evaluate"));
+            if servers.len() == 1 && servers[0]["status"] == "ready" && listed {
+                return;
+            }
+            assert!(Instant::now() < deadline, "calc not ready: {body:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(Method::GET, format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request to switchboard");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("response body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, body)
+    }
+
+    /// `POST /api/chat` to agent `plan`, reading the event stream to its end; then the finished
+    /// run from `GET /api/runs/{id}`.
+    async fn chat_run(&self, message: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/api/chat", self.base))
+            .json(&json!({ "message": message, "agent": "plan" }))
+            .send()
+            .await
+            .expect("request to switchboard");
+        assert_eq!(response.status(), StatusCode::OK);
+        let run_id = response.headers()["x-switchboard-run-id"]
+            .to_str()
+            .expect("run id header")
+            .to_owned();
+        let stream = tokio::time::timeout(PATIENCE, response.bytes())
+            .await
+            .expect("the event stream ends")
+            .expect("reading the event stream");
+        let stream = String::from_utf8_lossy(&stream);
+        assert!(stream.contains("run_finished"), "{stream}");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (status, run) = self.get(&format!("/api/runs/{run_id}")).await;
+            if status == StatusCode::OK
+                && run["status"] != "running"
+                && run["steps"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().all(|s| s["finished_at"].is_i64()))
+            {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "run never finished: {run:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("serve_on returns after shutdown")
+            .expect("serve task");
+        served.expect("serve_on");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn steps_of<'a>(run: &'a Value, kind: &str) -> Vec<&'a Value> {
+    run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == kind)
+        .collect()
+}
+
+/// The act step whose input expression is `expression`.
+fn act_with<'a>(run: &'a Value, expression: &str) -> &'a Value {
+    steps_of(run, "act")
+        .into_iter()
+        .find(|s| s["input"]["expression"] == expression)
+        .unwrap_or_else(|| panic!("no act step for `{expression}`: {run:#}"))
+}
+
+/// The steps `step` depends on, by the run's edges.
+fn sources(run: &Value, step: &Value) -> Vec<u64> {
+    let to = step["index"].as_u64().expect("index");
+    let mut from: Vec<u64> = run["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["to"].as_u64() == Some(to))
+        .map(|e| e["from"].as_u64().expect("from"))
+        .collect();
+    from.sort_unstable();
+    from
+}
+
+fn text_of(step: &Value) -> String {
+    step["output"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_runs_dependencies_and_substitutes_outputs() {
+    let served = Served::start().await;
+    let plan = json!({ "steps": [
+        { "id": "a", "tool": "calc__evaluate", "args": { "expression": "2+3" }, "depends_on": [] },
+        { "id": "b", "tool": "calc__evaluate", "args": { "expression": "10*10" }, "depends_on": [] },
+        { "id": "c", "tool": "calc__evaluate", "args": { "expression": "{{a}} * 2" }, "depends_on": ["a"] }
+    ]});
+    served.fake.push(Reply::text(plan.to_string()));
+    served.fake.push(Reply::text("c is 10 and b is 100."));
+
+    let run = served.chat_run("Compute some things").await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["answer"], "c is 10 and b is 100.", "{run:#}");
+    let acts = steps_of(&run, "act");
+    assert_eq!(acts.len(), 3, "{run:#}");
+    for act in &acts {
+        assert_eq!(act["status"], "succeeded", "{act:#}");
+        assert_eq!(act["name"], "calc__evaluate", "{act:#}");
+    }
+    let plan_step = steps_of(&run, "plan")[0]["index"].as_u64().unwrap();
+    let a = act_with(&run, "2+3");
+    let b = act_with(&run, "10*10");
+    let c = act_with(&run, "5 * 2");
+    assert_eq!(text_of(a), "5", "{run:#}");
+    assert_eq!(text_of(b), "100", "{run:#}");
+    assert!(text_of(c).contains("10"), "{run:#}");
+    assert_eq!(sources(&run, a), vec![plan_step], "{run:#}");
+    assert_eq!(sources(&run, b), vec![plan_step], "{run:#}");
+    assert_eq!(
+        sources(&run, c),
+        vec![a["index"].as_u64().unwrap()],
+        "{run:#}"
+    );
+    assert_eq!(steps_of(&run, "answer").len(), 1, "{run:#}");
+    // The answer call saw the results.
+    let requests = served.fake.requests();
+    assert_eq!(requests.len(), 2);
+    let last = requests[1].body["messages"].to_string();
+    assert!(last.contains("The plan ran"), "{last}");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_with_a_cycle_and_an_unknown_tool_is_fed_back_before_anything_runs() {
+    let served = Served::start().await;
+    let bad = json!({ "steps": [
+        { "id": "a", "tool": "calc__evaluate", "args": { "expression": "1+1" }, "depends_on": ["b"] },
+        { "id": "b", "tool": "calc__evaluate", "args": { "expression": "2+2" }, "depends_on": ["a"] },
+        { "id": "x", "tool": "nope__x", "args": {}, "depends_on": [] }
+    ]});
+    let good = json!({ "steps": [
+        { "id": "a", "tool": "calc__evaluate", "args": { "expression": "6*7" }, "depends_on": [] }
+    ]});
+    served.fake.push(Reply::text(bad.to_string()));
+    served.fake.push(Reply::text(good.to_string()));
+    served.fake.push(Reply::text("It is 42."));
+
+    let run = served.chat_run("What is 6*7?").await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["answer"], "It is 42.", "{run:#}");
+    let requests = served.fake.requests();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    let feedback: Vec<String> = requests[1].body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .filter(|text| text.contains("The plan has problems"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(feedback.len(), 1, "{:#}", requests[1].body);
+    assert!(feedback[0].contains("cycle"), "{}", feedback[0]);
+    assert!(feedback[0].contains("nope__x"), "{}", feedback[0]);
+    let acts = steps_of(&run, "act");
+    assert_eq!(acts.len(), 1, "{run:#}");
+    assert_eq!(acts[0]["input"], json!({ "expression": "6*7" }), "{run:#}");
+    assert_eq!(acts[0]["status"], "succeeded", "{run:#}");
+    assert_eq!(text_of(acts[0]), "42", "{run:#}");
+    assert_eq!(steps_of(&run, "plan").len(), 2, "{run:#}");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_skips_the_dependents_of_a_failed_step() {
+    let served = Served::start().await;
+    let plan = json!({ "steps": [
+        { "id": "a", "tool": "calc__evaluate", "args": { "expression": "1/0" }, "depends_on": [] },
+        { "id": "b", "tool": "calc__evaluate", "args": { "expression": "{{a}} + 1" }, "depends_on": ["a"] },
+        { "id": "c", "tool": "calc__evaluate", "args": { "expression": "3+4" }, "depends_on": [] }
+    ]});
+    served.fake.push(Reply::text(plan.to_string()));
+    served.fake.push(Reply::text("a failed; c is 7."));
+
+    let run = served.chat_run("Divide and add").await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["answer"], "a failed; c is 7.", "{run:#}");
+    let acts = steps_of(&run, "act");
+    assert_eq!(acts.len(), 3, "{run:#}");
+    let a = act_with(&run, "1/0");
+    let b = act_with(&run, "{{a}} + 1");
+    let c = act_with(&run, "3+4");
+    assert_eq!(a["status"], "failed", "{run:#}");
+    assert_eq!(b["status"], "skipped", "{run:#}");
+    assert!(
+        b["error"].as_str().is_some_and(|e| e.contains("`a`")),
+        "{run:#}"
+    );
+    assert_eq!(
+        sources(&run, b),
+        vec![a["index"].as_u64().unwrap()],
+        "{run:#}"
+    );
+    assert_eq!(c["status"], "succeeded", "{run:#}");
+    assert_eq!(text_of(c), "7", "{run:#}");
+    let answer_request = served.fake.requests()[1].body["messages"].to_string();
+    assert!(answer_request.contains("FAILED"), "{answer_request}");
+    served.stop().await;
+}
