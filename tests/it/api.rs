@@ -2,7 +2,6 @@
 //! over a real socket (`app::serve_on`) for config reload and shutdown. Also the `check`, `call`
 //! and `tools` commands of the binary.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +12,13 @@ use axum::http::{Method, Request, StatusCode};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use switchboard::api::{self, AppState, ConfigReloader};
-use switchboard::app::{self, Environment, Overrides};
 use switchboard::llm::ModelRegistry;
 use switchboard::runs::RunService;
 use switchboard::store::Store;
 use tower::ServiceExt;
 
+use crate::support::InProcessServer as Served;
+use crate::support::json_or_text as parse_body;
 use crate::support::{self, TestHub};
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -97,11 +97,6 @@ async fn send(
         .await
         .expect("response body");
     (status, parse_body(&bytes))
-}
-
-fn parse_body(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 async fn invoke(router: &Router, tool: &str, arguments: Value) -> (StatusCode, Value) {
@@ -518,57 +513,7 @@ async fn server_statuses_have_every_field() {
 // ---------------------------------------------------------------------------------------------
 // Over a real socket: the binary's composition (file reloader, graceful shutdown)
 
-/// `app::serve_on` on a port-0 listener, stopped by dropping or calling [`Served::stop`].
-struct Served {
-    base: String,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
 impl Served {
-    async fn start(config_file: &Path) -> Served {
-        let env = Environment::capture(support::test_env());
-        let config = app::load_config(config_file, &env, &Overrides::default())
-            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve_on(
-            listener,
-            config,
-            env,
-            Overrides::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Served {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request to switchboard");
-        let status = response.status();
-        let bytes = response.bytes().await.expect("response body");
-        (status, parse_body(&bytes))
-    }
-
     async fn servers(&self) -> Vec<Value> {
         let (status, body) = self.request(Method::GET, "/api/mcp/servers", None).await;
         assert_eq!(status, StatusCode::OK, "{body:#}");
@@ -594,23 +539,6 @@ impl Served {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let served = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("serve_on returns after shutdown")
-            .expect("serve task");
-        served.expect("serve_on");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -4,13 +4,11 @@
 //! `switchboard chat` command.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard::app::{self, Environment, Overrides};
 use switchboard::sse::{SseDecoder, SseEvent};
 
 use crate::support::fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply, Usage};
@@ -26,12 +24,16 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// The server with calc, clock and testkit, model `fake` (the fake LLM), model `hosted` (no key,
 /// so unavailable) and agent `calc` (calc tools only).
 struct Served {
-    base: String,
-    http: reqwest::Client,
+    server: support::InProcessServer,
     fake: FakeLlm,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::ops::Deref for Served {
+    type Target = support::InProcessServer;
+    fn deref(&self) -> &Self::Target {
+        &self.server
+    }
 }
 
 /// The config file of [`Served`] in `dir`, for the server and for the command line.
@@ -67,30 +69,10 @@ impl Served {
         let fake = FakeLlm::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write_config(dir.path(), &fake);
-        let env = Environment::capture(support::test_env());
-        let config = app::load_config(&path, &env, &Overrides::default())
-            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve_on(
-            listener,
-            config,
-            env,
-            Overrides::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
         let served = Served {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            server: support::InProcessServer::start(&path).await,
             fake,
             _dir: dir,
-            stop: Some(stop),
-            task,
         };
         served.wait_ready().await;
         served
@@ -108,28 +90,6 @@ impl Served {
             assert!(Instant::now() < deadline, "servers not ready: {body:#}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let response = self.send(method, path, body).await;
-        let status = response.status();
-        let bytes = response.bytes().await.expect("response body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, body)
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.expect("request to switchboard")
     }
 
     /// `POST /api/chat`, expecting an event stream.
@@ -173,21 +133,8 @@ impl Served {
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let served = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("serve_on returns after shutdown")
-            .expect("serve task");
-        served.expect("serve_on");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

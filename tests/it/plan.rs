@@ -2,13 +2,11 @@
 //! planner and the real bundled calc server: dependencies and `{{id}}` substitution, plans with
 //! problems fed back before anything runs, and dependents of a failed step skipped.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard::app::{self, Environment, Overrides};
 
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::{self};
@@ -18,12 +16,16 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The server with calc only, model `fake` (the fake LLM) and plan-mode agent `plan`.
 struct Served {
-    base: String,
-    http: reqwest::Client,
+    server: support::InProcessServer,
     fake: FakeLlm,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::ops::Deref for Served {
+    type Target = support::InProcessServer;
+    fn deref(&self) -> &Self::Target {
+        &self.server
+    }
 }
 
 fn write_config(dir: &Path, fake: &FakeLlm) -> PathBuf {
@@ -55,30 +57,10 @@ impl Served {
         let fake = FakeLlm::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write_config(dir.path(), &fake);
-        let env = Environment::capture(support::test_env());
-        let config = app::load_config(&path, &env, &Overrides::default())
-            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve_on(
-            listener,
-            config,
-            env,
-            Overrides::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
         let served = Served {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            server: support::InProcessServer::start(&path).await,
             fake,
             _dir: dir,
-            stop: Some(stop),
-            task,
         };
         served.wait_ready().await;
         served
@@ -104,17 +86,7 @@ impl Served {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(Method::GET, format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request to switchboard");
-        let status = response.status();
-        let bytes = response.bytes().await.expect("response body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, body)
+        self.request(Method::GET, path, None).await
     }
 
     /// `POST /api/chat` to agent `plan`, reading the event stream to its end; then the finished
@@ -154,21 +126,8 @@ impl Served {
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let served = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("serve_on returns after shutdown")
-            .expect("serve task");
-        served.expect("serve_on");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
+    async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

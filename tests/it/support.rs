@@ -215,3 +215,93 @@ impl Drop for EverythingServer {
         let _ = self.child.start_kill();
     }
 }
+
+/// The real server (`app::serve_on`) serving `config_file` in-process on a port-0 listener;
+/// stopped by [`InProcessServer::stop`] (graceful, checked) or by dropping it (aborted).
+pub struct InProcessServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessServer {
+    /// Load `config_file` with the test environment and serve it.
+    pub async fn start(config_file: &Path) -> InProcessServer {
+        use switchboard::app::{self, Overrides};
+        let env = Environment::capture(test_env());
+        let config = app::load_config(config_file, &env, &Overrides::default())
+            .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app::serve_on(
+            listener,
+            config,
+            env,
+            Overrides::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        InProcessServer {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Send a request with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request to switchboard")
+    }
+
+    /// Send a request and read the reply as JSON (a JSON string when it is not JSON).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self.send(method, path, body).await;
+        let status = response.status();
+        let bytes = response.bytes().await.expect("response body");
+        (status, json_or_text(&bytes))
+    }
+
+    /// Shut down gracefully and check that `serve_on` returned `Ok` in time.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("serve_on returns after shutdown")
+            .expect("serve task");
+        served.expect("serve_on");
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A reply body as JSON, or as a JSON string when it is not JSON.
+pub fn json_or_text(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
