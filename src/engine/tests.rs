@@ -416,7 +416,25 @@ async fn cancelling_stops_the_run_and_closes_running_steps() {
     let cancel = spec.cancel.clone();
     let sink = Arc::new(Collect::default());
     let task = tokio::spawn(execute(spec, sink.clone()));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Cancel once the tool call is in flight, whatever the machine's load.
+    let act_started = || {
+        sink.0.lock().expect("lock").iter().any(|e| {
+            matches!(
+                e,
+                RunEvent::StepStarted {
+                    kind: StepKind::Act,
+                    ..
+                }
+            )
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !act_started() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the act starts");
     cancel.cancel();
     let outcome = tokio::time::timeout(Duration::from_secs(2), task)
         .await
