@@ -12,7 +12,6 @@ mod recorder;
 pub mod tools;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -137,11 +136,6 @@ fn finish(
         error,
         usage,
     }
-}
-
-/// The per-call tool timeout: the agent's, never beyond what is left of the run.
-pub(crate) fn tool_timeout(limits: &AgentLimits) -> Duration {
-    limits.tool_timeout
 }
 
 #[cfg(test)]

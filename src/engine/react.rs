@@ -244,12 +244,8 @@ pub(crate) async fn invoke(
     let (progress_tx, mut progress_rx) = mpsc::channel(32);
     let span = tracing::debug_span!("tool_call", run_id = %spec.run_id, step, tool = %name);
     let call = tracing::Instrument::instrument(
-        spec.tools.invoke(
-            name,
-            arguments,
-            super::tool_timeout(&spec.limits),
-            progress_tx,
-        ),
+        spec.tools
+            .invoke(name, arguments, spec.limits.tool_timeout, progress_tx),
         span,
     );
     tokio::pin!(call);
