@@ -20,3 +20,10 @@ pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod trace;
+
+// Every binary that links this crate (the server, the bundled MCP servers it spawns, the bench
+// and test binaries) allocates through mimalloc: tokio moves tasks between worker threads, so
+// buffers are often freed on another thread than the one that allocated them, and glibc's arena
+// locks then cost ~20 % of a busy server's CPU in futex wake-ups (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

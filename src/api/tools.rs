@@ -2,10 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, AppJson};
+use crate::hub::Truncation;
 use crate::mcp::CallOptions;
 use crate::tools::ToolEntry;
 
@@ -40,10 +44,10 @@ pub(super) async fn invoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
     AppJson(arguments): AppJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if !arguments.is_object() {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "invalid_body",
             "request body: the arguments must be a JSON object",
         ));
@@ -52,11 +56,31 @@ pub(super) async fn invoke(
         .hub
         .invoke(&name, arguments, CallOptions::default())
         .await?;
-    Ok(Json(json!({
-        "tool": outcome.tool.exposed_name,
-        "server": outcome.tool.server,
-        "duration_ms": outcome.duration.as_secs_f64() * 1000.0,
-        "truncated": outcome.truncated,
-        "result": outcome.result,
-    })))
+    let body = serde_json::to_vec(&Invoked {
+        tool: &outcome.tool.exposed_name,
+        server: &outcome.tool.server,
+        duration_ms: outcome.duration.as_secs_f64() * 1000.0,
+        truncated: outcome.truncated.as_ref(),
+        result: &outcome.result,
+    })
+    .map_err(|err| {
+        tracing::error!(tool = %name, error = %err, "serializing a tool result");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the tool's result could not be encoded as JSON",
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The invoke answer, serialized straight from the call's result: building a `Value` tree first
+/// would copy every result once more on the hot path of every tool call.
+#[derive(serde::Serialize)]
+struct Invoked<'a> {
+    tool: &'a str,
+    server: &'a str,
+    duration_ms: f64,
+    truncated: Option<&'a Truncation>,
+    result: &'a CallToolResult,
 }

@@ -4,15 +4,16 @@
 //! concurrency level; prints p50/p99 latency, calls/s and CPU per call for each path, the ratios,
 //! and PASS/FAIL against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥
 //! 0.5× direct). `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
-//! HTTP), the same invoke with a minimal hand-written HTTP client, and `GET /healthz` (HTTP alone).
+//! HTTP), the same invoke with reqwest as the load generator, and `GET /healthz` (HTTP alone).
+//! The HTTP load generator is hyper's HTTP/1.1 client connection (`bench/hyperhttp.rs`).
 //!
 //! `cargo build --release --bins && target/release/bench [--calls N] [--duration-secs S]`;
 //! see `docs/benchmarks.md`.
 
+#[path = "bench/hyperhttp.rs"]
+mod hyperhttp;
 #[path = "bench/measure.rs"]
 mod measure;
-#[path = "bench/rawhttp.rs"]
-mod rawhttp;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,8 +42,8 @@ const SERVER_TOOL: &str = "echo";
 const MAX_ADDED_P50: Duration = Duration::from_micros(100);
 const MIN_THROUGHPUT_RATIO: f64 = 0.5;
 /// `--breakdown` path names the report refers to.
-const RAW_CLIENT_PATH: &str = "invoke with a minimal HTTP/1.1 client";
-const HEALTHZ_PATH: &str = "GET /healthz with reqwest (HTTP alone, no tool call)";
+const REQWEST_PATH: &str = "invoke with reqwest as the load generator";
+const HEALTHZ_PATH: &str = "GET /healthz (HTTP alone, no tool call)";
 
 /// Measure a trivial tool called directly over stdio and through Switchboard's HTTP API.
 #[derive(Parser, Debug)]
@@ -64,7 +65,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
     /// Also measure paths that split the overhead: `Hub::invoke` in-process (no HTTP), invoke
-    /// with a minimal HTTP client instead of reqwest, and `GET /healthz` with reqwest.
+    /// with reqwest instead of hyper's client as the load generator, and `GET /healthz`.
     #[arg(long)]
     breakdown: bool,
     /// The switchboard binary that runs the testkit server (default: next to this binary).
@@ -167,8 +168,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
         let via_child = paths[1].processes.clone();
         paths.push(CallPath {
-            name: RAW_CLIENT_PATH,
-            call: via.raw_caller(),
+            name: REQWEST_PATH,
+            call: via.reqwest_caller(),
             processes: via_child.clone(),
         });
         paths.push(CallPath {
@@ -353,6 +354,7 @@ impl DirectClient {
 /// and a pooled keep-alive HTTP client.
 struct ViaSwitchboard {
     addr: std::net::SocketAddr,
+    hyper: hyperhttp::HyperClient,
     http: reqwest::Client,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -387,6 +389,7 @@ impl ViaSwitchboard {
             .context("building the HTTP client")?;
         let via = Self {
             addr,
+            hyper: hyperhttp::HyperClient::new(addr),
             http,
             shutdown,
             server,
@@ -420,7 +423,19 @@ impl ViaSwitchboard {
         }
     }
 
+    /// `POST /api/tools/testkit__echo/invoke` through hyper's HTTP/1.1 client: the judged path.
     fn caller(&self) -> Caller {
+        let client = self.hyper.clone();
+        let path: Arc<str> = format!("/api/tools/{EXPOSED_TOOL}/invoke").into();
+        let body = bytes::Bytes::from_static(br#"{"message":"hi"}"#);
+        Arc::new(move || {
+            let (client, path, body) = (client.clone(), path.clone(), body.clone());
+            Box::pin(async move { client.send(&http::Method::POST, &path, Some(&body)).await })
+        })
+    }
+
+    /// The same invoke with reqwest (pooled, keep-alive) as the load generator.
+    fn reqwest_caller(&self) -> Caller {
         let http = self.http.clone();
         let url = format!("http://{}/api/tools/{EXPOSED_TOOL}/invoke", self.addr);
         let body = bytes::Bytes::from_static(br#"{"message":"hi"}"#);
@@ -443,31 +458,12 @@ impl ViaSwitchboard {
         })
     }
 
-    /// The same invoke through [`rawhttp::RawClient`] instead of reqwest.
-    fn raw_caller(&self) -> Caller {
-        let client = rawhttp::RawClient::new(self.addr);
-        let request = client.post_json(
-            &format!("/api/tools/{EXPOSED_TOOL}/invoke"),
-            r#"{"message":"hi"}"#,
-        );
-        Arc::new(move || {
-            let client = client.clone();
-            let request = request.clone();
-            Box::pin(async move { client.send(&request).await })
-        })
-    }
-
     /// `GET /healthz`: the HTTP round trip with no tool call behind it.
     fn healthz_caller(&self) -> Caller {
-        let http = self.http.clone();
-        let url = format!("http://{}/healthz", self.addr);
+        let client = self.hyper.clone();
         Arc::new(move || {
-            let request = http.get(&url);
-            Box::pin(async move {
-                let response = request.send().await?.error_for_status()?;
-                response.bytes().await?;
-                Ok(())
-            })
+            let client = client.clone();
+            Box::pin(async move { client.send(&http::Method::GET, "/healthz", None).await })
         })
     }
 
@@ -635,15 +631,15 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
         }
         None => println!("n/a: the throughput ratio needs concurrency 64 in --concurrency"),
     }
-    // For the record only: the targets are judged with reqwest, as specified.
-    let raw = |level: usize| {
+    // For the record: the same targets with reqwest as the load generator.
+    let with_reqwest = |level: usize| {
         let row = rows.iter().find(|r| r.level == level)?;
-        let (_, sample) = row.extra.iter().find(|(n, _)| *n == RAW_CLIENT_PATH)?;
+        let (_, sample) = row.extra.iter().find(|(n, _)| *n == REQWEST_PATH)?;
         Some((row.direct, *sample))
     };
-    if let (Some((d1, r1)), Some((d64, r64))) = (raw(1), raw(64)) {
+    if let (Some((d1, r1)), Some((d64, r64))) = (with_reqwest(1), with_reqwest(64)) {
         println!(
-            "info: with the minimal HTTP/1.1 client instead of reqwest: added p50 at 1 = {} µs, throughput at 64 = {:.2}× direct",
+            "info: with reqwest as the load generator: added p50 at 1 = {} µs, throughput at 64 = {:.2}× direct",
             micros(r1.p50.saturating_sub(d1.p50)),
             r64.calls_per_sec / d64.calls_per_sec
         );

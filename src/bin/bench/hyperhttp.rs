@@ -1,0 +1,82 @@
+//! The load generator for the HTTP paths: hyper's own HTTP/1.1 client connection
+//! (`hyper::client::conn::http1`), one keep-alive connection per caller in flight, as load tools
+//! built on hyper drive a server. reqwest adds a pool, URL parsing and a tower stack per request,
+//! which on a 2-core machine takes CPU from the server it is measuring (`--breakdown` shows how
+//! much).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Idle connections: a caller takes one (or opens one) and puts it back after its call.
+#[derive(Clone)]
+pub(crate) struct HyperClient {
+    addr: SocketAddr,
+    idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
+}
+
+impl HyperClient {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Sends `method path` with `body` (JSON when present); fails unless the answer is a 2xx.
+    /// The whole response body is read, so the connection is ready for the next request.
+    pub(crate) async fn send(
+        &self,
+        method: &http::Method,
+        path: &str,
+        body: Option<&Bytes>,
+    ) -> anyhow::Result<()> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut sender = match pooled {
+            Some(sender) => sender,
+            None => self.connect().await?,
+        };
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, self.addr.to_string());
+        if body.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request.body(Full::new(body.cloned().unwrap_or_default()))?;
+        sender.ready().await.context("connection not ready")?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(
+            status.is_success(),
+            "{method} {path} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sender);
+        Ok(())
+    }
+
+    async fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+        let stream = TcpStream::connect(self.addr).await.context("connecting")?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP/1.1 handshake")?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                eprintln!("bench: HTTP connection failed: {err}");
+            }
+        });
+        Ok(sender)
+    }
+}
