@@ -64,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{id}/events", get(runs::events))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::completions))
+        // The web UI's pages and assets.
+        .merge(crate::web::router())
         // Applies to the routes registered above it: keep it after the last `.route`.
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -73,5 +75,6 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }

@@ -20,6 +20,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod trace;
+pub mod web;
 
 // Every binary that links this crate (the server, the bundled MCP servers it spawns, the bench
 // and test binaries) allocates through mimalloc: tokio moves tasks between worker threads, so

@@ -1,0 +1,1 @@
+// Debug page: placeholder until it is written.

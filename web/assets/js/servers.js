@@ -1,0 +1,1 @@
+// Servers page: placeholder until it is written.
