@@ -77,6 +77,10 @@ struct ServeArgs {
     /// Address to listen on (beats `server.bind`).
     #[arg(long, env = "SWITCHBOARD_BIND")]
     bind: Option<SocketAddr>,
+    /// Serve the web UI from this directory instead of the copy embedded at build time, so edits
+    /// to `web/` show on reload without rebuilding (development only).
+    #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     /// Directory for state (beats `server.data_dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -164,7 +168,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     match command {
-        Command::Serve(_) => {
+        Command::Serve(args) => {
+            if let Some(dir) = args.web_dir {
+                tracing::warn!(dir = %dir.display(), "serving the web UI from disk, not the embedded copy");
+                switchboard::web::serve_from_disk(dir);
+            }
             app::serve(config, env, overrides, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

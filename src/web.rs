@@ -7,6 +7,8 @@
 //! tool output, tool and server names) reaches the page through the API as data and is put into
 //! the DOM as text by the modules; the Content-Security-Policy below is the second wall.
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -53,11 +55,32 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-fn lookup(path: &str) -> Option<&'static [u8]> {
+/// Set once by `switchboard serve --web-dir`: files are then read from there on every request.
+static DISK_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Serve the UI from `dir` instead of the embedded copy (development: edit, reload, no rebuild).
+/// Paths with `..`, hidden or empty components are refused, so nothing outside `dir` is served.
+pub fn serve_from_disk(dir: std::path::PathBuf) {
+    let _ = DISK_DIR.set(dir);
+}
+
+fn lookup(path: &str) -> Option<Cow<'static, [u8]>> {
+    if let Some(dir) = DISK_DIR.get() {
+        return safe_relative(path)
+            .then(|| std::fs::read(dir.join(path)).ok())
+            .flatten()
+            .map(Cow::Owned);
+    }
     ASSETS
         .iter()
         .find(|(p, _)| *p == path)
-        .map(|(_, body)| *body)
+        .map(|(_, body)| Cow::Borrowed(*body))
+}
+
+/// Relative paths of normal components only: no `..`, no absolute path, no hidden file.
+fn safe_relative(path: &str) -> bool {
+    path.split('/')
+        .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'))
 }
 
 fn page(name: &str) -> Response {
@@ -77,8 +100,8 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
 
 /// The body with its type and an ETag; `If-None-Match` with the same tag gets 304. Assets are
 /// revalidated on every load (`no-cache`), so a new build is picked up at once.
-fn serve(path: &str, body: &'static [u8], request: &HeaderMap) -> Response {
-    let etag = format!("\"{:016x}\"", fnv1a(body));
+fn serve(path: &str, body: Cow<'static, [u8]>, request: &HeaderMap) -> Response {
+    let etag = format!("\"{:016x}\"", fnv1a(&body));
     let cache = [
         (header::CACHE_CONTROL, "no-cache".to_owned()),
         (header::ETAG, etag.clone()),
