@@ -27,6 +27,8 @@ pub struct ServerStatus {
     pub transport: &'static str,
     pub status: ConnectionState,
     pub protocol_version: Option<String>,
+    /// Tools the server listed, before `tools.allow`/`tools.deny` and schema admission;
+    /// `GET /api/tools` has the ones the catalog kept (and why others were dropped).
     pub tool_count: usize,
     pub restarts: u64,
     pub consecutive_failures: u32,
