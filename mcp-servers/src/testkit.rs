@@ -2,7 +2,8 @@
 //!
 //! Not for the default configuration. Tools: `echo`, `sleep` (progress and
 //! cancellation), `fail` (isError), `exit` (crash mid-call), `big` (huge result),
-//! `rich` (every content kind plus structured content), `pid`, and `add_tool`
+//! `rich` (every content kind plus structured content), `pid`, `flood` (corrupts stdout
+//! after the handshake), and `add_tool`
 //! (registers a tool at runtime and sends `notifications/tools/list_changed`).
 //!
 //! When `sleep` sees its request cancelled it writes the line `cancelled <request id>`
@@ -182,13 +183,7 @@ pub(crate) async fn apply_start_mode() -> bool {
             false
         }
         "flood" => {
-            let _ = tokio::task::spawn_blocking(|| {
-                let chunk = vec![b'x'; 64 * 1024];
-                let mut stdout = std::io::stdout().lock();
-                // Ends when the reader closes the pipe (EPIPE; Rust ignores SIGPIPE).
-                while stdout.write_all(&chunk).is_ok() {}
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(flood_stdout).await;
             false
         }
         "exit-on-start" => {
@@ -203,6 +198,14 @@ pub(crate) async fn apply_start_mode() -> bool {
             true
         }
     }
+}
+
+/// Write `x` to stdout, never a newline, until the reader closes the pipe (EPIPE; Rust ignores
+/// SIGPIPE).
+fn flood_stdout() {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut stdout = std::io::stdout().lock();
+    while stdout.write_all(&chunk).is_ok() {}
 }
 
 fn trivial_tool(name: String) -> ToolRoute<Testkit> {
@@ -409,6 +412,21 @@ impl Testkit {
     }
 
     #[tool(
+        description = "Corrupt the session: write `x` bytes without any newline to stdout until \
+                       the pipe closes (tests of the client's stdout frame cap). Never answers.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn flood(&self) -> String {
+        let _ = tokio::task::spawn_blocking(flood_stdout).await;
+        "unreachable: the client closed the pipe".to_owned()
+    }
+
+    #[tool(
         description = "Return the server's process id.",
         annotations(
             read_only_hint = true,
@@ -497,11 +515,11 @@ mod tests {
         assert!(names.contains(&"t011".to_owned()));
         assert!(!names.contains(&"t012".to_owned()));
         for name in [
-            "echo", "sleep", "fail", "exit", "big", "rich", "pid", "add_tool",
+            "echo", "sleep", "fail", "exit", "big", "rich", "pid", "flood", "add_tool",
         ] {
             assert!(names.contains(&name.to_owned()), "{name} missing");
         }
-        assert_eq!(names.len(), 12 + 8);
+        assert_eq!(names.len(), 12 + 9);
     }
 
     #[test]

@@ -361,6 +361,13 @@ async fn exited_or_closed(
     shared: &ServerShared,
     connection: &Connection,
 ) -> McpError {
+    // A flooding child exits cleanly once we close its stdout: its exit status is not the reason.
+    if let Some(reason) = connection.overflowed() {
+        return McpError::Unavailable {
+            server: server.to_owned(),
+            reason,
+        };
+    }
     if let Some(mut exit) = connection.exit.clone()
         && let Some(info) = session::exit_status_soon(&mut exit).await
     {

@@ -19,6 +19,9 @@ pub(crate) struct Session {
     pub(crate) service: RunningService<RoleClient, HubClient>,
     pub(crate) protocol_version: String,
     pub(crate) child: Option<ChildProcess>,
+    /// A stdio session's stdout guard: set once the child broke the frame cap, which ends the
+    /// session and is the real reason it ended (the child then exits cleanly on EPIPE).
+    pub(crate) overflow: Option<stdio::FrameOverflow>,
 }
 
 /// What every connect needs besides the server's own config.
@@ -92,7 +95,7 @@ pub(crate) async fn connect(
                 }
             };
             match result {
-                Ok(service) => Ok(finish(service, Some(child))),
+                Ok(service) => Ok(finish(service, Some(child), Some(overflow))),
                 Err(err) => {
                     child.shutdown().await;
                     if let Some(err) = overflowed() {
@@ -113,7 +116,7 @@ pub(crate) async fn connect(
                 .serve_with_lifecycle(transport, lifecycle())
                 .await
                 .map_err(|err| ConnectError::Handshake(err.to_string()))?;
-            Ok(finish(service, None))
+            Ok(finish(service, None, None))
         }
         TransportConfig::Sse { url, headers } => {
             let headers: ::http::HeaderMap = http::header_map(headers)
@@ -125,12 +128,16 @@ pub(crate) async fn connect(
                 .serve_with_lifecycle(pair, lifecycle())
                 .await
                 .map_err(|err| ConnectError::Handshake(err.to_string()))?;
-            Ok(finish(service, None))
+            Ok(finish(service, None, None))
         }
     }
 }
 
-fn finish(service: RunningService<RoleClient, HubClient>, child: Option<ChildProcess>) -> Session {
+fn finish(
+    service: RunningService<RoleClient, HubClient>,
+    child: Option<ChildProcess>,
+    overflow: Option<stdio::FrameOverflow>,
+) -> Session {
     let protocol_version = service
         .peer()
         .peer_info()
@@ -140,6 +147,7 @@ fn finish(service: RunningService<RoleClient, HubClient>, child: Option<ChildPro
         service,
         protocol_version,
         child,
+        overflow,
     }
 }
 

@@ -17,6 +17,7 @@ use super::error::ConnectError;
 use super::process::{ExitInfo, StderrTail};
 use super::session::{self, ConnectContext, Session};
 use super::status::{ConnectionState, ServerStatus};
+use super::transport::stdio::FrameOverflow;
 use crate::config::model::McpServerConfig;
 
 /// First reconnect delay; doubled per consecutive failure up to [`BACKOFF_CAP`].
@@ -43,6 +44,15 @@ pub(crate) struct Connection {
     pub(crate) closed: CancellationToken,
     /// A stdio child's exit status, once it has exited.
     pub(crate) exit: Option<watch::Receiver<Option<ExitInfo>>>,
+    /// Why a stdio session broke its stdout frame cap, once it has (see `Session::overflow`).
+    pub(crate) overflow: Option<FrameOverflow>,
+}
+
+impl Connection {
+    /// The frame-cap failure that ended this session, if that is what ended it.
+    pub(crate) fn overflowed(&self) -> Option<String> {
+        self.overflow.as_ref().and_then(FrameOverflow::message)
+    }
 }
 
 /// State shared between a server's supervisor and its callers.
@@ -306,6 +316,7 @@ fn publish(shared: &ServerShared, session: &Session) -> Arc<Connection> {
         peer: session.service.peer().clone(),
         closed: CancellationToken::new(),
         exit: session.child.as_ref().map(|c| c.exit_watch()),
+        overflow: session.overflow.clone(),
     });
     shared.connection.send_replace(Some(connection.clone()));
     connection
@@ -344,11 +355,11 @@ async fn serve(
                 }
             }
             info = wait_for_exit(&mut exit) => {
-                break Some(format!("server exited ({})", info.0));
+                break Some(connection.overflowed().unwrap_or_else(|| format!("server exited ({})", info.0)));
             }
             _ = poll.tick() => {
                 if connection.peer.is_transport_closed() {
-                    break Some("connection closed".to_owned());
+                    break Some(connection.overflowed().unwrap_or_else(|| "connection closed".to_owned()));
                 }
             }
             _ = ping.tick(), if is_remote => {

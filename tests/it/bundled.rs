@@ -31,7 +31,7 @@ const NOTES_TOOLS: &[&str] = &[
 ];
 const FILES_TOOLS: &[&str] = &["file_info", "list_directory", "read_file", "search_files"];
 const TESTKIT_TOOLS: &[&str] = &[
-    "add_tool", "big", "echo", "exit", "fail", "pid", "rich", "sleep",
+    "add_tool", "big", "echo", "exit", "fail", "flood", "pid", "rich", "sleep",
 ];
 
 /// The protocol revision our own servers speak (stateless, no `initialize`).

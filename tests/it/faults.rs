@@ -434,6 +434,42 @@ async fn a_stdout_flood_fails_the_server_with_bounded_memory() {
     hub.hub.mcp().shutdown().await;
 }
 
+/// A server that floods stdout after the handshake: the call fails fast, naming the frame cap
+/// (not the clean exit the child makes once we close its pipe), and the status says so too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_flood_mid_call_names_the_frame_cap() {
+    let hub = TestHub::start(&yaml(&[testkit("gusher", "")]), SETTLE).await;
+    assert_ready(&hub, "gusher");
+    let started = Instant::now();
+    let err = hub
+        .hub
+        .invoke("gusher__flood", json!({}), CallOptions::default())
+        .await
+        .expect_err("a flooding call cannot succeed");
+    let message = err.to_string();
+    let cap = switchboard::mcp::transport::stdio::MAX_FRAME_BYTES;
+    assert!(
+        message.contains(&cap.to_string()) && message.contains("frame"),
+        "the call's error should name the frame cap: {message}"
+    );
+    assert!(
+        !message.contains("exited"),
+        "the clean exit after EPIPE is not the reason: {message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed only after {:?}",
+        started.elapsed()
+    );
+    eventually(SOON, "gusher's last error names the cap", || {
+        hub.status("gusher")
+            .last_error
+            .is_some_and(|e| e.contains("frame"))
+    })
+    .await;
+    hub.hub.mcp().shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrency_queues_calls_in_waves() {
     let hub = TestHub::start(
