@@ -5,7 +5,10 @@
 //! `tool_progress`, `step_finished`, `run_finished`); each event's data is one JSON object that
 //! repeats its name under `type`. Step events carry summaries (kind, name, server, status,
 //! duration, short previews of input, output and error) rather than whole inputs and outputs: a
-//! model step's input is the whole conversation, and `GET /api/runs/{id}` has every byte.
+//! model step's input is the whole conversation, and `GET /api/runs/{id}` has every byte. The
+//! exception is a tool call: its `step_started` also carries the whole `arguments` and its
+//! `step_finished` the whole `output` (already capped at `tools.max_result_bytes`), so a chat can
+//! show each call completely as it happens.
 //!
 //! A client that disconnects does not cancel its run: the run goes on and is stored, and
 //! `GET /api/runs/{id}/events` picks it up again. Cancelling is explicit
@@ -367,7 +370,7 @@ impl WireEvents {
                         at: *at,
                     },
                 );
-                json!({
+                let mut data = json!({
                     "type": "step_started",
                     "run_id": run_id,
                     "step": step,
@@ -378,7 +381,14 @@ impl WireEvents {
                     "attempt": attempt,
                     "at": at,
                     "input_preview": input_preview(*kind, input),
-                })
+                });
+                // A tool call's arguments are what its card shows while it runs; they are the
+                // model's own (bounded) output, unlike a model step's input, which is the whole
+                // conversation and stays a preview.
+                if *kind == StepKind::Act {
+                    data["arguments"] = input.clone();
+                }
+                data
             }
             RunEvent::TokenDelta { run_id, step, text } => json!({
                 "type": "token_delta",
@@ -412,7 +422,7 @@ impl WireEvents {
                 // A lagging client may have missed the start; then kind and name are null.
                 let info = self.steps.get(step);
                 let kind = info.map(|i| i.kind);
-                json!({
+                let mut data = json!({
                     "type": "step_finished",
                     "run_id": run_id,
                     "step": step,
@@ -425,7 +435,13 @@ impl WireEvents {
                     "output_preview": output.as_ref().map(|o| output_preview(kind, o)),
                     "error": error.as_deref().map(|e| excerpt(e, ERROR_PREVIEW_CHARS)),
                     "usage": usage,
-                })
+                });
+                // A tool call's result is what its card shows once it returns, and it is
+                // already capped (`tools.max_result_bytes`); a model step's output stays a preview.
+                if let (Some(StepKind::Act), Some(output)) = (kind, output) {
+                    data["output"] = output.clone();
+                }
+                data
             }
             RunEvent::RunFinished {
                 run_id,
@@ -629,10 +645,53 @@ mod tests {
     }
 
     #[test]
+    fn only_tool_calls_carry_their_whole_arguments_and_output() {
+        let run_id = RunId::new();
+        let mut wire = WireEvents::default();
+        let long = "x".repeat(PREVIEW_CHARS * 2);
+        let act = wire.data(&RunEvent::StepStarted {
+            run_id,
+            step: 1,
+            kind: StepKind::Act,
+            name: "notes__add_note".into(),
+            server: Some("notes".into()),
+            input: json!({"text": long}),
+            depends_on: vec![0],
+            attempt: 1,
+            at: 1,
+        });
+        assert_eq!(act["arguments"]["text"], long.as_str());
+        let preview = act["input_preview"].as_str().unwrap();
+        assert_eq!(preview.chars().count(), PREVIEW_CHARS + 1, "{preview}");
+        let plan = wire.data(&RunEvent::StepStarted {
+            run_id,
+            step: 0,
+            kind: StepKind::Plan,
+            name: "m".into(),
+            server: None,
+            input: json!({"messages": [{"role": "user", "content": "secret history"}]}),
+            depends_on: vec![],
+            attempt: 1,
+            at: 0,
+        });
+        assert!(plan.get("arguments").is_none(), "{plan}");
+        let answered = wire.data(&RunEvent::StepFinished {
+            run_id,
+            step: 0,
+            status: crate::domain::StepStatus::Succeeded,
+            output: Some(json!({"content": "Noted.", "tool_calls": []})),
+            error: None,
+            usage: None,
+            at: 2,
+        });
+        assert!(answered.get("output").is_none(), "{answered}");
+    }
+
+    #[test]
     fn step_finished_repeats_what_the_step_was() {
         let run_id = RunId::new();
         let mut wire = WireEvents::default();
-        wire.data(&RunEvent::StepStarted {
+        let started = wire.data(&RunEvent::StepStarted {
             run_id,
             step: 1,
             kind: StepKind::Act,
@@ -653,11 +712,14 @@ mod tests {
             at: 1012,
         });
         assert_eq!(data["type"], "step_finished");
+        assert_eq!(started["arguments"], json!({"ms": 10}));
+        assert_eq!(started["input_preview"], r#"{"ms":10}"#);
         assert_eq!(data["kind"], "act");
         assert_eq!(data["name"], "testkit__sleep");
         assert_eq!(data["server"], "testkit");
         assert_eq!(data["duration_ms"], 12);
         assert_eq!(data["output_preview"], "slept 10 ms");
+        assert_eq!(data["output"]["content"][0]["text"], "slept 10 ms");
         // A step this client never saw start still gets through.
         let unknown = wire.data(&RunEvent::StepFinished {
             run_id,
