@@ -44,7 +44,7 @@ pub struct RunSpec {
     pub limits: AgentLimits,
     pub cancel: CancellationToken,
     pub trace_id: Option<String>,
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
 }
 
 /// How a run ended.

@@ -33,7 +33,7 @@ pub struct ChatInput {
     /// Explicit earlier turns (the OpenAI-compatible API sends the whole conversation each time);
     /// used instead of the stored conversation's messages.
     pub history: Option<Vec<ChatMessage>>,
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
 }
 
 /// Why a run could not start.

@@ -62,7 +62,7 @@ pub(super) struct ChatRequest {
     model: Option<String>,
     /// An agent; absent means plain chat with every tool.
     agent: Option<String>,
-    temperature: Option<f32>,
+    temperature: Option<f64>,
 }
 
 /// Start a run and stream its events.
@@ -198,7 +198,7 @@ pub(super) fn check_model_known(state: &AppState, model: &str) -> Result<(), Api
 }
 
 /// Temperatures outside 0–2 are refused by every provider; say so before a run starts.
-pub(super) fn check_temperature(temperature: Option<f32>) -> Result<(), ApiError> {
+pub(super) fn check_temperature(temperature: Option<f64>) -> Result<(), ApiError> {
     match temperature {
         Some(t) if !(0.0..=2.0).contains(&t) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,

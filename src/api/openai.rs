@@ -169,7 +169,7 @@ struct CompletionRequest {
     messages: Vec<Value>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
-    temperature: Option<f32>,
+    temperature: Option<f64>,
     n: Option<u32>,
 }
 

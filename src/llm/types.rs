@@ -109,7 +109,7 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     pub tools: Vec<ToolDefinition>,
     pub tool_choice: ToolChoice,
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Overrides the model's configured `max_tokens`.
     pub max_tokens: Option<u32>,
     /// W3C trace context to propagate to the provider.
