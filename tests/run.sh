@@ -16,6 +16,29 @@ if [[ ! -x tests/python/.venv/bin/python ]]; then
 fi
 tests/python/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+echo "== installing test peers (Debian: Chromium and ChromeDriver for the browser tests)"
+# The browser tests (tests/it/browser) fail rather than skip without them. CI is a clean Debian
+# machine running this as root; elsewhere, install the two packages yourself.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "chromium and chromedriver are missing and this is not a root Debian shell:" \
+      "install Debian's chromium and chromium-driver packages" >&2
+    exit 1
+  fi
+  if ! { apt-get update -q \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        chromium chromium-driver; }; then
+    echo "installing chromium and chromium-driver with apt-get failed (see above)" >&2
+    exit 1
+  fi
+  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    echo "chromium-driver installed but chromium or chromedriver is still not on PATH" >&2
+    exit 1
+  fi
+fi
+chromium --version 2>/dev/null | grep -v '^\s*$' | tail -n 1 || true
+chromedriver --version
+
 echo "== services (PostgreSQL for the store tests)"
 export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then

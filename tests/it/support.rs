@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fake_llm;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
