@@ -12,8 +12,28 @@ pub struct Truncation {
     pub limit_bytes: usize,
 }
 
+/// The length of `value` as serde_json writes it, counted without building the bytes: every tool
+/// result is measured, and most are far under the limit.
 fn json_len<T: Serialize>(value: &T) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+    let mut counter = ByteCounter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => 0,
+    }
+}
+
+/// An `io::Write` that only counts.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn marker(original: usize, limit: usize) -> String {
@@ -108,6 +128,13 @@ mod tests {
 
     fn text_result(text: &str) -> CallToolResult {
         CallToolResult::success(vec![ContentBlock::text(text.to_owned())])
+    }
+
+    #[test]
+    fn lengths_are_counted_exactly_as_serialized() {
+        let result = text_result("quotes \" and \\ and é and \u{1}");
+        let bytes = serde_json::to_vec(&result).expect("serializes");
+        assert_eq!(json_len(&result), bytes.len());
     }
 
     #[test]
