@@ -75,6 +75,5 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }

@@ -5,7 +5,8 @@
 //! The UI is static HTML shells with small vanilla ES modules that call the JSON API: there is no
 //! front-end build, so `cargo run` stays the only build step. Everything untrusted (model output,
 //! tool output, tool and server names) reaches the page through the API as data and is put into
-//! the DOM as text by the modules; the Content-Security-Policy below is the second wall.
+//! the DOM as text by the modules; the Content-Security-Policy below, sent with every page and
+//! asset, is the second wall.
 
 use std::borrow::Cow;
 
@@ -25,7 +26,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
      manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The page routes and `/assets/…`; merged into the API router by `api::router`.
+/// The page routes and `/assets/…`, with the security headers; merged into the API router by
+/// `api::router`. The headers are on the UI's responses only: the JSON API is never rendered as a
+/// document, and a middleware on every tool call costs throughput (see docs/benchmarks.md).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { page("index.html") }))
@@ -33,10 +36,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/debug/runs/{id}", get(|| async { page("debug.html") }))
         .route("/servers", get(|| async { page("servers.html") }))
         .route("/assets/{*path}", get(asset))
+        .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// Adds the security headers to every response (pages, assets and API alike).
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// Adds the security headers to a UI response.
+async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
