@@ -219,10 +219,7 @@ impl RunService {
             agent: agent.as_ref().map(|a| a.name.clone()),
             model_name,
             model,
-            tools: Arc::new(
-                HubTools::new(self.inner.hub.clone(), &tools_patterns)
-                    .with_traceparent(Some(crate::telemetry::run_traceparent(&trace_id, run_id))),
-            ),
+            tools: Arc::new(HubTools::new(self.inner.hub.clone(), &tools_patterns)),
             system_prompt,
             history,
             user_message: message,

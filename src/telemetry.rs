@@ -23,7 +23,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SpanProcessor};
 
-use crate::domain::{RunEvent, RunId};
+use crate::domain::RunEvent;
 
 pub use spans::{run_span_id, step_span_id, trace_id_of, traceparent};
 
@@ -204,12 +204,6 @@ impl Telemetry {
     }
 }
 
-/// The `traceparent` for calls a run makes outside a particular step (MCP tool calls): the run's
-/// root span as parent.
-pub fn run_traceparent(trace_id: &str, run_id: RunId) -> String {
-    traceparent(trace_id_of(run_id, Some(trace_id)), run_span_id(run_id))
-}
-
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static INSTALLED: RwLock<Option<Telemetry>> = RwLock::new(None);
 
@@ -279,6 +273,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::domain::RunId;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -326,9 +321,11 @@ mod tests {
             step: 0,
             text: "x".into(),
         });
-        assert_eq!(
-            run_traceparent("0af7651916cd43dd8448eb211c80319c", RunId::new()).len(),
-            55
+        let run_id = RunId::new();
+        let parent = traceparent(
+            trace_id_of(run_id, Some("0af7651916cd43dd8448eb211c80319c")),
+            run_span_id(run_id),
         );
+        assert_eq!(parent.len(), 55);
     }
 }

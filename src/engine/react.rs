@@ -154,10 +154,7 @@ pub(crate) async fn model_step_as(
         messages: messages.to_vec(),
         tools,
         temperature: spec.temperature,
-        traceparent: spec
-            .trace_id
-            .as_ref()
-            .map(|trace| format!("00-{trace}-{:016x}-01", u64::from(step) + 1)),
+        traceparent: step_traceparent(spec, step),
         ..ChatRequest::default()
     };
     let span =
@@ -233,6 +230,14 @@ pub(crate) async fn run_acts(
     futures::future::join_all(acts).await
 }
 
+/// The W3C `traceparent` naming step `step`'s span as the parent (span id `step + 1`, as the
+/// telemetry module derives it), sent to the model or MCP server the step calls.
+fn step_traceparent(spec: &RunSpec, step: StepIndex) -> Option<String> {
+    spec.trace_id
+        .as_ref()
+        .map(|trace| format!("00-{trace}-{:016x}-01", u64::from(step) + 1))
+}
+
 /// Invoke one tool, forwarding its progress notifications as events.
 pub(crate) async fn invoke(
     spec: &RunSpec,
@@ -244,8 +249,13 @@ pub(crate) async fn invoke(
     let (progress_tx, mut progress_rx) = mpsc::channel(32);
     let span = tracing::debug_span!("tool_call", run_id = %spec.run_id, step, tool = %name);
     let call = tracing::Instrument::instrument(
-        spec.tools
-            .invoke(name, arguments, spec.limits.tool_timeout, progress_tx),
+        spec.tools.invoke(
+            name,
+            arguments,
+            spec.limits.tool_timeout,
+            progress_tx,
+            step_traceparent(spec, step),
+        ),
         span,
     );
     tokio::pin!(call);

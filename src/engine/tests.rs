@@ -150,6 +150,7 @@ impl ToolInvoker for FakeTools {
         arguments: Value,
         timeout: Duration,
         _progress: mpsc::Sender<Progress>,
+        _traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let check = self.validate(name, &arguments);
         self.invoked

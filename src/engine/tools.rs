@@ -61,13 +61,15 @@ pub trait ToolInvoker: Send + Sync {
     /// Unknown tool, or the schema violations with their JSON paths.
     fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure>;
 
-    /// Call `name`. Invalid calls must be refused before reaching the server.
+    /// Call `name`. Invalid calls must be refused before reaching the server. `traceparent` names
+    /// the act step's span, so the server's own spans nest under the step that called it.
     fn invoke(
         &self,
         name: &str,
         arguments: Value,
         timeout: Duration,
         progress: mpsc::Sender<Progress>,
+        traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>>;
 }
 

@@ -22,8 +22,6 @@ use crate::tools::ToolEntry;
 pub struct HubTools {
     hub: Hub,
     tools: BTreeMap<String, Arc<ToolEntry>>,
-    /// Sent to MCP servers with every call (`_meta.traceparent`).
-    traceparent: Option<String>,
 }
 
 impl HubTools {
@@ -46,18 +44,7 @@ impl HubTools {
             .filter(|t| set.is_match(&t.exposed_name))
             .map(|t| (t.exposed_name.clone(), t.clone()))
             .collect();
-        Self {
-            hub,
-            tools,
-            traceparent: None,
-        }
-    }
-
-    /// Send `traceparent` with every tool call, so the servers' spans join the run's trace.
-    #[must_use]
-    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
-        self.traceparent = traceparent;
-        self
+        Self { hub, tools }
     }
 }
 
@@ -103,11 +90,11 @@ impl ToolInvoker for HubTools {
         arguments: Value,
         timeout: Duration,
         progress: mpsc::Sender<Progress>,
+        traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let hub = self.hub.clone();
         let name = name.to_owned();
         let known = self.tools.contains_key(&name);
-        let traceparent = self.traceparent.clone();
         let available: Vec<String> = if known {
             Vec::new()
         } else {

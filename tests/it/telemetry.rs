@@ -186,8 +186,12 @@ impl ChatModel for ScriptedModel {
     }
 }
 
-/// `echo` answers after 5 ms; `broken` fails as an unreachable server would.
-struct FakeTools;
+/// `echo` answers after 5 ms; `broken` fails as an unreachable server would. Records the
+/// `traceparent` each call was given.
+#[derive(Default)]
+struct FakeTools {
+    traceparents: Mutex<Vec<(String, Option<String>)>>,
+}
 
 impl ToolInvoker for FakeTools {
     fn definitions(&self) -> Vec<ToolDefinition> {
@@ -218,7 +222,12 @@ impl ToolInvoker for FakeTools {
         arguments: Value,
         _timeout: Duration,
         _progress: mpsc::Sender<Progress>,
+        traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        self.traceparents
+            .lock()
+            .expect("lock")
+            .push((name.to_owned(), traceparent));
         let name = name.to_owned();
         async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -327,6 +336,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         ])),
         requests: Mutex::new(Vec::new()),
     });
+    let tools = Arc::new(FakeTools::default());
     let run_id = RunId::new();
     let spec = RunSpec {
         run_id,
@@ -334,7 +344,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         agent: Some("helper".to_owned()),
         model_name: "fake-model".to_owned(),
         model: model.clone(),
-        tools: Arc::new(FakeTools),
+        tools: tools.clone(),
         system_prompt: None,
         history: Vec::new(),
         user_message: "go".to_owned(),
@@ -496,6 +506,21 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
     // What providers were told is the parent in the trace: the plan step's span.
     let first = model.requests.lock().expect("lock")[0].traceparent.clone();
     assert_eq!(first, Some(format!("00-{TRACE_ID}-0000000000000001-01")));
+    // And each MCP call's parent is its own act step's span, as exported.
+    let calls = tools.traceparents.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for (tool, traceparent) in calls {
+        let act = events
+            .iter()
+            .find_map(|e| match e {
+                RunEvent::StepStarted { step, name, .. } if *name == tool => Some(*step),
+                _ => None,
+            })
+            .expect("an act step per call");
+        let span_id = format!("{:016x}", u64::from(act) + 1);
+        assert!(by_id.contains_key(&span_id), "act {act} was exported");
+        assert_eq!(traceparent, Some(format!("00-{TRACE_ID}-{span_id}-01")));
+    }
 
     telemetry.shutdown().await.expect("shutdown");
     stop.cancel();
@@ -599,7 +624,7 @@ async fn tool_calls_carry_traceparent_in_meta() {
         Duration::from_secs(10),
     )
     .await;
-    let traceparent = switchboard::telemetry::run_traceparent(TRACE_ID, RunId::new());
+    let traceparent = format!("00-{TRACE_ID}-00000000000000a1-01");
 
     let plain = hub
         .hub
@@ -624,12 +649,17 @@ async fn tool_calls_carry_traceparent_in_meta() {
         traceparent
     );
 
-    // The run's tools (what the engine calls) send it on every call.
-    let tools = HubTools::new(hub.hub.clone(), &["*".to_owned()])
-        .with_traceparent(Some(traceparent.clone()));
+    // The run's tools (what the engine calls) pass on the one they are given.
+    let tools = HubTools::new(hub.hub.clone(), &["*".to_owned()]);
     let (progress, _ticks) = mpsc::channel(4);
     let output = tools
-        .invoke("probe__whoami", json!({}), Duration::from_secs(5), progress)
+        .invoke(
+            "probe__whoami",
+            json!({}),
+            Duration::from_secs(5),
+            progress,
+            Some(traceparent.clone()),
+        )
         .await
         .expect("invoke");
     assert_eq!(output.text, traceparent);
