@@ -2,6 +2,7 @@
 //!
 //! `router(state)` is a plain function so tests can drive it without a socket.
 
+mod agents;
 mod chat;
 mod conversations;
 mod error;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mcp/servers", get(servers::list))
         .route("/api/config/reload", post(servers::reload))
         .route("/api/models", get(models::list))
+        .route("/api/agents", get(agents::list))
         // Users of the seed project reload models here; it applies the whole config, like above.
         .route("/api/models/reload", post(servers::reload))
         .route("/api/chat", post(chat::chat))

@@ -788,6 +788,24 @@ fn openai_error(status: StatusCode, body: &Value, expected: StatusCode) -> Value
     error.clone()
 }
 
+/// `GET /api/agents` lists the agent files with what pickers show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_listed_for_pickers() {
+    let served = Served::start().await;
+    let (status, body) = served.request(Method::GET, "/api/agents", None).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        body,
+        json!({"agents": [{
+            "name": "calc",
+            "description": "Arithmetic.",
+            "model": null,
+            "mode": "react",
+            "tools": ["calc__*"],
+        }]})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_compatible_completions_run_the_tool_chain() {
     let served = Served::start().await;

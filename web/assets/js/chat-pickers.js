@@ -1,6 +1,6 @@
 // The model and agent pickers of the chat page. Models come from `GET /api/models` (every
 // configured model, with availability, the reason when unavailable, and health); agents from
-// `GET /v1/models`, the one listing that names them (`agent:NAME` entries). The pickers also
+// `GET /api/agents` (name, description, mode, model). The pickers also
 // own the notices about models: none can answer, or the chosen one is unreachable.
 
 import { h, byId, mount } from './dom.js';
@@ -9,7 +9,6 @@ import { showNotice, clearNotice, errorText } from './chat-notices.js';
 
 const MODEL_KEY = 'switchboard.chat.model';
 const AGENT_KEY = 'switchboard.chat.agent';
-const AGENT_PREFIX = 'agent:';
 /** Health changes (a local model server started, a key was added and the config reloaded). */
 const REFRESH_MS = 30_000;
 
@@ -156,22 +155,21 @@ function updateModelNotices() {
 
 async function loadAgents() {
   const select = byId('agent-select');
-  let names = [];
+  let agents = [];
   try {
-    const listing = await getJSON('/v1/models');
-    names = (listing.data || [])
-      .map((entry) => String(entry.id || ''))
-      .filter((id) => id.startsWith(AGENT_PREFIX))
-      .map((id) => id.slice(AGENT_PREFIX.length))
-      .sort();
+    const listing = await getJSON('/api/agents');
+    agents = listing.agents || [];
   } catch (err) {
     showNotice('agents', 'warn', `Could not load the agents (plain chat still works): ${errorText(err)}`);
   }
   const previous = stored(AGENT_KEY) || '';
   mount(select,
     h('option', { value: '' }, 'No agent (plain chat, every tool)'),
-    names.map((name) => h('option', { value: name }, name)));
-  select.value = names.includes(previous) ? previous : '';
+    agents.map((agent) => h('option', {
+      value: agent.name,
+      title: [agent.description, `mode: ${agent.mode}`, agent.model ? `model: ${agent.model}` : 'default model'].filter(Boolean).join(' · '),
+    }, agent.name)));
+  select.value = agents.some((agent) => agent.name === previous) ? previous : '';
 }
 
 function remember(key, value) {

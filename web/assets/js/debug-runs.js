@@ -202,14 +202,17 @@ class RunList {
     if (document.activeElement !== this.searchInput) this.searchInput.value = f.q || '';
   }
 
-  /** Fill the model filter from the configured models (runs add the names they used). */
+  /** Fill the model and agent filters from the configuration (runs add the names they used). */
   async loadModels() {
-    try {
-      const body = await getJSON('/api/models');
-      for (const model of body.models || []) this.knownModels.add(model.name);
+    const [models, agents] = await Promise.allSettled([getJSON('/api/models'), getJSON('/api/agents')]);
+    // On failure the filters still offer what the loaded runs used; nothing to tell the user.
+    if (models.status === 'fulfilled') {
+      for (const model of models.value.models || []) this.knownModels.add(model.name);
       ensureOption(this.modelSelect, this.filters.model, 'Any model', this.knownModels);
-    } catch {
-      // The filter still offers the models seen in runs; nothing to tell the user.
+    }
+    if (agents.status === 'fulfilled') {
+      for (const agent of agents.value.agents || []) this.knownAgents.add(agent.name);
+      ensureOption(this.agentSelect, this.filters.agent, 'Any agent', this.knownAgents);
     }
   }
 
