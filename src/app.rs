@@ -100,7 +100,12 @@ pub async fn start_runs(
         Some(url) => url.clone(),
         None => Store::sqlite_url_for(&prepare_data_dir(&config.server.data_dir)?),
     };
-    let (store, _interrupted) = Store::open(&url).await.context("opening the database")?;
+    let options = crate::store::StoreOptions {
+        run_lease: config.server.run_lease,
+    };
+    let (store, _interrupted) = Store::open_with(&url, options)
+        .await
+        .context("opening the database")?;
     Ok(RunService::new(
         hub.clone(),
         models.clone(),
@@ -265,6 +270,9 @@ impl ConfigReloader for FileReloader {
             }
             if fresh.server.database_url != current.server.database_url {
                 restart_required.push("server.database_url");
+            }
+            if fresh.server.run_lease != current.server.run_lease {
+                restart_required.push("server.run_lease_ms");
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;

@@ -149,12 +149,13 @@ mod tests {
     #[test]
     fn sections_are_read() {
         let config = check(
-            "server:\n  bind: '[::1]:${PORT}'\n  data_dir: ${HOME}/sb\ntools:\n  max_result_bytes: 1000\n  max_tools_per_server: '10'\n  max_description_chars: ${N:-99}\n",
+            "server:\n  bind: '[::1]:${PORT}'\n  data_dir: ${HOME}/sb\n  run_lease_ms: 5000\ntools:\n  max_result_bytes: 1000\n  max_tools_per_server: '10'\n  max_description_chars: ${N:-99}\n",
             &[],
         )
         .unwrap();
         assert_eq!(config.server.bind, "[::1]:3000".parse().unwrap());
         assert_eq!(config.server.data_dir, PathBuf::from("/home/me/sb"));
+        assert_eq!(config.server.run_lease, std::time::Duration::from_secs(5));
         assert_eq!(config.tools.max_result_bytes, 1000);
         assert_eq!(config.tools.max_tools_per_server, 10);
         assert_eq!(config.tools.max_description_chars, 99);
@@ -163,12 +164,13 @@ mod tests {
     #[test]
     fn section_errors() {
         check(
-            "server:\n  bind: localhost:80\n  data_dir: ''\ntools:\n  max_result_bytes: 0\n  max_tools: 5\n",
+            "server:\n  bind: localhost:80\n  data_dir: ''\n  run_lease_ms: 50\ntools:\n  max_result_bytes: 0\n  max_tools: 5\n",
             &[
                 "t.yaml:2:9: server.bind: not a valid socket address `localhost:80`; expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080 (host names are not resolved)",
                 "t.yaml:3:13: server.data_dir: must not be empty",
-                "t.yaml:5:21: tools.max_result_bytes: must be between 1 and 1073741824, found 0",
-                "t.yaml:6:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars",
+                "t.yaml:4:17: server.run_lease_ms: must be between 1000 and 3600000, found 50",
+                "t.yaml:6:21: tools.max_result_bytes: must be between 1 and 1073741824, found 0",
+                "t.yaml:7:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars",
             ],
         );
         check(

@@ -66,16 +66,36 @@ pub struct Store {
     write_failures: Arc<AtomicU64>,
 }
 
+/// How a [`Store`] shares its database with other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a run whose owner stopped renewing its lease stays `running` before another
+    /// store marks it `interrupted` (`server.run_lease_ms`, default 30 s).
+    pub run_lease: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            run_lease: crate::config::model::DEFAULT_RUN_LEASE,
+        }
+    }
+}
+
 impl Store {
     /// Open (creating if missing) the database at `url`, bring its schema up to date, and mark
-    /// the runs left `running` by a previous process as `interrupted` (and their running steps).
+    /// the runs orphaned by a stopped process as `interrupted` (and their running steps).
     /// Returns the store and how many runs were interrupted.
     ///
     /// `url` is `sqlite://PATH` (see [`Store::sqlite_url_for`]; the parent directory is created)
     /// or `postgres://…` / `postgresql://…`.
     ///
-    /// With several replicas on one Postgres database, only open the store where no other
-    /// process is running runs: the interrupt pass cannot tell their runs from dead ones.
+    /// Several processes may share one database (replicas on Postgres, `switchboard chat` beside
+    /// a server on SQLite): each store owns the runs it starts and renews their lease every
+    /// `run_lease / 3`; a run is orphaned only when its lease has not been renewed for
+    /// [`StoreOptions::run_lease`], so a live process's runs are never interrupted. A run
+    /// orphaned by a crash is marked at the next open after its lease ran out, or by any live
+    /// store's next renewal.
     ///
     /// # Errors
     ///
@@ -83,6 +103,14 @@ impl Store {
     /// when the database cannot be reached or created, [`StoreError::Migrate`] when the schema
     /// cannot be migrated (including a changed, already-applied migration).
     pub async fn open(url: &str) -> Result<(Store, u64), StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with explicit options.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<(Store, u64), StoreError> {
         let (reader, writer_db) = if url.starts_with("sqlite:") {
             open_sqlite(url).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -94,12 +122,23 @@ impl Store {
                 "unsupported scheme {scheme:?} (expected sqlite or postgres)"
             )));
         };
-        let interrupted = events::interrupt_running(&writer_db, now_millis()).await?;
+        let owner: Arc<str> = uuid::Uuid::now_v7().to_string().into();
+        let now = now_millis();
+        let stale = now - i64::try_from(options.run_lease.as_millis()).unwrap_or(i64::MAX);
+        let interrupted = events::interrupt_orphaned(&writer_db, now, stale, &owner).await?;
         if interrupted > 0 {
-            tracing::warn!(runs = interrupted, "runs interrupted by the last shutdown");
+            tracing::warn!(
+                runs = interrupted,
+                "runs of a stopped process marked interrupted"
+            );
         }
         let write_failures = Arc::new(AtomicU64::new(0));
-        let writer = writer::spawn(writer_db.clone(), write_failures.clone());
+        let writer = writer::spawn(
+            writer_db.clone(),
+            write_failures.clone(),
+            owner,
+            options.run_lease,
+        );
         let store = Store {
             reader,
             writer,

@@ -126,7 +126,14 @@ pub struct ServerSettings {
     /// Where runs and conversations are stored (`server.database_url`): `postgres://…` or
     /// `sqlite:…`; `None` = the SQLite file `switchboard.sqlite` under `data_dir`.
     pub database_url: Option<String>,
+    /// How long a run whose process stopped renewing its lease stays `running` before another
+    /// process sharing the database marks it `interrupted` (`server.run_lease_ms`, 1 s – 1 h,
+    /// default 30 s). Shorter finds crashed runs sooner; longer tolerates longer stalls.
+    pub run_lease: std::time::Duration,
 }
+
+/// Default `server.run_lease_ms` (and of the store's own options).
+pub const DEFAULT_RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `tools:` section: catalog-wide caps that protect the models' context and our memory.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,7 @@ pub(super) const DEFAULT_MAX_TOOLS_PER_SERVER: usize = 256;
 /// Default `tools.max_description_chars`.
 pub(super) const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 2048;
 
-const SERVER_KEYS: &[&str] = &["bind", "data_dir", "database_url"];
+const SERVER_KEYS: &[&str] = &["bind", "data_dir", "database_url", "run_lease_ms"];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
     "max_tools_per_server",
@@ -35,6 +35,7 @@ impl Default for ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
+            run_lease: super::model::DEFAULT_RUN_LEASE,
         }
     }
 }
@@ -97,6 +98,16 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
                 );
             }
         }
+    }
+    if let Some(node) = fields.get("run_lease_ms")
+        && let Some(ms) = ctx.integer(
+            node,
+            &child_path("server", "run_lease_ms"),
+            1_000,
+            3_600_000,
+        )
+    {
+        settings.run_lease = std::time::Duration::from_millis(ms);
     }
     settings
 }

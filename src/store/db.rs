@@ -149,6 +149,14 @@ impl Db {
             Db::Postgres(pool) => pool.close().await,
         }
     }
+
+    /// Whether [`Db::close`] was called.
+    pub(super) fn is_closed(&self) -> bool {
+        match self {
+            Db::Sqlite(pool) => pool.is_closed(),
+            Db::Postgres(pool) => pool.is_closed(),
+        }
+    }
 }
 
 impl Tx {

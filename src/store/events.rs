@@ -1,6 +1,7 @@
 //! Run events as rows: `RunStarted` inserts the run, `StepStarted` inserts (or, for a retry,
 //! restarts) the step and its edges, `StepFinished` and `RunFinished` update them; and the
-//! start-up pass that marks runs left `running` as `interrupted`. Called by the writer only.
+//! leases that tell live runs from orphaned ones, and the pass that marks orphaned runs
+//! `interrupted`. Called by the writer (and `Store::open`) only.
 
 use super::cap::{MAX_STORED_ERROR_BYTES, stored_json, stored_text};
 use super::db::{Db, Statement, Tx};
@@ -10,40 +11,78 @@ use crate::domain::{RunEvent, RunStatus, StepStatus, UnixMillis};
 /// Error text of a run found `running` at start-up.
 const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
 
-/// Mark the runs left `running` (and their running steps) `interrupted`; returns how many runs.
-pub(super) async fn interrupt_running(db: &Db, at: UnixMillis) -> Result<u64, sqlx::Error> {
+/// The runs still `running` whose owner is not `me` and has not renewed its lease since `stale`
+/// (or that predate leases): their process is gone.
+const ORPHANED: &str = "status = $4 AND (owner IS NULL OR owner <> $5) \
+     AND (heartbeat_at IS NULL OR heartbeat_at < $6)";
+
+/// Mark orphaned runs (see [`ORPHANED`]) and their running steps `interrupted`; returns how many
+/// runs. Runs of live processes sharing the database are left alone.
+pub(super) async fn interrupt_orphaned(
+    db: &Db,
+    at: UnixMillis,
+    stale: UnixMillis,
+    me: &str,
+) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;
     tx.execute(
-        Statement::new(
-            "UPDATE steps SET status = $1, finished_at = $2 \
-             WHERE status = $3 AND run_id IN (SELECT id FROM runs WHERE status = $4)",
+        Statement::assembled(
+            format!(
+                "UPDATE steps SET status = $1, finished_at = $2 \
+                 WHERE status = $3 AND run_id IN (SELECT id FROM runs WHERE {ORPHANED})"
+            ),
+            Vec::new(),
         )
         .bind(StepStatus::Interrupted.as_str())
         .bind(at)
         .bind(StepStatus::Running.as_str())
-        .bind(RunStatus::Running.as_str()),
+        .bind(RunStatus::Running.as_str())
+        .bind(me)
+        .bind(stale),
     )
     .await?;
     let runs = tx
         .execute(
-            Statement::new(
-                "UPDATE runs SET status = $1, finished_at = $2, error = COALESCE(error, $3) \
-                 WHERE status = $4",
+            Statement::assembled(
+                format!(
+                    "UPDATE runs SET status = $1, finished_at = $2, error = COALESCE(error, $3) \
+                     WHERE {ORPHANED}"
+                ),
+                Vec::new(),
             )
             .bind(RunStatus::Interrupted.as_str())
             .bind(at)
             .bind(INTERRUPTED_ERROR)
-            .bind(RunStatus::Running.as_str()),
+            .bind(RunStatus::Running.as_str())
+            .bind(me)
+            .bind(stale),
         )
         .await?;
     tx.commit().await?;
     Ok(runs)
 }
 
-/// Write one event's rows; `Ok(Err(NotFound))` when the step or run it updates is missing.
+/// Renew the lease of every run `me` is executing.
+pub(super) async fn renew_leases(db: &Db, at: UnixMillis, me: &str) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let renewed = tx
+        .execute(
+            Statement::new("UPDATE runs SET heartbeat_at = $1 WHERE owner = $2 AND status = $3")
+                .bind(at)
+                .bind(me)
+                .bind(RunStatus::Running.as_str()),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(renewed)
+}
+
+/// Write one event's rows (a new run is owned by `owner`, the writing store's instance id);
+/// `Ok(Err(NotFound))` when the step or run it updates is missing.
 pub(super) async fn apply_event(
     tx: &mut Tx,
     event: &RunEvent,
+    owner: &str,
 ) -> Result<Result<(), StoreError>, sqlx::Error> {
     match event {
         RunEvent::RunStarted {
@@ -58,7 +97,8 @@ pub(super) async fn apply_event(
             tx.execute(
                 Statement::new(
                     "INSERT INTO runs (id, conversation_id, agent, model, status, user_message, \
-                     trace_id, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     trace_id, started_at, owner, heartbeat_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(run_id.to_string())
@@ -68,7 +108,8 @@ pub(super) async fn apply_event(
                 .bind(RunStatus::Running.as_str())
                 .bind(user_message.as_str())
                 .bind(trace_id.as_deref())
-                .bind(*at),
+                .bind(*at)
+                .bind(owner),
             )
             .await?;
         }

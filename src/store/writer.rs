@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::conversations::{Write, apply_write};
 use super::db::Db;
 use super::error::StoreError;
-use super::events::apply_event;
-use crate::domain::RunEvent;
+use super::events::{apply_event, interrupt_orphaned, renew_leases};
+use crate::domain::{RunEvent, now_millis};
 
 /// Most commands written in one transaction. Large enough to amortize the commit, small enough
 /// that a batch retried one by one after a failure stays quick.
@@ -51,18 +51,53 @@ pub(super) enum Command {
 
 /// Start the writer task on `db`. It ends when every sender is dropped, after writing what was
 /// queued.
-pub(super) fn spawn(db: Db, failures: Arc<AtomicU64>) -> mpsc::UnboundedSender<Command> {
+///
+/// The writer also keeps this instance's runs alive for other processes sharing the database:
+/// every `lease / 3` it renews the lease of the runs it owns (`owner`) and marks runs whose
+/// owner stopped renewing (a crashed process) `interrupted`.
+pub(super) fn spawn(
+    db: Db,
+    failures: Arc<AtomicU64>,
+    owner: Arc<str>,
+    lease: Duration,
+) -> mpsc::UnboundedSender<Command> {
     // Unbounded: `Store::record` is called from the engine's hot path and must neither block nor
     // drop a durable event. The queue only grows if the database is slower than the engine for
     // a long time; batching makes that unlikely (see the throughput test).
     let (sender, mut receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut commands = Vec::with_capacity(MAX_BATCH);
-        while receiver.recv_many(&mut commands, MAX_BATCH).await > 0 {
-            write_batch(&db, std::mem::take(&mut commands), &failures).await;
+        let mut heartbeat = tokio::time::interval(lease / 3);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                received = receiver.recv_many(&mut commands, MAX_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    write_batch(&db, &owner, std::mem::take(&mut commands), &failures).await;
+                }
+                _ = heartbeat.tick(), if !db.is_closed() => keep_leases(&db, &owner, lease).await,
+            }
         }
     });
     sender
+}
+
+/// Renew our runs' leases and interrupt the runs of processes that stopped renewing theirs.
+/// Failures are logged: a missed renewal is repaired by the next one, well within the lease.
+async fn keep_leases(db: &Db, owner: &str, lease: Duration) {
+    let now = now_millis();
+    if let Err(err) = renew_leases(db, now, owner).await {
+        tracing::warn!(error = %err, "renewing run leases failed");
+    }
+    let stale = now - i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    match interrupt_orphaned(db, now, stale, owner).await {
+        Ok(0) => {}
+        Ok(runs) => tracing::warn!(runs, "runs of a stopped process marked interrupted"),
+        Err(err) => tracing::warn!(error = %err, "checking for orphaned runs failed"),
+    }
 }
 
 /// A command that changes rows, with whoever waits for its outcome.
@@ -71,7 +106,7 @@ enum Work {
     Write(Write, Reply),
 }
 
-async fn write_batch(db: &Db, commands: Vec<Command>, failures: &AtomicU64) {
+async fn write_batch(db: &Db, owner: &str, commands: Vec<Command>, failures: &AtomicU64) {
     let mut flushes = Vec::new();
     let mut work = Vec::with_capacity(commands.len());
     for command in commands {
@@ -82,7 +117,7 @@ async fn write_batch(db: &Db, commands: Vec<Command>, failures: &AtomicU64) {
         }
     }
     if !work.is_empty() {
-        match write_patiently(db, &work).await {
+        match write_patiently(db, owner, &work).await {
             Ok(outcomes) => {
                 for (item, outcome) in work.into_iter().zip(outcomes) {
                     finish(item, outcome, failures);
@@ -99,7 +134,7 @@ async fn write_batch(db: &Db, commands: Vec<Command>, failures: &AtomicU64) {
                             failures.fetch_add(1, Ordering::Relaxed);
                         }
                         Work::Write(..) => {
-                            let outcome = write_alone(db, &item).await;
+                            let outcome = write_alone(db, owner, &item).await;
                             finish(item, outcome, failures);
                         }
                     }
@@ -117,7 +152,7 @@ async fn write_batch(db: &Db, commands: Vec<Command>, failures: &AtomicU64) {
                     "store batch failed, writing one by one"
                 );
                 for item in work {
-                    let outcome = write_alone(db, &item).await;
+                    let outcome = write_alone(db, owner, &item).await;
                     finish(item, outcome, failures);
                 }
             }
@@ -132,12 +167,13 @@ async fn write_batch(db: &Db, commands: Vec<Command>, failures: &AtomicU64) {
 /// [`write_together`], retried while it fails for a reason that may pass.
 async fn write_patiently(
     db: &Db,
+    owner: &str,
     work: &[Work],
 ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
     let mut pause = FIRST_PAUSE;
     let mut attempt = 1;
     loop {
-        match write_together(db, work).await {
+        match write_together(db, owner, work).await {
             Err(err) if attempt < TRANSIENT_ATTEMPTS && is_transient(&err) => {
                 tracing::warn!(error = %err, attempt, "store batch failed, will retry");
                 tokio::time::sleep(pause).await;
@@ -171,13 +207,14 @@ fn is_transient(err: &sqlx::Error) -> bool {
 /// Apply `work` in one transaction: the outcome of each item, or the error that rolled it back.
 async fn write_together(
     db: &Db,
+    owner: &str,
     work: &[Work],
 ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
     let mut tx = db.begin().await?;
     let mut outcomes = Vec::with_capacity(work.len());
     for item in work {
         outcomes.push(match item {
-            Work::Event(event) => apply_event(&mut tx, event).await?,
+            Work::Event(event) => apply_event(&mut tx, event, owner).await?,
             Work::Write(write, _) => apply_write(&mut tx, write).await?,
         });
     }
@@ -186,8 +223,8 @@ async fn write_together(
 }
 
 /// One command in its own transaction, without retries.
-async fn write_alone(db: &Db, item: &Work) -> Result<(), StoreError> {
-    match write_together(db, std::slice::from_ref(item)).await {
+async fn write_alone(db: &Db, owner: &str, item: &Work) -> Result<(), StoreError> {
+    match write_together(db, owner, std::slice::from_ref(item)).await {
         Ok(mut outcomes) => outcomes.pop().expect("one outcome per command"),
         Err(err) => Err(err.into()),
     }

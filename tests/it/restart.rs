@@ -376,11 +376,13 @@ fn is(event: &Received, name: &str) -> bool {
     event.name.as_deref() == Some(name)
 }
 
-/// The config: model `fake` (the fake LLM) and the bundled testkit over stdio. The data dir
-/// (and so the SQLite file) comes from `--data-dir`.
+/// The config: model `fake` (the fake LLM) and the bundled testkit over stdio, with a short run
+/// lease (the killed server's run is orphaned 1 s after its last renewal). The data dir (and so
+/// the SQLite file) comes from `--data-dir`.
 fn write_config(dir: &Path, fake: &FakeLlm) -> PathBuf {
     let yaml = format!(
-        "models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
+        "server:\n  run_lease_ms: 1000\n\
+         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
          \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
          mcpServers:\n{testkit}",
         base = fake.openai_base_url(),
@@ -479,8 +481,10 @@ async fn kill_9_mid_run_then_restart_interrupts_the_run_and_reruns_nothing() {
     let new_testkit_pid = second.wait_testkit_ready().await;
     assert_ne!(new_testkit_pid, testkit_pid);
 
-    let run = second.run(&run_id).await;
-    assert_eq!(run["status"], "interrupted", "{run:#}");
+    // Orphaned once its lease (1 s) has not been renewed: at start-up, or at the next sweep.
+    let run = second
+        .run_when(&run_id, "interrupted", |run| run["status"] == "interrupted")
+        .await;
     assert_eq!(run["error"], INTERRUPTED_ERROR, "{run:#}");
     assert!(run["finished_at"].as_i64().is_some(), "{run:#}");
     assert_eq!(run["answer"], Value::Null, "{run:#}");

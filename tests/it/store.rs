@@ -16,7 +16,7 @@ use switchboard::domain::{
 };
 use switchboard::store::{
     MAX_STORED_JSON_BYTES, PREVIEW_BYTES, RunDetail, RunFilter, RunSummary, StepEdge, StepRecord,
-    Store, StoreError,
+    Store, StoreError, StoreOptions,
 };
 
 /// Names the Postgres database the tests may create schemas in.
@@ -58,6 +58,7 @@ on_both_backends!(
     conversations_and_messages,
     caps_large_step_payloads,
     reopening_after_a_crash_interrupts_running_runs,
+    leases_keep_live_runs_and_free_orphaned_ones,
     concurrent_runs_lose_nothing,
     throughput,
 );
@@ -992,6 +993,49 @@ async fn reopening_after_a_crash_interrupts_running_runs(db: &TestDb) {
     // Nothing is left to interrupt the next time.
     let (_store, interrupted) = Store::open(&db.url).await.unwrap();
     assert_eq!(interrupted, 0);
+}
+
+/// Two processes on one database: the second neither interrupts the first one's live run when it
+/// opens nor later while both renew and sweep; once the first stops renewing (a crash), the
+/// second marks the run `interrupted` after the lease.
+async fn leases_keep_live_runs_and_free_orphaned_ones(db: &TestDb) {
+    let lease = Duration::from_millis(1_500);
+    let options = StoreOptions { run_lease: lease };
+    let (first, _) = Store::open_with(&db.url, options).await.unwrap();
+    let live = RunId::new();
+    let now = switchboard::domain::now_millis();
+    record_all(&first, &[run_started(live, ConversationId::new(), now)]);
+    first.flush().await;
+
+    let (second, interrupted) = Store::open_with(&db.url, options).await.unwrap();
+    assert_eq!(interrupted, 0, "a live process's run is not orphaned");
+    // Both renew and sweep every 500 ms meanwhile.
+    tokio::time::sleep(lease * 2).await;
+    let run = second.get_run(live).await.unwrap();
+    assert_eq!(run.summary.status, RunStatus::Running, "{run:?}");
+
+    // The first process stops renewing: the second interrupts the run once the lease is over.
+    drop(first);
+    let stopped = Instant::now();
+    loop {
+        let run = second.get_run(live).await.unwrap();
+        if run.summary.status == RunStatus::Interrupted {
+            assert!(run.summary.error.is_some(), "{run:?}");
+            break;
+        }
+        assert!(
+            stopped.elapsed() < lease * 4,
+            "still {:?} {:?} after the owner stopped",
+            run.summary.status,
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stopped.elapsed() >= lease / 2,
+        "interrupted {:?} after the owner stopped, before its lease could run out",
+        stopped.elapsed()
+    );
 }
 
 async fn concurrent_runs_lose_nothing(db: &TestDb) {
