@@ -11,9 +11,16 @@
 //! - `servers`: the catalog and its try-it forms (a result, validation errors with paths).
 //! - `hostile`: script, event handlers, script and data URLs, SVG and remote images in model
 //!   output, tool output, tool descriptions and server names stay inert text everywhere.
+//! - `conversations`: the chat's conversation list: new, rename (Enter saves, Escape cancels),
+//!   delete, reopen by URL, a hostile title, bad ids.
+//! - `forms`: try-it forms generated from schemas with booleans, enums (also behind `$ref` and
+//!   `oneOf`), arrays of strings and objects, nested objects; what is sent is exactly what was
+//!   filled in; JSON mode reports invalid JSON before sending and shows the server's error paths.
 //!
 //! The pages' DOM contract (ids, classes, `data-` attributes) is what these tests select on.
 
+mod conversations;
+mod forms;
 mod hostile;
 mod pages;
 mod servers;
