@@ -306,3 +306,65 @@ pub fn json_or_text(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
+
+/// An MCP server over Streamable HTTP at `url` (`http://127.0.0.1:PORT/mcp`), serving a clone of
+/// `handler` per session, for tests that need a remote server of their own; stops when dropped.
+pub struct McpHttpServer {
+    pub url: String,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl McpHttpServer {
+    pub async fn start<H>(handler: H) -> McpHttpServer
+    where
+        H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+    {
+        use rmcp::transport::StreamableHttpService;
+        use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
+        let stop = tokio_util::sync::CancellationToken::new();
+        let config =
+            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
+        let service = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            std::sync::Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        let app = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test MCP server");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        McpHttpServer { url, stop }
+    }
+}
+
+impl Drop for McpHttpServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A server handler whose tools are whatever routes a test adds to `router`.
+#[derive(Clone)]
+pub struct RoutedTools {
+    pub router: rmcp::handler::server::router::tool::ToolRouter<RoutedTools>,
+}
+
+#[rmcp::tool_handler(router = self.router.clone())]
+impl rmcp::ServerHandler for RoutedTools {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+}

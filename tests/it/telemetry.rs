@@ -20,9 +20,6 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
-use rmcp::transport::StreamableHttpService;
-use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -41,7 +38,7 @@ use switchboard::mcp::CallOptions;
 use switchboard::runs::HubTools;
 use switchboard::telemetry::{Telemetry, TelemetryConfig};
 
-use crate::support::TestHub;
+use crate::support::{McpHttpServer, TestHub};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -586,28 +583,6 @@ impl ServerHandler for Probe {
     }
 }
 
-async fn start_probe() -> (String, CancellationToken) {
-    let stop = CancellationToken::new();
-    let config = StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-    let service = StreamableHttpService::new(
-        || Ok(Probe),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let shutdown = stop.clone().cancelled_owned();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
-    (url, stop)
-}
-
 fn text_of(value: &Value) -> String {
     value
         .pointer("/content/0/text")
@@ -618,7 +593,8 @@ fn text_of(value: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_carry_traceparent_in_meta() {
-    let (url, stop) = start_probe().await;
+    let probe = McpHttpServer::start(Probe).await;
+    let url = &probe.url;
     let hub = TestHub::start(
         &format!("mcpServers:\n  probe:\n    url: {url}\n"),
         Duration::from_secs(10),
@@ -666,5 +642,5 @@ async fn tool_calls_carry_traceparent_in_meta() {
     assert!(traceparent.starts_with(&format!("00-{TRACE_ID}-")) && traceparent.ends_with("-01"));
 
     hub.hub.mcp().shutdown().await;
-    stop.cancel();
+    drop(probe);
 }

@@ -6,21 +6,15 @@
 //! text that does not parse is reported before anything is sent, and schema violations come
 //! back as `.try-errors li` with their JSON paths, the same as the API's.
 
-use std::sync::Arc;
-
 use reqwest::{Method, StatusCode};
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{JsonObject, ServerCapabilities, ServerConfig, Tool};
-use rmcp::transport::StreamableHttpService;
-use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{JsonObject, Tool};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::{PATIENCE, Ui, assert_same_origin_requests, text_of};
 use crate::support::webdriver::Browser;
+use crate::support::{McpHttpServer, RoutedTools};
 
 /// The echo server's name in the config, and its tool.
 const SERVER: &str = "forms";
@@ -28,7 +22,7 @@ const PROBE: &str = "probe";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_it_forms_send_exactly_what_was_filled_in_and_json_mode_reports_errors() {
-    let echo = EchoMcp::start().await;
+    let echo = start_echo_mcp().await;
     let ui = Ui::start(&format!("  {SERVER}:\n    url: {}\n", echo.url), 1).await;
     let (_, catalog) = ui.request(Method::GET, "/api/tools", None).await;
     let probe = catalog["tools"]
@@ -577,57 +571,12 @@ fn probe_schema() -> JsonObject {
 }
 
 /// A Streamable HTTP MCP server whose one tool answers with its arguments as JSON text.
-#[derive(Clone)]
-struct Echo {
-    router: ToolRouter<Echo>,
-}
-
-#[tool_handler(router = self.router.clone())]
-impl ServerHandler for Echo {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-struct EchoMcp {
-    url: String,
-    stop: CancellationToken,
-}
-
-impl EchoMcp {
-    async fn start() -> EchoMcp {
-        let tool = Tool::new(PROBE, "Answers with its arguments as JSON.", probe_schema());
-        let mut router = ToolRouter::new();
-        router.add_route(ToolRoute::new(
-            tool,
-            |Parameters(args): Parameters<Value>| args.to_string(),
-        ));
-        let handler = Echo { router };
-        let stop = CancellationToken::new();
-        let config =
-            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-        let service = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
-        let app = axum::Router::new().nest_service("/mcp", service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the echo MCP server");
-        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        });
-        EchoMcp { url, stop }
-    }
-}
-
-impl Drop for EchoMcp {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+async fn start_echo_mcp() -> McpHttpServer {
+    let tool = Tool::new(PROBE, "Answers with its arguments as JSON.", probe_schema());
+    let mut router = ToolRouter::new();
+    router.add_route(ToolRoute::new(
+        tool,
+        |Parameters(args): Parameters<Value>| args.to_string(),
+    ));
+    McpHttpServer::start(RoutedTools { router }).await
 }

@@ -15,11 +15,7 @@ use std::time::Duration;
 use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig, Tool};
-use rmcp::transport::StreamableHttpService;
-use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::Tool;
 use serde_json::{Value, json};
 use switchboard_mcp_servers::testkit::EchoArgs;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Ui, assert_same_origin_requests, send_chat, text_of};
 use crate::support::fake_llm::{FakeToolCall, Reply};
 use crate::support::webdriver::Browser;
+use crate::support::{McpHttpServer, RoutedTools};
 
 /// The odd but valid server name (a JavaScript object's prototype key).
 const ODD_SERVER: &str = "__proto__";
@@ -41,7 +38,7 @@ const SCRIPT_TEXT: &str = "<script>window.__pwned=1</script>";
 async fn hostile_payloads_stay_inert_in_chat_debug_and_servers() {
     let sentinel = Sentinel::start().await;
     let payload = payload(&sentinel.origin);
-    let hostile = HostileMcp::start(&payload).await;
+    let hostile = start_hostile_mcp(&payload).await;
     let ui = Ui::start(&format!("  {ODD_SERVER}:\n    url: {}\n", hostile.url), 1).await;
     let (_, catalog) = ui.request(reqwest::Method::GET, "/api/tools", None).await;
     let odd_tool = catalog["tools"]
@@ -230,7 +227,7 @@ async fn hostile_payloads_stay_inert_in_chat_debug_and_servers() {
     );
     drop(browser);
     ui.server.stop().await;
-    hostile.stop.cancel();
+    drop(hostile);
 }
 
 /// `javascript:`, assembled so the literal never appears in one piece.
@@ -428,60 +425,15 @@ impl Drop for Sentinel {
 }
 
 /// A Streamable HTTP MCP server with one echo tool whose title and description are hostile.
-#[derive(Clone)]
-struct Hostile {
-    router: ToolRouter<Hostile>,
-}
-
-#[tool_handler(router = self.router.clone())]
-impl ServerHandler for Hostile {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-struct HostileMcp {
-    url: String,
-    stop: CancellationToken,
-}
-
-impl HostileMcp {
-    async fn start(payload: &str) -> HostileMcp {
-        let schema = schema_for_input::<EchoArgs>().expect("echo schema");
-        let tool = Tool::new(ODD_TOOL, format!("Echoes. {payload}"), schema).with_title(format!(
-            "<img src=x onerror=\"window.__pwned=1\">{TITLE_MARK}{SCRIPT_TEXT}"
-        ));
-        let mut router = ToolRouter::new();
-        router.add_route(ToolRoute::new(
-            tool,
-            |Parameters(args): Parameters<EchoArgs>| args.message,
-        ));
-        let handler = Hostile { router };
-        let stop = CancellationToken::new();
-        let config =
-            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
-        let service = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
-        let app = axum::Router::new().nest_service("/mcp", service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the hostile MCP server");
-        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        });
-        HostileMcp { url, stop }
-    }
-}
-
-impl Drop for HostileMcp {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+async fn start_hostile_mcp(payload: &str) -> McpHttpServer {
+    let schema = schema_for_input::<EchoArgs>().expect("echo schema");
+    let tool = Tool::new(ODD_TOOL, format!("Echoes. {payload}"), schema).with_title(format!(
+        "<img src=x onerror=\"window.__pwned=1\">{TITLE_MARK}{SCRIPT_TEXT}"
+    ));
+    let mut router = ToolRouter::new();
+    router.add_route(ToolRoute::new(
+        tool,
+        |Parameters(args): Parameters<EchoArgs>| args.message,
+    ));
+    McpHttpServer::start(RoutedTools { router }).await
 }
