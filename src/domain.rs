@@ -81,6 +81,19 @@ pub fn now_millis() -> UnixMillis {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The span id of step `step` in its run's trace: `step + 1`, so never zero (an invalid span id).
+/// The engine names it as the parent in the `traceparent` the step sends (its model request or
+/// MCP call), and telemetry exports the step's span under it, so the two always agree.
+pub fn step_span_id(step: StepIndex) -> u64 {
+    u64::from(step) + 1
+}
+
+/// A W3C `traceparent` (version 00, sampled) naming span `span_id` of trace `trace_id` (32 hex
+/// digits) as the parent.
+pub fn traceparent(trace_id: &str, span_id: u64) -> String {
+    format!("00-{trace_id}-{span_id:016x}-01")
+}
+
 /// Terminal or running state of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

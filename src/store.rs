@@ -123,9 +123,8 @@ impl Store {
             )));
         };
         let owner: Arc<str> = uuid::Uuid::now_v7().to_string().into();
-        let now = now_millis();
-        let stale = now - i64::try_from(options.run_lease.as_millis()).unwrap_or(i64::MAX);
-        let interrupted = events::interrupt_orphaned(&writer_db, now, stale, &owner).await?;
+        let interrupted =
+            events::interrupt_orphaned(&writer_db, now_millis(), options.run_lease, &owner).await?;
         if interrupted > 0 {
             tracing::warn!(
                 runs = interrupted,

@@ -25,7 +25,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SpanProcessor};
 
 use crate::domain::RunEvent;
 
-pub use spans::{run_span_id, step_span_id, trace_id_of, traceparent};
+pub use spans::{run_span_id, step_span_id, trace_id_of};
 
 /// The base URL of an OTLP collector; `/v1/traces` is appended.
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -322,9 +322,9 @@ mod tests {
             text: "x".into(),
         });
         let run_id = RunId::new();
-        let parent = traceparent(
-            trace_id_of(run_id, Some("0af7651916cd43dd8448eb211c80319c")),
-            run_span_id(run_id),
+        let parent = crate::domain::traceparent(
+            &trace_id_of(run_id, Some("0af7651916cd43dd8448eb211c80319c")).to_string(),
+            u64::from_be_bytes(run_span_id(run_id).to_bytes()),
         );
         assert_eq!(parent.len(), 55);
     }

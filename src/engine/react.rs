@@ -230,12 +230,12 @@ pub(crate) async fn run_acts(
     futures::future::join_all(acts).await
 }
 
-/// The W3C `traceparent` naming step `step`'s span as the parent (span id `step + 1`, as the
-/// telemetry module derives it), sent to the model or MCP server the step calls.
+/// The `traceparent` naming step `step`'s span as the parent, sent to the model or MCP server
+/// the step calls.
 fn step_traceparent(spec: &RunSpec, step: StepIndex) -> Option<String> {
     spec.trace_id
         .as_ref()
-        .map(|trace| format!("00-{trace}-{:016x}-01", u64::from(step) + 1))
+        .map(|trace| crate::domain::traceparent(trace, crate::domain::step_span_id(step)))
 }
 
 /// Invoke one tool, forwarding its progress notifications as events.

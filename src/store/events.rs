@@ -3,6 +3,8 @@
 //! leases that tell live runs from orphaned ones, and the pass that marks orphaned runs
 //! `interrupted`. Called by the writer (and `Store::open`) only.
 
+use std::time::Duration;
+
 use super::cap::{MAX_STORED_ERROR_BYTES, stored_json, stored_text};
 use super::db::{Db, Statement, Tx};
 use super::error::StoreError;
@@ -11,19 +13,21 @@ use crate::domain::{RunEvent, RunStatus, StepStatus, UnixMillis};
 /// Error text of a run found `running` at start-up.
 const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
 
-/// The runs still `running` whose owner is not `me` and has not renewed its lease since `stale`
+/// The runs still `running` whose owner is not `me` and has not renewed its lease since `$6`
 /// (or that predate leases): their process is gone.
 const ORPHANED: &str = "status = $4 AND (owner IS NULL OR owner <> $5) \
      AND (heartbeat_at IS NULL OR heartbeat_at < $6)";
 
-/// Mark orphaned runs (see [`ORPHANED`]) and their running steps `interrupted`; returns how many
-/// runs. Runs of live processes sharing the database are left alone.
+/// Mark orphaned runs (see [`ORPHANED`]: not renewed for `lease` before `at`) and their running
+/// steps `interrupted`; returns how many runs. Runs of live processes sharing the database are
+/// left alone.
 pub(super) async fn interrupt_orphaned(
     db: &Db,
     at: UnixMillis,
-    stale: UnixMillis,
+    lease: Duration,
     me: &str,
 ) -> Result<u64, sqlx::Error> {
+    let stale = at.saturating_sub(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
     let mut tx = db.begin().await?;
     tx.execute(
         Statement::assembled(

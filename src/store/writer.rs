@@ -92,8 +92,7 @@ async fn keep_leases(db: &Db, owner: &str, lease: Duration) {
     if let Err(err) = renew_leases(db, now, owner).await {
         tracing::warn!(error = %err, "renewing run leases failed");
     }
-    let stale = now - i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-    match interrupt_orphaned(db, now, stale, owner).await {
+    match interrupt_orphaned(db, now, lease, owner).await {
         Ok(0) => {}
         Ok(runs) => tracing::warn!(runs, "runs of a stopped process marked interrupted"),
         Err(err) => tracing::warn!(error = %err, "checking for orphaned runs failed"),

@@ -70,15 +70,10 @@ pub fn run_span_id(run_id: RunId) -> SpanId {
     SpanId::from(run_id.0.as_u64_pair().1 | 1 << 63)
 }
 
-/// The span id of step `step`: `step + 1`, the parent id the engine puts in the `traceparent` it
-/// sends to model providers.
+/// The span id of step `step` ([`crate::domain::step_span_id`], the parent the engine names in
+/// the `traceparent` the step sends).
 pub fn step_span_id(step: StepIndex) -> SpanId {
-    SpanId::from(u64::from(step) + 1)
-}
-
-/// A W3C `traceparent` (version 00, sampled).
-pub fn traceparent(trace_id: TraceId, parent: SpanId) -> String {
-    format!("00-{trace_id}-{parent}-01")
+    SpanId::from(crate::domain::step_span_id(step))
 }
 
 /// Turns one run's events into finished spans; followed runs are kept in a bounded map.
@@ -549,7 +544,10 @@ mod tests {
         assert_eq!(trace_id_of(run, Some(&"0".repeat(32))), derived);
         assert_ne!(run_span_id(run), SpanId::INVALID);
         assert_eq!(
-            traceparent(TraceId::from(0xab), step_span_id(4)),
+            crate::domain::traceparent(
+                &TraceId::from(0xab).to_string(),
+                u64::from_be_bytes(step_span_id(4).to_bytes())
+            ),
             "00-000000000000000000000000000000ab-0000000000000005-01"
         );
     }
