@@ -4,8 +4,9 @@
 //! concurrency level; prints p50/p99 latency, calls/s and CPU per call for each path, the ratios,
 //! and PASS/FAIL against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥
 //! 0.5× direct). `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
-//! HTTP), the same invoke with reqwest as the load generator, and `GET /healthz` (HTTP alone).
-//! The HTTP load generator is hyper's HTTP/1.1 client connection (`bench/hyperhttp.rs`).
+//! HTTP), the same invoke with hyper's and with reqwest's client as the load generator, and
+//! `GET /healthz` (HTTP alone). The judged HTTP load generator is a wrk-style HTTP/1.1 client
+//! (`bench/rawhttp.rs`).
 //!
 //! `cargo build --release --bins && target/release/bench [--calls N] [--duration-secs S]`;
 //! see `docs/benchmarks.md`.
@@ -14,6 +15,8 @@
 mod hyperhttp;
 #[path = "bench/measure.rs"]
 mod measure;
+#[path = "bench/rawhttp.rs"]
+mod rawhttp;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +45,7 @@ const SERVER_TOOL: &str = "echo";
 const MAX_ADDED_P50: Duration = Duration::from_micros(100);
 const MIN_THROUGHPUT_RATIO: f64 = 0.5;
 /// `--breakdown` path names the report refers to.
+const HYPER_PATH: &str = "invoke with hyper's client as the load generator";
 const REQWEST_PATH: &str = "invoke with reqwest as the load generator";
 const HEALTHZ_PATH: &str = "GET /healthz (HTTP alone, no tool call)";
 
@@ -65,12 +69,16 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
     /// Also measure paths that split the overhead: `Hub::invoke` in-process (no HTTP), invoke
-    /// with reqwest instead of hyper's client as the load generator, and `GET /healthz`.
+    /// with hyper's and with reqwest's client as the load generator, and `GET /healthz`.
     #[arg(long)]
     breakdown: bool,
     /// The switchboard binary that runs the testkit server (default: next to this binary).
     #[arg(long)]
     switchboard: Option<PathBuf>,
+    /// Measure only the paths whose name starts with this (`direct`, `switchboard`, `Hub`,
+    /// `GET`…) and print their per-repetition lines, no report: for profiling one path.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -168,6 +176,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
         let via_child = paths[1].processes.clone();
         paths.push(CallPath {
+            name: HYPER_PATH,
+            call: via.hyper_caller(),
+            processes: via_child.clone(),
+        });
+        paths.push(CallPath {
             name: REQWEST_PATH,
             call: via.reqwest_caller(),
             processes: via_child.clone(),
@@ -188,7 +201,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let warm = Budget::Calls(args.warmup.max(1));
-    for path in &paths {
+    let selected = |path: &CallPath| {
+        args.only
+            .as_ref()
+            .is_none_or(|only| path.name.starts_with(only.as_str()))
+    };
+    for path in paths.iter().filter(|p| selected(p)) {
         path.measure(16, warm).await.context("warm-up")?;
     }
 
@@ -200,6 +218,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // Interleaved, so slow drift (other load, frequency) hits every path alike.
             let mut line = format!("bench: rep {rep}/{} concurrency {level}:", args.reps);
             for (j, path) in paths.iter().enumerate() {
+                if !selected(path) {
+                    continue;
+                }
                 let sample = path.measure(level, budget).await?;
                 line.push_str(&format!(
                     " {} p50 {} µs {:.0}/s;",
@@ -213,6 +234,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if args.only.is_some() {
+        return Ok(());
+    }
     let rows: Vec<Row> = levels
         .iter()
         .zip(&samples)
@@ -354,6 +378,7 @@ impl DirectClient {
 /// and a pooled keep-alive HTTP client.
 struct ViaSwitchboard {
     addr: std::net::SocketAddr,
+    raw: rawhttp::RawClient,
     hyper: hyperhttp::HyperClient,
     http: reqwest::Client,
     shutdown: CancellationToken,
@@ -389,6 +414,7 @@ impl ViaSwitchboard {
             .context("building the HTTP client")?;
         let via = Self {
             addr,
+            raw: rawhttp::RawClient::new(addr),
             hyper: hyperhttp::HyperClient::new(addr),
             http,
             shutdown,
@@ -423,8 +449,22 @@ impl ViaSwitchboard {
         }
     }
 
-    /// `POST /api/tools/testkit__echo/invoke` through hyper's HTTP/1.1 client: the judged path.
+    /// `POST /api/tools/testkit__echo/invoke` through the wrk-style client: the judged path.
     fn caller(&self) -> Caller {
+        let client = self.raw.clone();
+        let request = client.request(
+            "POST",
+            &format!("/api/tools/{EXPOSED_TOOL}/invoke"),
+            br#"{"message":"hi"}"#,
+        );
+        Arc::new(move || {
+            let (client, request) = (client.clone(), request.clone());
+            Box::pin(async move { client.send(&request).await })
+        })
+    }
+
+    /// The same invoke through hyper's HTTP/1.1 client connection.
+    fn hyper_caller(&self) -> Caller {
         let client = self.hyper.clone();
         let path: Arc<str> = format!("/api/tools/{EXPOSED_TOOL}/invoke").into();
         let body = bytes::Bytes::from_static(br#"{"message":"hi"}"#);
@@ -460,10 +500,11 @@ impl ViaSwitchboard {
 
     /// `GET /healthz`: the HTTP round trip with no tool call behind it.
     fn healthz_caller(&self) -> Caller {
-        let client = self.hyper.clone();
+        let client = self.raw.clone();
+        let request = client.request("GET", "/healthz", b"");
         Arc::new(move || {
-            let client = client.clone();
-            Box::pin(async move { client.send(&http::Method::GET, "/healthz", None).await })
+            let (client, request) = (client.clone(), request.clone());
+            Box::pin(async move { client.send(&request).await })
         })
     }
 
@@ -631,18 +672,20 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
         }
         None => println!("n/a: the throughput ratio needs concurrency 64 in --concurrency"),
     }
-    // For the record: the same targets with reqwest as the load generator.
-    let with_reqwest = |level: usize| {
-        let row = rows.iter().find(|r| r.level == level)?;
-        let (_, sample) = row.extra.iter().find(|(n, _)| *n == REQWEST_PATH)?;
-        Some((row.direct, *sample))
-    };
-    if let (Some((d1, r1)), Some((d64, r64))) = (with_reqwest(1), with_reqwest(64)) {
-        println!(
-            "info: with reqwest as the load generator: added p50 at 1 = {} µs, throughput at 64 = {:.2}× direct",
-            micros(r1.p50.saturating_sub(d1.p50)),
-            r64.calls_per_sec / d64.calls_per_sec
-        );
+    // For the record: the same targets with the other load generators.
+    for (client, path) in [("hyper's client", HYPER_PATH), ("reqwest", REQWEST_PATH)] {
+        let with = |level: usize| {
+            let row = rows.iter().find(|r| r.level == level)?;
+            let (_, sample) = row.extra.iter().find(|(n, _)| *n == path)?;
+            Some((row.direct, *sample))
+        };
+        if let (Some((d1, s1)), Some((d64, s64))) = (with(1), with(64)) {
+            println!(
+                "info: with {client} as the load generator: added p50 at 1 = {} µs, throughput at 64 = {:.2}× direct",
+                micros(s1.p50.saturating_sub(d1.p50)),
+                s64.calls_per_sec / d64.calls_per_sec
+            );
+        }
     }
 }
 

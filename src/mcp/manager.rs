@@ -11,7 +11,7 @@ use rmcp::model::{
     CancelledNotificationParam, ClientRequest, JsonObject, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
-use tokio::sync::mpsc;
+use tokio::sync::{TryAcquireError, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -199,13 +199,21 @@ impl McpManager {
             server: server.to_owned(),
             timeout,
         };
-        let _permit = tokio::time::timeout_at(deadline, shared.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|_| McpError::Unavailable {
-                server: server.to_owned(),
-                reason: "stopped".to_owned(),
-            })?;
+        let stopped = || McpError::Unavailable {
+            server: server.to_owned(),
+            reason: "stopped".to_owned(),
+        };
+        // A free permit is taken without arming a timer: most calls find one.
+        let _permit = match shared.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(stopped()),
+            Err(TryAcquireError::NoPermits) => {
+                tokio::time::timeout_at(deadline, shared.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|_| stopped())?
+            }
+        };
         let connection =
             shared
                 .connection

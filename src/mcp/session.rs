@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use rmcp::model::ProtocolVersion;
 use rmcp::service::RunningService;
-use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
 use super::client::HubClient;
@@ -73,12 +72,12 @@ pub(crate) async fn connect(
                     source,
                 })?;
             let mut exit = spawned.process.exit_watch();
-            let stdout = stdio::FrameCappedReader::new(spawned.stdout, stdio::MAX_FRAME_BYTES);
+            let transport =
+                stdio::StdioTransport::new(spawned.stdout, spawned.stdin, stdio::MAX_FRAME_BYTES);
             // Checked first on failure: a flooding child exits (cleanly) only because we closed
             // its stdout, so its exit status would hide the real reason.
-            let overflow = stdout.overflow();
+            let overflow = transport.overflow();
             let overflowed = || overflow.message().map(ConnectError::Handshake);
-            let transport = AsyncRwTransport::new_client(stdout, spawned.stdin);
             let child = spawned.process;
             let handshake = handler.serve_with_lifecycle(transport, lifecycle());
             tokio::pin!(handshake);
