@@ -12,7 +12,8 @@
 //! - caps a stdout frame, failing the stream (and saying so through [`FrameOverflow`]) instead
 //!   of buffering a server that writes without newlines;
 //! - answers a call whose response cannot be decoded with an error for that call at once,
-//!   instead of leaving it to its timeout.
+//!   instead of leaving it to its timeout, and refuses a request from the server that cannot be
+//!   decoded (Invalid Request) instead of leaving the server waiting.
 
 use std::collections::HashSet;
 use std::io;
@@ -124,6 +125,19 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
         }
     }
 
+    /// Answer a request we could not read with Invalid Request, without waiting: if the queue
+    /// is full or closed the server is past hearing it anyway.
+    fn refuse(&self, id: RequestId) {
+        let refusal: TxJsonRpcMessage<RoleClient> = JsonRpcMessage::error(
+            ErrorData::invalid_request("the request could not be read", None),
+            Some(id),
+        );
+        if let (Some(queue), Ok(mut frame)) = (&self.queue, serde_json::to_vec(&refusal)) {
+            frame.push(b'\n');
+            let _ = queue.try_send(frame);
+        }
+    }
+
     /// The next complete line in the buffer, if there is one, as a range of `buf`.
     fn next_line(&mut self) -> Option<(usize, usize)> {
         let newline = self.buf[self.scanned..].iter().position(|b| *b == b'\n');
@@ -195,8 +209,10 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleClient> for StdioTransport<R> {
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
             while let Some((start, end)) = self.next_line() {
-                if let Some(message) = decode(&self.buf[start..end], &mut self.calls) {
-                    return Some(message);
+                match decode(&self.buf[start..end], &mut self.calls) {
+                    Decoded::Message(message) => return Some(message),
+                    Decoded::Refuse(id) => self.refuse(id),
+                    Decoded::Skip => {}
                 }
             }
             match self.fill().await {
@@ -263,19 +279,33 @@ struct Envelope {
     method: Option<serde::de::IgnoredAny>,
 }
 
-/// One line from the server as a message; `None` for what is skipped (blank lines, non-standard
-/// notifications, unreadable lines that belong to no request).
-fn decode(line: &[u8], calls: &mut HashSet<RequestId>) -> Option<RxJsonRpcMessage<RoleClient>> {
+/// What one line from the server turned out to be.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned and consumed at once; boxing would allocate for every message"
+)]
+enum Decoded {
+    /// A message for the service (possibly an error standing in for an unreadable answer).
+    Message(RxJsonRpcMessage<RoleClient>),
+    /// A request the server sent that we cannot read: it gets an Invalid Request error back,
+    /// so the server is not left waiting.
+    Refuse(RequestId),
+    /// Nothing to do: a blank line, a notification we cannot type, a line that is not JSON-RPC.
+    Skip,
+}
+
+/// One line from the server, decoded.
+fn decode(line: &[u8], calls: &mut HashSet<RequestId>) -> Decoded {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
-        return None;
+        return Decoded::Skip;
     }
     if !calls.is_empty()
         && let Ok(response) = serde_json::from_slice::<CallResponse>(line)
         && calls.remove(&response.id)
     {
-        return Some(JsonRpcMessage::response(
+        return Decoded::Message(JsonRpcMessage::response(
             ServerResult::CallToolResult(response.result),
             response.id,
         ));
@@ -289,19 +319,16 @@ fn decode(line: &[u8], calls: &mut HashSet<RequestId>) -> Option<RxJsonRpcMessag
             {
                 calls.remove(id);
             }
-            Some(message)
+            Decoded::Message(message)
         }
         Err(err) => unreadable(line, &err, calls),
     }
 }
 
-/// A line that is not a message we know. An answer (it has an id and no method) becomes an
-/// error for the request it answers, so the caller hears at once; anything else is skipped.
-fn unreadable(
-    line: &[u8],
-    err: &serde_json::Error,
-    calls: &mut HashSet<RequestId>,
-) -> Option<RxJsonRpcMessage<RoleClient>> {
+/// A line that is not a message we know. An answer (an id, no method) becomes an error for the
+/// request it answers, so the caller hears at once; a request (an id and a method) is refused;
+/// anything else is skipped.
+fn unreadable(line: &[u8], err: &serde_json::Error, calls: &mut HashSet<RequestId>) -> Decoded {
     match serde_json::from_slice::<Envelope>(line) {
         Ok(Envelope {
             id: Some(id),
@@ -309,7 +336,7 @@ fn unreadable(
         }) => {
             tracing::warn!(error = %err, "stdio transport: a response from the server could not be read");
             calls.remove(&id);
-            Some(JsonRpcMessage::error(
+            Decoded::Message(JsonRpcMessage::error(
                 ErrorData::internal_error(
                     format!("the server's response could not be read: {err}"),
                     None,
@@ -317,15 +344,22 @@ fn unreadable(
                 Some(id),
             ))
         }
-        // Notifications and requests we cannot type (other protocols sharing stdout, newer
-        // methods) are skipped, as rmcp's own transport does.
+        Ok(Envelope {
+            id: Some(id),
+            method: Some(_),
+        }) => {
+            tracing::warn!(error = %err, "stdio transport: refusing a request from the server it cannot read");
+            Decoded::Refuse(id)
+        }
+        // Notifications we cannot type (other protocols sharing stdout, newer methods) are
+        // skipped, as rmcp's own transport does.
         Ok(_) => {
             tracing::debug!(error = %err, "stdio transport: skipping a message it cannot read");
-            None
+            Decoded::Skip
         }
         Err(_) => {
             tracing::debug!(error = %err, "stdio transport: skipping a line that is not JSON-RPC");
-            None
+            Decoded::Skip
         }
     }
 }
@@ -420,6 +454,22 @@ mod tests {
             "{:?}",
             error.error
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_request_is_refused() {
+        let (mut transport, mut stdin) = transport(
+            b"{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"method\":\"sampling/createMessage\",\"params\":7}\n",
+            1024,
+        );
+        assert!(
+            transport.receive().await.is_none(),
+            "nothing for the service"
+        );
+        let refusal = stdin.next_line().await.expect("read").expect("a line");
+        let refusal: serde_json::Value = serde_json::from_str(&refusal).expect("JSON");
+        assert_eq!(refusal["id"], "s1");
+        assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
     }
 
     #[tokio::test]
