@@ -26,7 +26,6 @@ mod pages;
 mod servers;
 mod trace;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -63,7 +62,7 @@ impl Ui {
     async fn start(extra_servers: &str, extra_count: usize) -> Ui {
         let fake = FakeLlm::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write_config(dir.path(), &fake, extra_servers);
+        let path = support::write_demo_config(dir.path(), &fake, extra_servers);
         let ui = Ui {
             server: support::InProcessServer::start(&path).await,
             fake,
@@ -106,33 +105,6 @@ impl Ui {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn write_config(dir: &Path, fake: &FakeLlm, extra_servers: &str) -> PathBuf {
-    let agents = dir.join("agents");
-    std::fs::create_dir_all(&agents).expect("agents dir");
-    std::fs::write(
-        agents.join("calc.yaml"),
-        "name: calc\ndescription: Arithmetic.\nsystem_prompt: You compute.\ntools: [\"calc__*\"]\n",
-    )
-    .expect("agent file");
-    let yaml = format!(
-        "server:\n  bind: 127.0.0.1:0\n  data_dir: {data}\nagents_dir: {agents}\n\
-         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
-         \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
-         \x20 - name: hosted\n    type: openai\n    base_url: https://api.example.com/v1\n\
-         \x20   model_name: gpt-x\n    healthcheck: false\n\
-         mcpServers:\n{calc}{clock}{testkit}{extra_servers}",
-        data = dir.join("data").display(),
-        agents = agents.display(),
-        base = fake.openai_base_url(),
-        calc = support::bundled_stdio("calc", "calc", &[]),
-        clock = support::bundled_stdio("clock", "clock", &[]),
-        testkit = support::bundled_stdio("testkit", "testkit", &[]),
-    );
-    let path = dir.join("switchboard.yaml");
-    std::fs::write(&path, yaml).expect("write config");
-    path
 }
 
 /// On the chat page: pick model `fake`, send `message`, and return the run id the new assistant

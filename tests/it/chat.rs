@@ -4,7 +4,7 @@
 //! `switchboard chat` command.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -36,39 +36,11 @@ impl std::ops::Deref for Served {
     }
 }
 
-/// The config file of [`Served`] in `dir`, for the server and for the command line.
-fn write_config(dir: &Path, fake: &FakeLlm) -> PathBuf {
-    let agents = dir.join("agents");
-    std::fs::create_dir_all(&agents).expect("agents dir");
-    std::fs::write(
-        agents.join("calc.yaml"),
-        "name: calc\ndescription: Arithmetic.\nsystem_prompt: You compute.\ntools: [\"calc__*\"]\n",
-    )
-    .expect("agent file");
-    let yaml = format!(
-        "server:\n  bind: 127.0.0.1:0\n  data_dir: {data}\nagents_dir: {agents}\n\
-         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
-         \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
-         \x20 - name: hosted\n    type: openai\n    base_url: https://api.example.com/v1\n\
-         \x20   model_name: gpt-x\n    healthcheck: false\n\
-         mcpServers:\n{calc}{clock}{testkit}",
-        data = dir.join("data").display(),
-        agents = agents.display(),
-        base = fake.openai_base_url(),
-        calc = support::bundled_stdio("calc", "calc", &[]),
-        clock = support::bundled_stdio("clock", "clock", &[]),
-        testkit = support::bundled_stdio("testkit", "testkit", &[]),
-    );
-    let path = dir.join("switchboard.yaml");
-    std::fs::write(&path, yaml).expect("write config");
-    path
-}
-
 impl Served {
     async fn start() -> Served {
         let fake = FakeLlm::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write_config(dir.path(), &fake);
+        let path = support::write_demo_config(dir.path(), &fake, "");
         let served = Served {
             server: support::InProcessServer::start(&path).await,
             fake,
@@ -1160,7 +1132,7 @@ async fn chat_command_prints_steps_and_the_answer() {
     let fake = FakeLlm::start().await;
     fake.set_fallback(Fallback::Demo);
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &fake);
+    let config = support::write_demo_config(dir.path(), &fake, "");
     let run = |args: &[&str]| {
         let mut command = tokio::process::Command::new(support::switchboard_bin());
         command

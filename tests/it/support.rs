@@ -332,16 +332,7 @@ impl McpHttpServer {
             config,
         );
         let app = axum::Router::new().nest_service("/mcp", service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a test MCP server");
-        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        });
+        let url = format!("{}/mcp", serve_local(app, &stop).await);
         McpHttpServer { url, stop }
     }
 }
@@ -367,4 +358,49 @@ impl rmcp::ServerHandler for RoutedTools {
                 .build(),
         )
     }
+}
+
+/// The demo config the chat and browser tests serve, written to `dir/switchboard.yaml`: the fake
+/// model (default) and a hosted one, the `calc` agent, the bundled calc, clock and testkit
+/// servers, plus `extra_servers` (YAML entries under `mcpServers:`).
+pub fn write_demo_config(dir: &Path, fake: &fake_llm::FakeLlm, extra_servers: &str) -> PathBuf {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).expect("agents dir");
+    std::fs::write(
+        agents.join("calc.yaml"),
+        "name: calc\ndescription: Arithmetic.\nsystem_prompt: You compute.\ntools: [\"calc__*\"]\n",
+    )
+    .expect("agent file");
+    let yaml = format!(
+        "server:\n  bind: 127.0.0.1:0\n  data_dir: {data}\nagents_dir: {agents}\n\
+         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
+         \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
+         \x20 - name: hosted\n    type: openai\n    base_url: https://api.example.com/v1\n\
+         \x20   model_name: gpt-x\n    healthcheck: false\n\
+         mcpServers:\n{calc}{clock}{testkit}{extra_servers}",
+        data = dir.join("data").display(),
+        agents = agents.display(),
+        base = fake.openai_base_url(),
+        calc = bundled_stdio("calc", "calc", &[]),
+        clock = bundled_stdio("clock", "clock", &[]),
+        testkit = bundled_stdio("testkit", "testkit", &[]),
+    );
+    let path = dir.join("switchboard.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+/// Serve `app` on a fresh loopback port until `stop` is cancelled; returns `http://127.0.0.1:PORT`.
+pub async fn serve_local(app: axum::Router, stop: &tokio_util::sync::CancellationToken) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = stop.clone().cancelled_owned();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    base
 }

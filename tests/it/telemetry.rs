@@ -38,7 +38,7 @@ use switchboard::mcp::CallOptions;
 use switchboard::runs::HubTools;
 use switchboard::telemetry::{Telemetry, TelemetryConfig};
 
-use crate::support::{McpHttpServer, TestHub};
+use crate::support::{self, McpHttpServer, TestHub};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -124,17 +124,8 @@ async fn start_receiver() -> (String, Received, CancellationToken) {
     let app = axum::Router::new()
         .route("/v1/traces", axum::routing::post(traces))
         .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let stop = CancellationToken::new();
-    let shutdown = stop.clone().cancelled_owned();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let base = support::serve_local(app, &stop).await;
     (base, received, stop)
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{PATIENCE, Ui, assert_same_origin_requests, send_chat, text_of};
 use crate::support::fake_llm::Reply;
-use crate::support::webdriver::Browser;
+use crate::support::webdriver::{Browser, Element};
 
 const FIRST_QUESTION: &str = "What is the first thing?";
 const FIRST_ANSWER: &str = "The first answer.";
@@ -85,14 +85,7 @@ async fn conversations_are_listed_renamed_deleted_and_opened_from_the_url() {
 
     // Rename the first in place; Enter saves.
     let first_item = item(&first);
-    browser
-        .find(&format!("{first_item} .rename-conversation"))
-        .await
-        .click()
-        .await;
-    let input = browser
-        .wait_for(&format!("{first_item} input.rename-input"))
-        .await;
+    let input = start_rename(&browser, &first_item).await;
     let start = browser
         .script(
             "const i = document.querySelector(arguments[0]); \
@@ -122,14 +115,7 @@ async fn conversations_are_listed_renamed_deleted_and_opened_from_the_url() {
 
     // Escape cancels a rename: nothing is saved, the old title comes back.
     let second_item = item(&second);
-    browser
-        .find(&format!("{second_item} .rename-conversation"))
-        .await
-        .click()
-        .await;
-    let input = browser
-        .wait_for(&format!("{second_item} input.rename-input"))
-        .await;
+    let input = start_rename(&browser, &second_item).await;
     input
         .send_keys(&replace_with("This must not be saved"))
         .await;
@@ -158,14 +144,7 @@ async fn conversations_are_listed_renamed_deleted_and_opened_from_the_url() {
     );
 
     // A hostile title is text: in the list and in the heading of the open conversation.
-    browser
-        .find(&format!("{second_item} .rename-conversation"))
-        .await
-        .click()
-        .await;
-    let input = browser
-        .wait_for(&format!("{second_item} input.rename-input"))
-        .await;
+    let input = start_rename(&browser, &second_item).await;
     input.send_keys(&replace_with(HOSTILE_TITLE)).await;
     input.send_keys(ENTER).await;
     wait_title(&browser, &second, HOSTILE_TITLE).await;
@@ -298,6 +277,18 @@ fn replace_with(text: &str) -> String {
 }
 
 /// The selector of conversation `id`'s list item.
+/// Click an item's rename button and return the input that replaces its title.
+async fn start_rename<'a>(browser: &'a Browser, item: &str) -> Element<'a> {
+    browser
+        .find(&format!("{item} .rename-conversation"))
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for(&format!("{item} input.rename-input"))
+        .await
+}
+
 fn item(id: &str) -> String {
     format!("#conversation-list .conversation-item[data-conversation-id=\"{id}\"]")
 }

@@ -399,17 +399,8 @@ impl Sentinel {
                 "sentinel"
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the sentinel");
-        let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = CancellationToken::new();
-        let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        });
+        let origin = crate::support::serve_local(app, &stop).await;
         Sentinel { origin, seen, stop }
     }
 

@@ -26,9 +26,12 @@ async function failure(response) {
   return new ApiError(response.status, 'http', `${response.status} ${response.statusText}`);
 }
 
-/** `fetch` + JSON both ways; throws ApiError with the server's message on non-2xx. */
-export async function api(method, url, body, options = {}) {
-  const init = { method, headers: {}, signal: options.signal };
+/**
+ * `fetch` with `body` (when given) sent as JSON; resolves to a 2xx response. A network failure
+ * and a refusal both become ApiError; an abort stays an AbortError.
+ */
+async function request(method, url, body, headers, signal) {
+  const init = { method, headers, signal };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -41,6 +44,12 @@ export async function api(method, url, body, options = {}) {
     throw new ApiError(0, 'network', 'Switchboard is not reachable (network error).');
   }
   if (!response.ok) throw await failure(response);
+  return response;
+}
+
+/** `fetch` + JSON both ways; throws ApiError with the server's message on non-2xx. */
+export async function api(method, url, body, options = {}) {
+  const response = await request(method, url, body, {}, options.signal);
   if (response.status === 204) return null;
   const text = await response.text();
   return text === '' ? null : JSON.parse(text);
@@ -55,19 +64,7 @@ export const postJSON = (url, body, options) => api('POST', url, body, options);
  * refused. `signal` aborts the stream (the server treats a closed stream as a disconnect).
  */
 export async function streamEvents(url, { method = 'POST', body, signal } = {}, onEvent) {
-  const init = { method, headers: { accept: 'text/event-stream' }, signal };
-  if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(url, init);
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError(0, 'network', 'Switchboard is not reachable (network error).');
-  }
-  if (!response.ok) throw await failure(response);
+  const response = await request(method, url, body, { accept: 'text/event-stream' }, signal);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   let name = 'message';

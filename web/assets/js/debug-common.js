@@ -74,3 +74,19 @@ export function errorNotice(lead, err) {
 export function isAbort(err) {
   return Boolean(err) && err.name === 'AbortError';
 }
+
+/**
+ * Event handlers for an element that acts as a button (`role="button"`): a click, Enter or Space
+ * runs `action`, so the DAG and the waterfall work from the keyboard too.
+ */
+export function pressable(action) {
+  return {
+    click: action,
+    keydown: (event) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        action();
+      }
+    },
+  };
+}

@@ -5,7 +5,7 @@
 // The drawing scrolls and pans inside its panel, so 50+ steps stay readable at full size.
 
 import { s, excerpt, formatDuration } from './dom.js';
-import { statusLabel, elapsedMs } from './debug-common.js';
+import { statusLabel, elapsedMs, pressable } from './debug-common.js';
 
 /** Node size and spacing, in SVG user units (pixels at zoom 1). */
 const NODE_W = 168;
@@ -186,15 +186,7 @@ function dagNode(step, pos, onSelect) {
       tabindex: 0,
       role: 'button',
       'aria-label': detail.replace(/\n/g, ', '),
-      on: {
-        click: select,
-        keydown: (event) => {
-          if (event.key === 'Enter' || event.key === ' ') {
-            event.preventDefault();
-            select();
-          }
-        },
-      },
+      on: pressable(select),
     },
     s('title', {}, detail),
     shape(kind),

@@ -4,7 +4,7 @@
 // set through the CSSOM (`el.style`), which the page's Content-Security-Policy allows.
 
 import { h, excerpt, formatDuration, formatTime } from './dom.js';
-import { statusLabel, elapsedMs } from './debug-common.js';
+import { statusLabel, elapsedMs, pressable } from './debug-common.js';
 
 /** Number of labelled ticks on the axis (plus zero). */
 const TICKS = 5;
@@ -60,15 +60,7 @@ export function renderWaterfall(run, onSelect, now = Date.now()) {
         role: 'button',
         tabindex: 0,
         title: `#${step.index} ${step.kind}: ${step.name} (${statusLabel(step.status)}), started ${formatTime(step.started_at)}`,
-        on: {
-          click: select,
-          keydown: (event) => {
-            if (event.key === 'Enter' || event.key === ' ') {
-              event.preventDefault();
-              select();
-            }
-          },
-        },
+        on: pressable(select),
       },
       h(
         'div',
