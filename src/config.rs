@@ -94,9 +94,32 @@ fn builtin(name: &str) -> Option<String> {
     if name != SWITCHBOARD_BIN {
         return None;
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.into_os_string().into_string().ok())
+    own_binary().map(str::to_owned)
+}
+
+/// This binary's path, read once. Once the file is replaced while we run (a rebuild, an upgrade
+/// in place), Linux names the running image `PATH (deleted)`: every bundled server would then
+/// look changed on reload and fail to start. The config means the path, so that is what we keep.
+fn own_binary() -> Option<&'static str> {
+    static PATH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::current_exe()
+            .ok()?
+            .into_os_string()
+            .into_string()
+            .ok()?;
+        Some(without_deleted_marker(path))
+    })
+    .as_deref()
+}
+
+/// `path` without the ` (deleted)` Linux appends to a replaced executable, when a file is back
+/// at the original path.
+fn without_deleted_marker(path: String) -> String {
+    match path.strip_suffix(" (deleted)") {
+        Some(original) if Path::new(original).is_file() => original.to_owned(),
+        _ => path,
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +129,22 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    #[test]
+    fn a_replaced_binary_keeps_its_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let binary = dir.path().join("switchboard");
+        let marked = format!("{} (deleted)", binary.display());
+        assert_eq!(
+            without_deleted_marker(marked.clone()),
+            marked,
+            "nothing at the path yet"
+        );
+        std::fs::write(&binary, b"new build").expect("write");
+        assert_eq!(without_deleted_marker(marked), binary.display().to_string());
+        let plain = binary.display().to_string();
+        assert_eq!(without_deleted_marker(plain.clone()), plain);
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

@@ -48,10 +48,15 @@ impl Serve {
     /// Start `switchboard serve` on a free port and wait until `/healthz` answers. A port taken
     /// between our probe and the child's bind is retried with another.
     async fn start(config: &Path, data_dir: &Path, log: &Path) -> Serve {
+        Serve::start_binary(Path::new(support::switchboard_bin()), config, data_dir, log).await
+    }
+
+    /// [`Serve::start`] running the switchboard binary at `bin`.
+    async fn start_binary(bin: &Path, config: &Path, data_dir: &Path, log: &Path) -> Serve {
         let mut failures = Vec::new();
         for _ in 0..3 {
             let port = support::free_port();
-            let mut serve = Serve::spawn(config, data_dir, port, log);
+            let mut serve = Serve::spawn(bin, config, data_dir, port, log);
             match serve.wait_healthy().await {
                 Ok(()) => return serve,
                 Err(why) => failures.push(format!("port {port}: {why}\n{}", serve.log_text())),
@@ -63,10 +68,10 @@ impl Serve {
         );
     }
 
-    fn spawn(config: &Path, data_dir: &Path, port: u16, log: &Path) -> Serve {
+    fn spawn(bin: &Path, config: &Path, data_dir: &Path, port: u16, log: &Path) -> Serve {
         let out = File::create(log).expect("create the server log");
         let err = out.try_clone().expect("clone the log handle");
-        let mut command = Command::new(support::switchboard_bin());
+        let mut command = Command::new(bin);
         command
             .arg("--config")
             .arg(config)
@@ -75,7 +80,6 @@ impl Serve {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
-            .env("SWITCHBOARD_BIN", support::switchboard_bin())
             .env("OTEL_SDK_DISABLED", "true")
             // `wait_healthy` reads the `switchboard listening` line: plain, and not filtered out.
             .env("NO_COLOR", "1")
@@ -86,6 +90,8 @@ impl Serve {
         for var in [
             "SWITCHBOARD_CONFIG",
             "SWITCHBOARD_BIND",
+            // `${SWITCHBOARD_BIN}` in a config is then the running binary's own path.
+            "SWITCHBOARD_BIN",
             "SWITCHBOARD_DATABASE_URL",
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -614,4 +620,75 @@ async fn kill_9_mid_run_then_restart_interrupts_the_run_and_reruns_nothing() {
         "the testkit (pid {new_testkit_pid}) outlived a clean shutdown"
     );
     eprintln!("restart test took {:?}", began.elapsed());
+}
+
+/// Replacing the binary while it runs (a rebuild, an upgrade in place) makes Linux name the
+/// running image `PATH (deleted)`. `${SWITCHBOARD_BIN}` must stay the path, so a reload sees the
+/// bundled servers unchanged, keeps them running, and calls go on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_after_the_binary_is_replaced_keeps_the_bundled_servers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("switchboard");
+    std::fs::copy(support::switchboard_bin(), &bin).expect("copy the binary");
+    let config = dir.path().join("switchboard.yaml");
+    std::fs::write(
+        &config,
+        "mcpServers:\n  testkit:\n    command: ${SWITCHBOARD_BIN}\n    args: [mcp-server, testkit]\n",
+    )
+    .expect("write config");
+    let data_dir = dir.path().join("data");
+    let mut serve =
+        Serve::start_binary(&bin, &config, &data_dir, &dir.path().join("serve.log")).await;
+    let pid = serve.wait_testkit_ready().await;
+
+    // A new build lands at the same path: a new file, so the running image is now "deleted".
+    std::fs::remove_file(&bin).expect("remove the binary");
+    std::fs::copy(support::switchboard_bin(), &bin).expect("copy the binary again");
+    let image = std::fs::read_link(format!("/proc/{}/exe", serve.child.id())).expect("exe link");
+    assert!(
+        image.to_string_lossy().ends_with(" (deleted)"),
+        "the running image should be reported deleted: {}",
+        image.display()
+    );
+
+    let response = serve
+        .http
+        .post(format!("{}/api/config/reload", serve.base))
+        .send()
+        .await
+        .expect("POST /api/config/reload");
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.expect("reload report");
+    assert_eq!(
+        report["servers"]["unchanged"],
+        json!(["testkit"]),
+        "{report:#}"
+    );
+    assert_eq!(report["servers"]["restarted"], json!([]), "{report:#}");
+    assert_eq!(
+        serve.wait_testkit_ready().await,
+        pid,
+        "testkit was restarted"
+    );
+
+    let response = serve
+        .http
+        .post(format!("{}/api/tools/testkit__echo/invoke", serve.base))
+        .json(&json!({"message": "still here"}))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("invoke answer");
+    assert_eq!(
+        body["result"]["content"][0]["text"], "still here",
+        "{body:#}"
+    );
+
+    kill(serve.pid(), Signal::SIGTERM).expect("SIGTERM");
+    assert!(
+        serve.wait_exit(PATIENCE).await.success(),
+        "{}",
+        serve.log_text()
+    );
 }
