@@ -13,6 +13,8 @@
 
 #[path = "bench/hyperhttp.rs"]
 mod hyperhttp;
+#[path = "bench/idle.rs"]
+mod idle;
 #[path = "bench/measure.rs"]
 mod measure;
 #[path = "bench/rawhttp.rs"]

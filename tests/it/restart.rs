@@ -170,12 +170,30 @@ impl Serve {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+        self.send(self.http.get(format!("{}{path}", self.base)), "GET", path)
+            .await
+    }
+
+    /// `POST path` with `body` as JSON when given.
+    async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request, "POST", path).await
+    }
+
+    /// The status and the body (JSON, or the text as a JSON string) of `request`.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, Value) {
+        let response = request
             .send()
             .await
-            .unwrap_or_else(|err| panic!("GET {path}: {err}\n{}", self.log_text()));
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}\n{}", self.log_text()));
         let status = response.status();
         let bytes = response.bytes().await.expect("response body");
         let body = serde_json::from_slice(&bytes)
@@ -561,13 +579,10 @@ async fn kill_9_mid_run_then_restart_interrupts_the_run_and_reruns_nothing() {
     assert!(is(&end, "run_finished"), "{end:#?}");
     assert_eq!(end.data["status"], "interrupted", "{end:#?}");
     assert!(replay.next().await.is_none(), "more than the stored end");
-    let cancel = second
-        .http
-        .post(format!("{}/api/runs/{run_id}/cancel", second.base))
-        .send()
-        .await
-        .expect("POST cancel");
-    assert_eq!(cancel.status(), StatusCode::CONFLICT);
+    let (status, _) = second
+        .post(&format!("/api/runs/{run_id}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 
     // Nothing was re-run: the model got no request since the kill, and the reply a resumed run
     // would take is still queued. A fresh run takes it, proving the server is up and the queue
@@ -651,14 +666,8 @@ async fn reload_after_the_binary_is_replaced_keeps_the_bundled_servers() {
         image.display()
     );
 
-    let response = serve
-        .http
-        .post(format!("{}/api/config/reload", serve.base))
-        .send()
-        .await
-        .expect("POST /api/config/reload");
-    assert_eq!(response.status(), StatusCode::OK);
-    let report: Value = response.json().await.expect("reload report");
+    let (status, report) = serve.post("/api/config/reload", None).await;
+    assert_eq!(status, StatusCode::OK, "{report:#}");
     assert_eq!(
         report["servers"]["unchanged"],
         json!(["testkit"]),
@@ -671,15 +680,13 @@ async fn reload_after_the_binary_is_replaced_keeps_the_bundled_servers() {
         "testkit was restarted"
     );
 
-    let response = serve
-        .http
-        .post(format!("{}/api/tools/testkit__echo/invoke", serve.base))
-        .json(&json!({"message": "still here"}))
-        .send()
-        .await
-        .expect("invoke");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("invoke answer");
+    let (status, body) = serve
+        .post(
+            "/api/tools/testkit__echo/invoke",
+            Some(json!({"message": "still here"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
     assert_eq!(
         body["result"]["content"][0]["text"], "still here",
         "{body:#}"

@@ -5,7 +5,6 @@
 //! reqwest (a pool, URL parsing and a tower stack per request); the report shows all three.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -14,18 +13,20 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::idle::Idle;
+
 /// Idle connections: a caller takes one (or opens one) and puts it back after its call.
 #[derive(Clone)]
 pub(crate) struct HyperClient {
     addr: SocketAddr,
-    idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
+    idle: Idle<SendRequest<Full<Bytes>>>,
 }
 
 impl HyperClient {
     pub(crate) fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle: Idle::new(),
         }
     }
 
@@ -37,7 +38,7 @@ impl HyperClient {
         path: &str,
         body: Option<&Bytes>,
     ) -> anyhow::Result<()> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = self.idle.take();
         let mut sender = match pooled {
             Some(sender) => sender,
             None => self.connect().await?,
@@ -59,10 +60,7 @@ impl HyperClient {
             "{method} {path} answered {status}: {}",
             String::from_utf8_lossy(&body)
         );
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(sender);
+        self.idle.put(sender);
         Ok(())
     }
 

@@ -6,11 +6,13 @@
 //! from the server it measures. `--breakdown` measures hyper's and reqwest's clients too.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::idle::Idle;
 
 /// Largest response head the client accepts; the bench's answers are a few hundred bytes.
 const MAX_HEADERS: usize = 32;
@@ -25,7 +27,7 @@ struct Connection {
 #[derive(Clone)]
 pub(crate) struct RawClient {
     addr: SocketAddr,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    idle: Idle<Connection>,
 }
 
 /// One request's bytes, built once and sent for every call.
@@ -35,7 +37,7 @@ impl RawClient {
     pub(crate) fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle: Idle::new(),
         }
     }
 
@@ -59,7 +61,7 @@ impl RawClient {
     /// Sends `request` and reads the whole response; fails unless it is a 2xx with a
     /// `content-length` (what Switchboard's JSON answers carry).
     pub(crate) async fn send(&self, request: &[u8]) -> anyhow::Result<()> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = self.idle.take();
         let mut connection = match pooled {
             Some(connection) => connection,
             None => self.connect().await?,
@@ -79,10 +81,7 @@ impl RawClient {
                 break;
             }
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(connection);
+        self.idle.put(connection);
         Ok(())
     }
 

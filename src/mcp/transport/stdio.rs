@@ -132,8 +132,7 @@ impl<R: AsyncRead + Unpin + Send> StdioTransport<R> {
             ErrorData::invalid_request("the request could not be read", None),
             Some(id),
         );
-        if let (Some(queue), Ok(mut frame)) = (&self.queue, serde_json::to_vec(&refusal)) {
-            frame.push(b'\n');
+        if let (Some(queue), Ok(frame)) = (&self.queue, frame(&refusal)) {
             let _ = queue.try_send(frame);
         }
     }
@@ -189,10 +188,7 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleClient> for StdioTransport<R> {
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         self.track_outgoing(&item);
-        let frame = serde_json::to_vec(&item).map(|mut bytes| {
-            bytes.push(b'\n');
-            bytes
-        });
+        let frame = frame(&item);
         let queue = self.queue.clone();
         async move {
             let frame = frame.map_err(io::Error::other)?;
@@ -239,6 +235,13 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleClient> for StdioTransport<R> {
         }
         Ok(())
     }
+}
+
+/// One message as a stdio frame: its JSON on one line.
+fn frame(message: &TxJsonRpcMessage<RoleClient>) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(message)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// The writer task: waits for a frame, then writes it together with every frame queued behind
