@@ -11,6 +11,7 @@ mod openai;
 mod runs;
 mod servers;
 mod tools;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -19,15 +20,16 @@ use axum::routing::{get, post};
 use futures::future::BoxFuture;
 
 pub use error::{ApiError, AppJson};
+pub use servers::ReloadReport;
 
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
 
 /// Applies a fresh config; implemented by the composition root, which owns config loading.
 pub trait ConfigReloader: Send + Sync {
-    /// Re-read and apply. `Ok` is a JSON report of what changed; `Err` lists every config
-    /// error (as display strings with file, line and key) and means nothing changed.
-    fn reload(&self) -> BoxFuture<'_, Result<serde_json::Value, Vec<String>>>;
+    /// Re-read and apply. `Ok` says what changed; `Err` lists every config error (as display
+    /// strings with file, line and key) and means nothing changed.
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, Vec<String>>>;
 }
 
 /// What handlers share.
@@ -40,8 +42,15 @@ pub struct AppState {
     pub runs: crate::runs::RunService,
 }
 
-/// Every route of the server.
+/// The API alone, with its fallbacks: what tests drive without the web UI. The server itself
+/// serves `app::router`, which merges the UI's pages in before the fallbacks.
 pub fn router(state: AppState) -> Router {
+    with_fallbacks(routes()).with_state(state)
+}
+
+/// Every API route, without fallbacks, so the composition root can merge other routes (the web
+/// UI) in first: a fallback applies to the routes registered before it.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/tools", get(tools::list))
@@ -66,9 +75,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{id}/events", get(runs::events))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::completions))
-        // The web UI's pages and assets.
-        .merge(crate::web::router())
-        // Applies to the routes registered above it: keep it after the last `.route`.
+}
+
+/// Unknown routes and methods answered in the API's one error shape. The method fallback applies
+/// to the routes already in `router`, so call this after the last route is merged in.
+pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -77,5 +89,4 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .fallback(|| async { ApiError::not_found("no such route") })
-        .with_state(state)
 }

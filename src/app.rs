@@ -1,7 +1,6 @@
 //! Composition root: builds every part from a loaded `Config`, serves HTTP, applies reloads, and
 //! orders shutdown (stop accepting HTTP, then stop MCP servers and their children).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,42 +10,48 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_json::json;
 
-use crate::api::{self, AppState, ConfigReloader};
+use crate::api::{self, AppState, ConfigReloader, ReloadReport};
 use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
 use crate::mcp::ManagerSettings;
 use crate::runs::RunService;
 use crate::store::Store;
+use crate::telemetry::{Telemetry, TelemetryConfig};
+use crate::web::WebAssets;
 
 /// How long open HTTP connections (event streams, say) may drain after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long cancelled runs get to record their end before the store is flushed.
 const RUNS_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A snapshot of the process environment, taken once in `main`; nothing else reads it.
-#[derive(Clone, Debug, Default)]
-pub struct Environment(pub Arc<HashMap<String, String>>);
+/// The process environment snapshot (it lives in `config`, which reads it); re-exported here,
+/// where `main` and the tests have always found it.
+pub use crate::config::Environment;
 
-impl Environment {
-    /// Snapshot of the current process environment.
-    pub fn capture(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self(Arc::new(vars.into_iter().collect()))
-    }
-
-    /// Look up a variable.
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-}
-
-/// Command-line values that beat the file (`--bind`, `--data-dir`); kept so reloads apply them too.
+/// Values that beat the file, from the command line or the environment (`--bind` or
+/// `SWITCHBOARD_BIND`, `--data-dir`); kept so reloads apply them too.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// Beats `server.bind`.
     pub bind: Option<SocketAddr>,
+    /// Beats `server.data_dir`.
     pub data_dir: Option<PathBuf>,
+}
+
+/// What [`serve`] needs besides the config file, all decided at start-up: nothing in the
+/// server reads the environment or a global afterwards.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// The process environment: what stdio MCP servers may inherit, and `${VAR}` on reload.
+    pub env: Environment,
+    /// Values that beat the file, on every reload too.
+    pub overrides: Overrides,
+    /// Where the web UI's files come from.
+    pub web: WebAssets,
+    /// The OTLP exporter to start; `None` exports nothing.
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 /// Load the config file with this environment, then apply command-line overrides.
@@ -87,7 +92,7 @@ pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
 }
 
 /// Open the store (`server.database_url`, else SQLite under the data dir) and build the run
-/// service over `hub` and `models`.
+/// service over `hub` and `models`, recording runs to `telemetry` too.
 ///
 /// # Errors
 /// When the data directory cannot be created or the database cannot be opened or migrated.
@@ -95,6 +100,7 @@ pub async fn start_runs(
     config: &Config,
     hub: &Hub,
     models: &ModelRegistry,
+    telemetry: Telemetry,
 ) -> anyhow::Result<RunService> {
     let url = match &config.server.database_url {
         Some(url) => url.clone(),
@@ -111,17 +117,13 @@ pub async fn start_runs(
         models.clone(),
         store,
         config.agents.clone(),
+        telemetry,
     ))
 }
 
 /// Cancel every run, give them a moment to record how they ended, and flush the store.
 pub async fn stop_runs(runs: &RunService) {
-    runs.cancel_all();
-    let deadline = tokio::time::Instant::now() + RUNS_STOP_TIMEOUT;
-    while runs.running() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    runs.store().flush().await;
+    runs.shutdown(RUNS_STOP_TIMEOUT).await;
 }
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -131,18 +133,24 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("resolving the data directory {}", dir.display()))
 }
 
+/// The whole HTTP surface of the server: the JSON API, the web UI's pages and assets, then the
+/// API's fallbacks (they apply to every route merged before them). Composed here so that neither
+/// `api` nor `web` knows the other.
+pub fn router(state: AppState, web: WebAssets) -> axum::Router {
+    api::with_fallbacks(api::routes().merge(crate::web::router(web))).with_state(state)
+}
+
 /// Serve until `shutdown` resolves, then stop everything in order.
 ///
 /// # Errors
 /// When the address cannot be bound or the data directory cannot be created.
 pub async fn serve(
     config: Config,
-    env: Environment,
-    overrides: Overrides,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = bind_listener(config.server.bind).await?;
-    serve_on(listener, config, env, overrides, shutdown).await
+    serve_on(listener, config, options, shutdown).await
 }
 
 /// [`serve`] on a listener the caller has bound (tests bind port 0 and read the port first).
@@ -152,16 +160,21 @@ pub async fn serve(
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     config: Config,
-    env: Environment,
-    overrides: Overrides,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let ServeOptions {
+        env,
+        overrides,
+        web,
+        telemetry,
+    } = options;
     let hub = start_hub(&config, &env)?;
     let http = model_http_client()?;
     let models = ModelRegistry::default();
     models.apply(&config.models, &http);
-    let runs = start_runs(&config, &hub, &models).await?;
-    let telemetry = crate::telemetry::start_from_env(|key| env.get(key));
+    let telemetry = Telemetry::from_config(telemetry.as_ref());
+    let runs = start_runs(&config, &hub, &models, telemetry.clone()).await?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
     let reloader = Arc::new(FileReloader {
@@ -173,12 +186,15 @@ pub async fn serve_on(
         overrides,
         current: Mutex::new(config),
     });
-    let router = api::router(AppState {
-        hub: hub.clone(),
-        models: models.clone(),
-        reloader,
-        runs: runs.clone(),
-    });
+    let router = router(
+        AppState {
+            hub: hub.clone(),
+            models: models.clone(),
+            reloader,
+            runs: runs.clone(),
+        },
+        web,
+    );
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -202,7 +218,7 @@ pub async fn serve_on(
         }
     }
     stop_runs(&runs).await;
-    crate::telemetry::stop(telemetry).await;
+    telemetry.stop().await;
     models.shutdown();
     tracing::info!("shutting down mcp servers");
     if tokio::time::timeout(Duration::from_secs(10), hub.mcp().shutdown())
@@ -242,7 +258,7 @@ struct FileReloader {
 }
 
 impl ConfigReloader for FileReloader {
-    fn reload(&self) -> BoxFuture<'_, Result<serde_json::Value, Vec<String>>> {
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, Vec<String>>> {
         async move {
             let source = self
                 .current
@@ -276,11 +292,11 @@ impl ConfigReloader for FileReloader {
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;
-            Ok(json!({
-                "servers": summary,
-                "models": model_names,
-                "restart_required": restart_required,
-            }))
+            Ok(ReloadReport {
+                servers: summary,
+                models: model_names,
+                restart_required,
+            })
         }
         .boxed()
     }

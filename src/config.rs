@@ -8,8 +8,13 @@
 //! positioned tree), `interpolate` (`${VAR}`), `fields` (typed reads that record errors),
 //! `suggest` (did-you-mean), `settings` (`server:` / `tools:`), `models` (the `models:` list),
 //! `mcp_servers` (one server entry), `include` (Claude Desktop / Cursor JSON files), `agents`
-//! (the `agents/*.yaml` files), `document` (the top level), `error` (the error types).
+//! (the `agents/*.yaml` files), `document` (the top level), `error` (the error types),
+//! `specs` (field specs the sections share).
+//!
+//! [`environment`] is the other half of start-up: the process environment, captured once, and
+//! the typed settings read from it (listen address, directories, the OTLP exporter).
 
+pub mod environment;
 pub mod model;
 
 mod agents;
@@ -23,16 +28,18 @@ mod json;
 mod mcp_servers;
 mod models;
 mod settings;
+mod specs;
 mod suggest;
 mod yaml;
 
 use std::path::Path;
 
-pub use agents::agent_tool_filter;
+pub use environment::{EnvError, EnvSettings, Environment};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     AgentConfig, AgentLimits, AgentMode, Config, HealthcheckConfig, McpServerConfig, ModelConfig,
-    ProviderKind, RetryPolicy, Secret, ServerSettings, ToolFilter, ToolSettings, TransportConfig,
+    ProviderKind, RetryPolicy, Secret, ServerSettings, TelemetryConfig, ToolFilter, ToolGlobs,
+    ToolSettings, TransportConfig,
 };
 
 use fields::Ctx;
@@ -43,8 +50,9 @@ pub const SWITCHBOARD_BIN: &str = "SWITCHBOARD_BIN";
 
 /// Loads and validates the config file at `path`.
 ///
-/// `env` looks up environment variables for `${VAR}` (main passes `std::env::var(..).ok()`,
-/// tests pass a map), which keeps loading deterministic under test.
+/// `env` looks up environment variables for `${VAR}` (`app::load_config` passes the
+/// [`Environment`] snapshot taken in `main`, tests pass a map), which keeps loading deterministic
+/// under test.
 ///
 /// # Errors
 /// Every problem found, each with file, line, column and key path.
@@ -484,114 +492,118 @@ mcpServers:
         }
     }
 
+    /// Fragments the second kind of round strings together.
+    const PIECES: &[&str] = &[
+        "mcpServers:",
+        "server:",
+        "tools:",
+        "include:",
+        "\n",
+        "  ",
+        "    ",
+        "- ",
+        ": ",
+        "command: ",
+        "url: ",
+        "args: ",
+        "env: ",
+        "headers: ",
+        "type: ",
+        "http://a/sse",
+        "${",
+        "}",
+        "${X:-",
+        "$$",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "&a ",
+        "*a",
+        "!!int ",
+        "!t ",
+        "\"",
+        "'",
+        "#",
+        "~",
+        "?",
+        "0",
+        "-1",
+        "1e9",
+        "true",
+        "null",
+        "é",
+        "\t",
+        "\r",
+        "---\n",
+        "...",
+        "|\n",
+        ">-\n",
+        "max_concurrency: ",
+        "timeout_ms: ",
+        "tools: {allow: [",
+        "\u{feff}",
+        "\\",
+    ];
+    /// Server keys, known and misspelled, for the skeleton rounds.
+    const KEYS: &[&str] = &[
+        "command",
+        "args",
+        "env",
+        "cwd",
+        "url",
+        "headers",
+        "type",
+        "enabled",
+        "disabled",
+        "tools",
+        "timeout_ms",
+        "init_timeout_ms",
+        "max_concurrency",
+        "comand",
+    ];
+    /// Values, good and bad, for the skeleton rounds.
+    const VALUES: &[&str] = &[
+        "x",
+        "''",
+        "[a, 1, {b: c}]",
+        "{A: b, 'B=C': 1, N: ~}",
+        "http://h/sse",
+        "'ws://x'",
+        "https://h/mcp",
+        "${PORT}",
+        "${NOPE}",
+        "${X:-5}",
+        "'${'",
+        "0",
+        "1025",
+        "86400001",
+        "true",
+        "'false'",
+        "~",
+        "{allow: ['a*', 'b['], deny: x}",
+        "sse",
+        "stdio",
+        "http",
+        "streamableHttp",
+        "!t x",
+        "&a [1]",
+        "*a",
+        "[[[]]]",
+        "1.5",
+        "-3",
+        "'a\\nb'",
+        "{Authorization: Bearer x, 'Bad H': y}",
+        "/tmp",
+        "no such.json",
+        "[a.json, 3]",
+        "'[::1]:80'",
+        "localhost:1",
+    ];
+
     /// Random bytes, random YAML-ish fragments, or a well-formed skeleton with random values.
     fn random_config(rng: &mut Lcg, round: usize) -> String {
-        const PIECES: &[&str] = &[
-            "mcpServers:",
-            "server:",
-            "tools:",
-            "include:",
-            "\n",
-            "  ",
-            "    ",
-            "- ",
-            ": ",
-            "command: ",
-            "url: ",
-            "args: ",
-            "env: ",
-            "headers: ",
-            "type: ",
-            "http://a/sse",
-            "${",
-            "}",
-            "${X:-",
-            "$$",
-            "[",
-            "]",
-            "{",
-            "}",
-            ",",
-            "&a ",
-            "*a",
-            "!!int ",
-            "!t ",
-            "\"",
-            "'",
-            "#",
-            "~",
-            "?",
-            "0",
-            "-1",
-            "1e9",
-            "true",
-            "null",
-            "é",
-            "\t",
-            "\r",
-            "---\n",
-            "...",
-            "|\n",
-            ">-\n",
-            "max_concurrency: ",
-            "timeout_ms: ",
-            "tools: {allow: [",
-            "\u{feff}",
-            "\\",
-        ];
-        const KEYS: &[&str] = &[
-            "command",
-            "args",
-            "env",
-            "cwd",
-            "url",
-            "headers",
-            "type",
-            "enabled",
-            "disabled",
-            "tools",
-            "timeout_ms",
-            "init_timeout_ms",
-            "max_concurrency",
-            "comand",
-        ];
-        const VALUES: &[&str] = &[
-            "x",
-            "''",
-            "[a, 1, {b: c}]",
-            "{A: b, 'B=C': 1, N: ~}",
-            "http://h/sse",
-            "'ws://x'",
-            "https://h/mcp",
-            "${PORT}",
-            "${NOPE}",
-            "${X:-5}",
-            "'${'",
-            "0",
-            "1025",
-            "86400001",
-            "true",
-            "'false'",
-            "~",
-            "{allow: ['a*', 'b['], deny: x}",
-            "sse",
-            "stdio",
-            "http",
-            "streamableHttp",
-            "!t x",
-            "&a [1]",
-            "*a",
-            "[[[]]]",
-            "1.5",
-            "-3",
-            "'a\\nb'",
-            "{Authorization: Bearer x, 'Bad H': y}",
-            "/tmp",
-            "no such.json",
-            "[a.json, 3]",
-            "'[::1]:80'",
-            "localhost:1",
-        ];
         let mut text = String::new();
         match round % 3 {
             0 => {

@@ -46,7 +46,7 @@ const KNOWN_SCENARIOS: &[&str] = &[
 ///
 /// # Errors
 /// Any failure to connect or to perform the scenario's steps.
-pub async fn run_client(
+pub(crate) async fn run_client(
     url: &str,
     scenario: Option<&str>,
     context: Option<&str>,

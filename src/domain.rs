@@ -2,8 +2,12 @@
 //! is reported as. A leaf module: the engine produces these, the store, the live streams and
 //! telemetry consume them, and none of them has to import another to name a type.
 
+mod chat;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use chat::{ChatMessage, Role, ToolCall, ToolDefinition, ToolProgress};
 
 /// A run (one chat turn executed as a DAG of steps). UUID v7: sortable by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,6 +68,57 @@ impl std::str::FromStr for ConversationId {
     type Err = uuid::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse().map(Self)
+    }
+}
+
+/// A run's W3C trace id: 32 lowercase hex digits, shown by the API, sent in `traceparent`, and
+/// the id its OpenTelemetry spans are exported under. A newtype so a trace id is never confused
+/// with another string (a run id, a span id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TraceId(String);
+
+impl TraceId {
+    /// A fresh random trace id (never all zeros, which W3C reserves as invalid).
+    pub fn random() -> Self {
+        loop {
+            let id = u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..));
+            if id != 0 {
+                return Self(format!("{id:032x}"));
+            }
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TraceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for TraceId {
+    /// A trace id read back (store, tests); readers that need a valid one check it
+    /// (telemetry falls back to an id derived from the run id).
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for TraceId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
     }
 }
 
@@ -230,6 +285,34 @@ impl std::ops::AddAssign for TokenUsage {
     }
 }
 
+/// What a step asked or produced, typed, so readers that show steps as they happen (chat
+/// previews, the OpenAI-compatible stream) need not probe the step's JSON input and output.
+/// The engine fills it from the values it already has; the store keeps the JSON only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepSummary {
+    /// A model call's request (on `StepStarted` of plan and answer steps).
+    ModelRequest { messages: usize, tools: usize },
+    /// A model turn's text and the tools it asked for, in order.
+    ModelTurn {
+        text: String,
+        tool_calls: Vec<String>,
+    },
+    /// A tool result in a line (text blocks, other kinds as `[kind]`), when it has content.
+    ToolResult { text: Option<String> },
+    /// An observation joining tool results: how many, and how many were errors.
+    Observation { results: usize, errors: usize },
+}
+
+/// How a run ended: what its `RunFinished` event says, and what its task returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub usage: TokenUsage,
+}
+
 /// Every state change of a run, in order. The store, SSE streams and telemetry consume the same
 /// events, so what `/debug` shows is exactly what happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,7 +325,7 @@ pub enum RunEvent {
         model: String,
         user_message: String,
         /// W3C trace id of the run's span, for linking to a tracing backend.
-        trace_id: Option<String>,
+        trace_id: Option<TraceId>,
         at: UnixMillis,
     },
     StepStarted {
@@ -254,6 +337,9 @@ pub enum RunEvent {
         /// MCP server of an act.
         server: Option<String>,
         input: Value,
+        /// What the step asks, typed (model steps).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<StepSummary>,
         /// Steps this one depends on (the DAG's incoming edges).
         depends_on: Vec<StepIndex>,
         attempt: u32,
@@ -269,9 +355,8 @@ pub enum RunEvent {
     ToolProgress {
         run_id: RunId,
         step: StepIndex,
-        progress: f64,
-        total: Option<f64>,
-        message: Option<String>,
+        #[serde(flatten)]
+        progress: ToolProgress,
     },
     StepFinished {
         run_id: RunId,
@@ -279,6 +364,9 @@ pub enum RunEvent {
         status: StepStatus,
         /// Capped output (tool result or model response).
         output: Option<Value>,
+        /// What the step produced, typed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<StepSummary>,
         error: Option<String>,
         usage: Option<TokenUsage>,
         at: UnixMillis,
@@ -306,11 +394,62 @@ impl RunEvent {
         }
     }
 
+    /// The event's type name (`run_started`, `step_finished`, …), as its serde tag says: the
+    /// SSE event name on the wire and the name logs use.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RunEvent::RunStarted { .. } => "run_started",
+            RunEvent::StepStarted { .. } => "step_started",
+            RunEvent::TokenDelta { .. } => "token_delta",
+            RunEvent::ToolProgress { .. } => "tool_progress",
+            RunEvent::StepFinished { .. } => "step_finished",
+            RunEvent::RunFinished { .. } => "run_finished",
+        }
+    }
+
     /// Whether the store must persist it (token deltas and progress ticks are live-only).
     pub fn is_durable(&self) -> bool {
         !matches!(
             self,
             RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_type_name_is_its_serde_tag() {
+        let run_id = RunId::new();
+        let events = [
+            RunEvent::TokenDelta {
+                run_id,
+                step: 0,
+                text: "x".into(),
+            },
+            RunEvent::ToolProgress {
+                run_id,
+                step: 1,
+                progress: ToolProgress {
+                    progress: 0.5,
+                    total: None,
+                    message: None,
+                },
+            },
+            RunEvent::RunFinished {
+                run_id,
+                status: RunStatus::Succeeded,
+                answer: None,
+                error: None,
+                usage: TokenUsage::default(),
+                at: 0,
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_value(&event).expect("events serialize");
+            assert_eq!(json["type"], event.type_name(), "{json}");
+        }
     }
 }

@@ -16,11 +16,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::model::{AgentLimits, AgentMode};
-use crate::domain::{ConversationId, RunEvent, RunId, RunStatus, TokenUsage, now_millis};
-use crate::llm::{ChatMessage, ChatModel};
+use crate::domain::ChatMessage;
+use crate::domain::{ConversationId, RunEvent, RunId, RunOutcome, RunStatus, TraceId, now_millis};
+use crate::llm::ChatModel;
 
 pub use recorder::Recorder;
-pub use tools::{Progress, ToolFailure, ToolInvoker, ToolOutput};
+pub use tools::{ToolFailure, ToolInvoker, ToolOutput};
 
 /// Receives every event of a run, in order.
 pub trait EventSink: Send + Sync {
@@ -43,17 +44,8 @@ pub struct RunSpec {
     pub mode: AgentMode,
     pub limits: AgentLimits,
     pub cancel: CancellationToken,
-    pub trace_id: Option<String>,
+    pub trace_id: Option<TraceId>,
     pub temperature: Option<f64>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    pub status: RunStatus,
-    pub answer: Option<String>,
-    pub error: Option<String>,
-    pub usage: TokenUsage,
 }
 
 /// Why the run body stopped before an answer (budgets and failures, not crashes).

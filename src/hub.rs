@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::model::{McpServerConfig, ToolSettings};
 use crate::mcp::{ApplySummary, CallOptions, ManagerSettings, McpError, McpManager, ToolsEvent};
-use crate::tools::{ArgumentError, Catalog, ServerTools, ToolEntry};
+use crate::tools::{ArgumentError, Catalog, DroppedTool, ServerTools, ToolEntry};
 
 pub use truncate::Truncation;
 
@@ -144,26 +144,42 @@ impl Hub {
     }
 }
 
+/// Rebuild the catalog for one server's change and log the refusals it adds. Each is logged once,
+/// when it first appears: every rebuild (any server's listing) carries all current refusals, and
+/// logging those each time would repeat the same warnings for as long as a bad tool is listed.
 fn apply_event(catalog: &watch::Sender<Arc<Catalog>>, settings: &ToolSettings, event: ToolsEvent) {
-    match event {
+    let refused = match event {
         ToolsEvent::Listed {
             server,
             tools,
             filter,
         } => {
+            // Built before the catalog is locked: schema checks and compilation are the slow part.
             let built = ServerTools::build(&server, tools.as_ref().clone(), &filter, settings);
-            for dropped in built.dropped() {
-                tracing::warn!(server = %server, tool = ?dropped.tool, reason = %dropped.reason, "tool left out of the catalog");
-            }
             let built = Arc::new(built);
-            catalog.send_modify(|current| *current = Arc::new(current.with_server(built)));
-            let catalog = catalog.borrow();
-            for rejected in catalog.rejected().iter().filter(|r| r.server == server) {
-                tracing::warn!(server = %server, tool = ?rejected.tool, reason = %rejected.reason, "tool refused by the catalog");
-            }
+            replace_catalog(catalog, |current| current.with_server(built))
         }
         ToolsEvent::Removed { server } => {
-            catalog.send_modify(|current| *current = Arc::new(current.without_server(&server)));
+            replace_catalog(catalog, |current| current.without_server(&server))
         }
+    };
+    for dropped in refused {
+        // Debug formatting escapes control characters in untrusted names.
+        tracing::warn!(server = %dropped.server, tool = ?dropped.tool, reason = %dropped.reason, "tool left out of the catalog");
     }
+}
+
+/// Swap in the catalog `change` makes of the current one, under the channel's lock so concurrent
+/// listings cannot lose each other's changes; returns the refusals that are new in it.
+fn replace_catalog(
+    catalog: &watch::Sender<Arc<Catalog>>,
+    change: impl FnOnce(&Catalog) -> Catalog,
+) -> Vec<DroppedTool> {
+    let mut refused = Vec::new();
+    catalog.send_modify(|current| {
+        let next = change(current);
+        refused = next.refused_since(current).into_iter().cloned().collect();
+        *current = Arc::new(next);
+    });
+    refused
 }

@@ -8,7 +8,6 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod conformance;
 pub mod domain;
 pub mod engine;
 pub mod hub;

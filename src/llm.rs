@@ -18,8 +18,7 @@ use futures::stream::BoxStream;
 pub use error::LlmError;
 pub use registry::{Health, ModelEntry, ModelInfo, ModelRegistry};
 pub use types::{
-    Capabilities, ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent,
-    ToolCall, ToolChoice, ToolDefinition, Usage,
+    Capabilities, ChatRequest, ChatResponse, FinishReason, StreamEvent, ToolChoice, Usage,
 };
 
 /// A chat model behind any provider. Kept to chat, streamed chat and capabilities on purpose.

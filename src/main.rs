@@ -6,24 +6,31 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod conformance;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use switchboard::app::{self, Environment, Overrides};
+use switchboard::app::{self, Environment, Overrides, ServeOptions};
+use switchboard::config::EnvSettings;
 use switchboard::mcp::CallOptions;
+use switchboard::web::WebAssets;
 use switchboard_mcp_servers::BundledServer;
 
+/// Where the config file is when neither `--config` nor `SWITCHBOARD_CONFIG` says.
+const DEFAULT_CONFIG_FILE: &str = "config/switchboard.yaml";
+
 /// MCP-native hub between language models and tools.
+///
+/// Flags beat the environment (`SWITCHBOARD_CONFIG`, `SWITCHBOARD_BIND`, `SWITCHBOARD_WEB_DIR`),
+/// which beats the config file.
+// The environment is read by `config::environment`, not by clap (no `env = ...` here), so it is
+// read and checked the same way whether a subcommand is given or not.
 #[derive(Parser)]
 #[command(name = "switchboard", version)]
 struct Cli {
-    /// Config file (YAML).
-    #[arg(
-        long,
-        global = true,
-        env = "SWITCHBOARD_CONFIG",
-        default_value = "config/switchboard.yaml"
-    )]
-    config: PathBuf,
+    /// Config file (YAML) [env: SWITCHBOARD_CONFIG] [default: config/switchboard.yaml].
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -74,12 +81,12 @@ enum Command {
 
 #[derive(clap::Args, Default)]
 struct ServeArgs {
-    /// Address to listen on (beats `server.bind`).
-    #[arg(long, env = "SWITCHBOARD_BIND")]
+    /// Address to listen on (beats `server.bind`) [env: SWITCHBOARD_BIND].
+    #[arg(long)]
     bind: Option<SocketAddr>,
     /// Serve the web UI from this directory instead of the copy embedded at build time, so edits
-    /// to `web/` show on reload without rebuilding (development only).
-    #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
+    /// to `web/` show on reload without rebuilding (development only) [env: SWITCHBOARD_WEB_DIR].
+    #[arg(long)]
     web_dir: Option<PathBuf>,
     /// Directory for state (beats `server.data_dir`).
     #[arg(long)]
@@ -136,30 +143,34 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Environment::capture(std::env::vars());
+    // Every variable of ours is read and checked here, once, whatever the command.
+    let settings = EnvSettings::from_env(&env)?;
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     if let Command::McpServer(args) = command {
         switchboard::trace::init("warn,rmcp=error");
-        return run_bundled(args, &env).await;
+        return run_bundled(args, &settings).await;
     }
     if let Command::ConformanceClient { url } = command {
         switchboard::trace::init("info");
         let scenario = env.get("MCP_CONFORMANCE_SCENARIO");
         let context = env.get("MCP_CONFORMANCE_CONTEXT");
-        return switchboard::conformance::run_client(&url, scenario.as_deref(), context.as_deref())
+        return conformance::run_client(&url, scenario.as_deref(), context.as_deref())
             .await
             .map(|()| ExitCode::SUCCESS);
     }
     switchboard::trace::init("info,rmcp=warn");
+    let config_file = cli
+        .config
+        .or_else(|| settings.config_file.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     let overrides = match &command {
         Command::Serve(args) => Overrides {
-            bind: args
-                .bind
-                .or_else(|| env.get("SWITCHBOARD_BIND").and_then(|b| b.parse().ok())),
+            bind: args.bind.or(settings.bind),
             data_dir: args.data_dir.clone(),
         },
         _ => Overrides::default(),
     };
-    let config = match app::load_config(&cli.config, &env, &overrides) {
+    let config = match app::load_config(&config_file, &env, &overrides) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
@@ -169,17 +180,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match command {
         Command::Serve(args) => {
-            if let Some(dir) = args.web_dir {
-                tracing::warn!(dir = %dir.display(), "serving the web UI from disk, not the embedded copy");
-                switchboard::web::serve_from_disk(dir);
-            }
-            app::serve(config, env, overrides, shutdown_signal()).await?;
+            let web = match args.web_dir.or(settings.web_dir) {
+                Some(dir) => {
+                    tracing::warn!(dir = %dir.display(), "serving the web UI from disk, not the embedded copy");
+                    WebAssets::Disk(dir)
+                }
+                None => WebAssets::Embedded,
+            };
+            let telemetry = settings.telemetry;
+            let options = ServeOptions {
+                env,
+                overrides,
+                web,
+                telemetry,
+            };
+            app::serve(config, options, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
             println!(
                 "{}: ok ({} mcp server(s), {} model(s))",
-                cli.config.display(),
+                config_file.display(),
                 config.mcp_servers.len(),
                 config.models.len()
             );
@@ -193,44 +214,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reload { server } => {
-            let url = format!("{}/api/config/reload", server.trim_end_matches('/'));
-            let response = reqwest::Client::new()
-                .post(&url)
-                .send()
-                .await
-                .with_context(|| format!("reaching {url}"))?;
-            let ok = response.status().is_success();
-            let body: serde_json::Value = response.json().await.context("reading the reply")?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).unwrap_or_default()
-            );
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Reload { server } => reload(&server).await,
         Command::Call {
             name,
             args,
             wait_ms,
-        } => {
-            let arguments: serde_json::Value =
-                serde_json::from_str(&args).context("--args is not valid JSON")?;
-            let hub = app::start_hub(&config, &env)?;
-            hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
-            let outcome = hub.invoke(&name, arguments, CallOptions::default()).await;
-            hub.mcp().shutdown().await;
-            let (text, ok) = switchboard::cli::call_report(outcome);
-            println!("{text}");
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        } => call(&config, &env, &name, &args, wait_ms).await,
         Command::Chat(args) => chat::run(&config, &env, args).await,
         Command::McpServer(_) | Command::ConformanceClient { .. } => {
             unreachable!("handled before config loading")
@@ -238,10 +227,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn run_bundled(args: McpServerArgs, env: &Environment) -> anyhow::Result<ExitCode> {
-    let data_dir = env
-        .get("SWITCHBOARD_DATA_DIR")
-        .map_or_else(|| PathBuf::from("data"), PathBuf::from);
+async fn run_bundled(args: McpServerArgs, settings: &EnvSettings) -> anyhow::Result<ExitCode> {
+    let data_dir = settings
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data"));
     let server = match args.name.as_str() {
         "clock" => BundledServer::Clock,
         "calc" => BundledServer::Calc,
@@ -274,6 +264,50 @@ async fn run_bundled(args: McpServerArgs, env: &Environment) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// `switchboard reload`: ask a running server to re-read its config, print its answer.
+async fn reload(server: &str) -> anyhow::Result<ExitCode> {
+    let url = format!("{}/api/config/reload", server.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| format!("reaching {url}"))?;
+    let ok = response.status().is_success();
+    let body: serde_json::Value = response.json().await.context("reading the reply")?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&body).unwrap_or_default()
+    );
+    Ok(exit_code(ok))
+}
+
+/// `switchboard call`: one tool call through `Hub::invoke`, the path every call takes.
+async fn call(
+    config: &switchboard::config::Config,
+    env: &Environment,
+    name: &str,
+    args: &str,
+    wait_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let arguments: serde_json::Value =
+        serde_json::from_str(args).context("--args is not valid JSON")?;
+    let hub = app::start_hub(config, env)?;
+    hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
+    let outcome = hub.invoke(name, arguments, CallOptions::default()).await;
+    hub.mcp().shutdown().await;
+    let (text, ok) = switchboard::cli::call_report(outcome);
+    println!("{text}");
+    Ok(exit_code(ok))
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -292,17 +326,15 @@ async fn shutdown_signal() {
 
 /// `switchboard chat`: one run in this process, with the same hub, models and store as `serve`.
 mod chat {
-    use std::collections::HashMap;
     use std::io::Write;
     use std::process::ExitCode;
     use std::time::Duration;
 
     use switchboard::app::{self, Environment};
+    use switchboard::cli::RunPrinter;
     use switchboard::config::Config;
-    use switchboard::domain::{RunEvent, RunStatus, StepIndex, StepKind, UnixMillis};
     use switchboard::llm::ModelRegistry;
-    use switchboard::runs::{ChatInput, RunService, StartedRun};
-    use tokio::sync::broadcast::error::RecvError;
+    use switchboard::runs::{ChatInput, RunEvents, RunService};
 
     use super::ChatArgs;
 
@@ -315,7 +347,13 @@ mod chat {
         let hub = app::start_hub(config, env)?;
         let models = ModelRegistry::default();
         models.apply(&config.models, &reqwest::Client::new());
-        let runs = app::start_runs(config, &hub, &models).await?;
+        let runs = app::start_runs(
+            config,
+            &hub,
+            &models,
+            switchboard::telemetry::Telemetry::off(),
+        )
+        .await?;
         hub.mcp()
             .wait_settled(Duration::from_millis(args.wait_ms))
             .await;
@@ -326,7 +364,7 @@ mod chat {
             ..ChatInput::default()
         };
         let succeeded = match runs.start(input).await {
-            Ok(started) => follow(&runs, started).await,
+            Ok(started) => follow(&runs, started.events).await,
             Err(err) => {
                 eprintln!("error: {err}");
                 false
@@ -344,168 +382,32 @@ mod chat {
     }
 
     /// Print the run's events until it ends; true when it succeeded.
-    async fn follow(runs: &RunService, mut started: StartedRun) -> bool {
-        let mut printer = Printer::default();
+    async fn follow(runs: &RunService, mut events: RunEvents) -> bool {
+        let mut printer = RunPrinter::default();
         let ctrl_c = super::shutdown_signal();
         tokio::pin!(ctrl_c);
         let mut cancelled = false;
         loop {
-            let event = tokio::select! {
-                event = started.events.recv() => event,
+            let item = tokio::select! {
+                item = events.next() => item,
                 () = &mut ctrl_c, if !cancelled => {
                     cancelled = true;
-                    let _ = runs.cancel(started.run_id);
+                    let _ = runs.cancel(events.run_id());
                     continue;
                 }
             };
-            match event {
-                Ok(event) => {
-                    if let Some(succeeded) = printer.print(&event) {
-                        return succeeded;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
-        match started.done.await {
-            Ok(outcome) => {
-                if let Some(error) = &outcome.error {
-                    eprintln!("run {}: {error}", outcome.status.as_str());
-                }
-                outcome.status == RunStatus::Succeeded
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// One line per step start and finish; model text as it streams.
-    #[derive(Default)]
-    struct Printer {
-        steps: HashMap<StepIndex, (StepKind, String, UnixMillis)>,
-        run_started: UnixMillis,
-        /// Model text printed since the last step line.
-        streamed: String,
-        /// What the last model turn to finish streamed (the answer, if that turn answered).
-        last_turn: String,
-    }
-
-    impl Printer {
-        /// Print `event`; `Some(succeeded)` once the run has finished.
-        fn print(&mut self, event: &RunEvent) -> Option<bool> {
+            let Some(item) = item else {
+                // Only when the store failed while following: the run's end is unknown.
+                return false;
+            };
+            let printed = printer.print(&item);
             let mut out = std::io::stdout().lock();
-            match event {
-                RunEvent::RunStarted {
-                    run_id,
-                    model,
-                    agent,
-                    at,
-                    ..
-                } => {
-                    self.run_started = *at;
-                    let agent = agent
-                        .as_deref()
-                        .map(|a| format!(", agent {a}"))
-                        .unwrap_or_default();
-                    let _ = writeln!(out, "run {run_id} (model {model}{agent})");
-                }
-                RunEvent::StepStarted {
-                    step,
-                    kind,
-                    name,
-                    server,
-                    at,
-                    ..
-                } => {
-                    self.end_text(&mut out);
-                    if *kind == StepKind::Plan {
-                        self.last_turn.clear();
-                    }
-                    let name = match server {
-                        Some(server) => format!("{name} [{server}]"),
-                        None => name.clone(),
-                    };
-                    let _ = writeln!(out, "[{step}] {:<7} {name} started", kind.as_str());
-                    self.steps.insert(*step, (*kind, name, *at));
-                }
-                RunEvent::TokenDelta { text, .. } => {
-                    self.streamed.push_str(text);
-                    let _ = write!(out, "{text}");
-                }
-                RunEvent::ToolProgress {
-                    step,
-                    progress,
-                    total,
-                    message,
-                    ..
-                } => {
-                    self.end_text(&mut out);
-                    let total = total.map(|t| format!("/{t}")).unwrap_or_default();
-                    let message = message.as_deref().unwrap_or("");
-                    let _ = writeln!(out, "[{step}] progress {progress}{total} {message}");
-                }
-                RunEvent::StepFinished {
-                    step,
-                    status,
-                    error,
-                    at,
-                    ..
-                } => {
-                    if !self.streamed.is_empty() {
-                        self.last_turn = self.streamed.clone();
-                    }
-                    self.end_text(&mut out);
-                    let (kind, name, started) = self
-                        .steps
-                        .get(step)
-                        .map_or(("step", "?", *at), |(k, n, s)| (k.as_str(), n.as_str(), *s));
-                    let error = error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "[{step}] {kind:<7} {name} {} in {} ms{error}",
-                        status.as_str(),
-                        at - started
-                    );
-                }
-                RunEvent::RunFinished {
-                    status,
-                    answer,
-                    error,
-                    usage,
-                    at,
-                    ..
-                } => {
-                    self.end_text(&mut out);
-                    if let Some(answer) = answer.as_deref().filter(|a| *a != self.last_turn) {
-                        let _ = writeln!(out, "{answer}");
-                    }
-                    let _ = writeln!(
-                        out,
-                        "run {} in {} ms ({} input + {} output tokens)",
-                        status.as_str(),
-                        at - self.run_started,
-                        usage.input_tokens,
-                        usage.output_tokens
-                    );
-                    if let Some(error) = error {
-                        eprintln!("error: {error}");
-                    }
-                    return Some(*status == RunStatus::Succeeded);
-                }
-            }
+            let _ = out.write_all(printed.stdout.as_bytes());
             let _ = out.flush();
-            None
-        }
-
-        /// End a line of streamed text before the next step line.
-        fn end_text(&mut self, out: &mut impl Write) {
-            if !self.streamed.is_empty() && !self.streamed.ends_with('\n') {
-                let _ = writeln!(out);
+            eprint!("{}", printed.stderr);
+            if let Some(succeeded) = printed.finished {
+                return succeeded;
             }
-            self.streamed.clear();
         }
     }
 }

@@ -14,7 +14,6 @@ pub mod transport;
 
 use std::sync::Arc;
 
-pub use client::ToolProgress;
 pub use error::{ConnectError, McpError};
 pub use manager::{ApplySummary, CallOptions, ManagerSettings, McpManager};
 pub use status::{ConnectionState, ServerStatus};

@@ -2,22 +2,29 @@
 //! tools the caller may use), executes it with the engine, and fans its events out to the store,
 //! live subscribers (SSE streams) and telemetry — the same events for all three.
 
+mod follow;
 mod hub_tools;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::model::{AgentConfig, AgentLimits, AgentMode};
-use crate::domain::{ConversationId, RunEvent, RunId};
-use crate::engine::{self, EventSink, RunOutcome, RunSpec};
+use crate::domain::{
+    ChatMessage, ConversationId, Role, RunEvent, RunId, RunOutcome, RunStatus, TraceId,
+};
+use crate::engine::{self, EventSink, RunSpec};
 use crate::hub::Hub;
-use crate::llm::{ChatMessage, LlmError, ModelRegistry, Role};
+use crate::llm::{LlmError, ModelRegistry};
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 
+pub use follow::{Followed, RunEvents};
 pub use hub_tools::{HubTools, result_text};
 
 /// What a caller asks for.
@@ -51,13 +58,12 @@ pub enum RunError {
     NotRunning(RunId),
 }
 
-/// A run that has started: its ids, a live event receiver, and its completion.
+/// A run that has started: its ids and its events, from the first to the guaranteed end.
 pub struct StartedRun {
     pub run_id: RunId,
     pub conversation_id: ConversationId,
-    pub trace_id: String,
-    pub events: broadcast::Receiver<RunEvent>,
-    pub done: JoinHandle<RunOutcome>,
+    pub trace_id: TraceId,
+    pub events: RunEvents,
 }
 
 /// Cheap to clone.
@@ -72,6 +78,10 @@ struct Inner {
     store: Store,
     agents: RwLock<Arc<BTreeMap<String, AgentConfig>>>,
     live: Mutex<HashMap<RunId, Arc<LiveRun>>>,
+    /// Every run task, so shutdown can wait for them without polling.
+    tasks: TaskTracker,
+    /// Where run spans are exported (or [`Telemetry::off`]).
+    telemetry: Telemetry,
 }
 
 /// A run in progress: its durable events so far (for late subscribers) and its broadcast.
@@ -88,6 +98,7 @@ impl RunService {
         models: ModelRegistry,
         store: Store,
         agents: BTreeMap<String, AgentConfig>,
+        telemetry: Telemetry,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -96,6 +107,8 @@ impl RunService {
                 store,
                 agents: RwLock::new(Arc::new(agents)),
                 live: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                telemetry,
             }),
         }
     }
@@ -133,21 +146,7 @@ impl RunService {
         if message.is_empty() {
             return Err(RunError::EmptyMessage);
         }
-        let agents = self.agents();
-        let agent = match &input.agent {
-            Some(name) => {
-                Some(
-                    agents
-                        .get(name)
-                        .cloned()
-                        .ok_or_else(|| RunError::UnknownAgent {
-                            name: name.clone(),
-                            available: agents.keys().cloned().collect::<Vec<_>>().join(", "),
-                        })?,
-                )
-            }
-            None => None,
-        };
+        let agent = self.agent(input.agent.as_deref())?;
         let model_name = input
             .model
             .clone()
@@ -156,49 +155,19 @@ impl RunService {
         let model = entry.client()?;
         let model_name = entry.config().name.clone();
 
-        let store = &self.inner.store;
-        let (conversation_id, stored_history) = match input.conversation_id {
-            Some(id) => {
-                let detail = store.get_conversation(id).await?;
-                let history = detail
-                    .messages
-                    .iter()
-                    .filter_map(|m| match m.role.as_str() {
-                        "user" => Some(ChatMessage::user(m.content.clone())),
-                        "assistant" => Some(ChatMessage::assistant(m.content.clone(), Vec::new())),
-                        _ => None,
-                    })
-                    .collect();
-                (id, history)
-            }
-            None => {
-                let title: String = message.chars().take(80).collect();
-                (store.create_conversation(&title).await?.id, Vec::new())
-            }
-        };
+        let (conversation_id, stored_history) = self
+            .open_conversation(input.conversation_id, &message)
+            .await?;
         let history = input.history.unwrap_or(stored_history);
         let run_id = RunId::new();
-        store
+        self.inner
+            .store
             .append_message(conversation_id, "user", &message, Some(run_id))
             .await?;
 
-        let trace_id = format!(
-            "{:032x}",
-            u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..))
-        );
-        let (sender, events) = broadcast::channel(1024);
+        let trace_id = TraceId::random();
         let cancel = CancellationToken::new();
-        let live = Arc::new(LiveRun {
-            history: Mutex::new(Vec::new()),
-            sender,
-            cancel: cancel.clone(),
-        });
-        self.inner
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(run_id, live.clone());
-
+        let (live, events) = self.register(run_id, cancel.clone());
         let (tools_patterns, system_prompt, mode, limits) = match &agent {
             Some(agent) => (
                 agent.tools.clone(),
@@ -207,7 +176,7 @@ impl RunService {
                 agent.limits.clone(),
             ),
             None => (
-                vec!["*".to_owned()],
+                crate::config::model::ToolGlobs::all(),
                 None,
                 AgentMode::React,
                 AgentLimits::default(),
@@ -229,12 +198,106 @@ impl RunService {
             trace_id: Some(trace_id.clone()),
             temperature: input.temperature,
         };
+        let task = self.spawn(spec, live);
+        Ok(StartedRun {
+            run_id,
+            conversation_id,
+            trace_id,
+            events: RunEvents::started(run_id, events, task),
+        })
+    }
+
+    /// Follow a run: the events so far and the live tail when it executes here, else what the
+    /// store knows (its final state, or polling until a run executing elsewhere ends).
+    ///
+    /// # Errors
+    /// No such run, or the store failed.
+    pub async fn follow(&self, run_id: RunId) -> Result<RunEvents, RunError> {
+        if let Some((history, live)) = self.subscribe(run_id) {
+            let store = self.inner.store.clone();
+            return Ok(RunEvents::subscribed(run_id, history, live, store));
+        }
+        let store = &self.inner.store;
+        let mut run = store.get_run(run_id).await?;
+        if run.summary.status == RunStatus::Running {
+            // It may have ended a moment ago, with its last rows still queued for the writer.
+            store.flush().await;
+            run = store.get_run(run_id).await?;
+        }
+        Ok(RunEvents::stored(&run.summary, store.clone()))
+    }
+
+    /// The agent named `name` (`None` = plain chat).
+    fn agent(&self, name: Option<&str>) -> Result<Option<AgentConfig>, RunError> {
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let agents = self.agents();
+        match agents.get(name) {
+            Some(agent) => Ok(Some(agent.clone())),
+            None => Err(RunError::UnknownAgent {
+                name: name.to_owned(),
+                available: agents.keys().cloned().collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// The conversation to continue (with its messages as history) or a new one titled after
+    /// the message.
+    async fn open_conversation(
+        &self,
+        id: Option<ConversationId>,
+        message: &str,
+    ) -> Result<(ConversationId, Vec<ChatMessage>), RunError> {
+        let store = &self.inner.store;
+        let Some(id) = id else {
+            let title: String = message.chars().take(80).collect();
+            return Ok((store.create_conversation(&title).await?.id, Vec::new()));
+        };
+        let detail = store.get_conversation(id).await?;
+        let history = detail
+            .messages
+            .iter()
+            .filter_map(|m| match m.role.as_str() {
+                "user" => Some(ChatMessage::user(m.content.clone())),
+                "assistant" => Some(ChatMessage::assistant(m.content.clone(), Vec::new())),
+                _ => None,
+            })
+            .collect();
+        Ok((id, history))
+    }
+
+    /// Make the run visible to [`Self::subscribe`] and [`Self::cancel`]; its first receiver.
+    fn register(
+        &self,
+        run_id: RunId,
+        cancel: CancellationToken,
+    ) -> (Arc<LiveRun>, broadcast::Receiver<RunEvent>) {
+        let (sender, events) = broadcast::channel(1024);
+        let live = Arc::new(LiveRun {
+            history: Mutex::new(Vec::new()),
+            sender,
+            cancel,
+        });
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run_id, live.clone());
+        (live, events)
+    }
+
+    /// Execute the run in its own task: events fan out through the sink, the answer joins the
+    /// conversation, and the run leaves the live set when it ends.
+    fn spawn(&self, spec: RunSpec, live: Arc<LiveRun>) -> JoinHandle<RunOutcome> {
+        let (run_id, conversation_id) = (spec.run_id, spec.conversation_id);
         let sink: Arc<dyn EventSink> = Arc::new(ServiceSink {
-            store: store.clone(),
-            live: live.clone(),
+            store: self.inner.store.clone(),
+            live,
+            telemetry: self.inner.telemetry.clone(),
         });
         let service = self.clone();
-        let done = tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let outcome = engine::execute(spec, sink).await;
             if let Some(answer) = &outcome.answer {
                 let stored = service
@@ -253,22 +316,12 @@ impl RunService {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&run_id);
             outcome
-        });
-        Ok(StartedRun {
-            run_id,
-            conversation_id,
-            trace_id,
-            events,
-            done,
         })
     }
 
     /// Live events of a running run: what happened so far, then a receiver for the rest.
     /// `None` when the run is not running here (read it from the store instead).
-    pub fn subscribe(
-        &self,
-        run_id: RunId,
-    ) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
+    fn subscribe(&self, run_id: RunId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
         let live = self
             .inner
             .live
@@ -323,18 +376,36 @@ impl RunService {
             .unwrap_or_else(|p| p.into_inner())
             .len()
     }
+
+    /// Cancel every run, wait up to `timeout` for their tasks to record how they ended, then
+    /// flush the store (shutdown).
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.cancel_all();
+        self.inner.tasks.close();
+        if tokio::time::timeout(timeout, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.running(),
+                "runs did not finish in time after cancellation"
+            );
+        }
+        self.inner.store.flush().await;
+    }
 }
 
 /// Fans events out: the store (durable ones), live subscribers, and the log/telemetry.
 struct ServiceSink {
     store: Store,
     live: Arc<LiveRun>,
+    telemetry: Telemetry,
 }
 
 impl EventSink for ServiceSink {
     fn emit(&self, event: RunEvent) {
         crate::trace::run_event(&event);
-        crate::telemetry::record(&event);
+        self.telemetry.record(&event);
         if event.is_durable() {
             self.store.record(&event);
         }

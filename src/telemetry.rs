@@ -1,11 +1,14 @@
-//! OpenTelemetry export of runs over OTLP (http/protobuf), on when `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set.
+//! OpenTelemetry export of runs over OTLP (http/protobuf), on when the config's
+//! [`TelemetryConfig`] asks for it (`config::environment` reads it from the `OTEL_*` variables;
+//! nothing here reads the environment).
 //!
 //! Spans are derived from the same [`RunEvent`]s the store records (see `spans`), so their times
 //! and ids match `/debug`: the trace id is the run's `trace_id`, steps are children of the run.
 //! Finished spans go to the SDK's batch processor, which exports them from its own thread;
-//! [`stop`] flushes what is queued. With no exporter installed, [`record`] returns after one
-//! atomic load.
+//! [`Telemetry::stop`] flushes what is queued. The [`Telemetry`] handle is made by `app` and
+//! passed to whoever records (the run service's sink) rather than installed in a global, so two
+//! servers in one process (tests) never feed each other's exporter; [`Telemetry::off`] records
+//! nothing and costs one branch per event.
 //!
 //! The SDK's `Tracer` always draws span and trace ids from its id generator (it ignores
 //! `SpanBuilder::with_trace_id`/`with_span_id`), so spans are built as finished `SpanData` and
@@ -15,7 +18,7 @@ mod http;
 mod spans;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -27,74 +30,11 @@ use crate::domain::RunEvent;
 
 pub use spans::{run_span_id, step_span_id, trace_id_of};
 
-/// The base URL of an OTLP collector; `/v1/traces` is appended.
-pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// The full URL for traces; used as is, and wins over [`ENDPOINT_VAR`].
-pub const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-/// `service.name` of the exported spans (default `switchboard`).
-pub const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
-/// Export timeout in milliseconds (default 10 000).
-pub const TIMEOUT_VAR: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-/// Only `http/protobuf` is supported; other values are warned about and ignored.
-pub const PROTOCOL_VAR: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-/// `true` turns export off whatever else is set.
-pub const DISABLED_VAR: &str = "OTEL_SDK_DISABLED";
+/// The exporter's settings, typed and checked by `config` (kept here under its old path).
+pub use crate::config::model::TelemetryConfig;
 
-const DEFAULT_SERVICE_NAME: &str = "switchboard";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long [`stop`] waits for queued spans to be exported.
+/// How long [`Telemetry::shutdown`] waits for queued spans to be exported.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where and as whom spans are exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TelemetryConfig {
-    /// The full URL spans are posted to (`…/v1/traces`).
-    pub traces_endpoint: String,
-    pub service_name: String,
-    pub timeout: Duration,
-}
-
-impl TelemetryConfig {
-    /// Export to the collector at `base` (e.g. `http://localhost:4318`), as `switchboard`.
-    pub fn new(base: &str) -> Self {
-        Self {
-            traces_endpoint: format!("{}/v1/traces", base.trim_end_matches('/')),
-            service_name: DEFAULT_SERVICE_NAME.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-
-    /// The configuration the environment asks for; `None` when no endpoint is set (or the SDK is
-    /// disabled). `get` reads the process environment snapshot (`app::Environment`).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let var = |key: &str| {
-            get(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if var(DISABLED_VAR).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            return None;
-        }
-        let mut config = match (var(TRACES_ENDPOINT_VAR), var(ENDPOINT_VAR)) {
-            (Some(traces), _) => Self {
-                traces_endpoint: traces,
-                ..Self::new("")
-            },
-            (None, Some(base)) => Self::new(&base),
-            (None, None) => return None,
-        };
-        if let Some(name) = var(SERVICE_NAME_VAR) {
-            config.service_name = name;
-        }
-        if let Some(ms) = var(TIMEOUT_VAR).and_then(|v| v.parse::<u64>().ok()) {
-            config.timeout = Duration::from_millis(ms);
-        }
-        if let Some(protocol) = var(PROTOCOL_VAR).filter(|p| p != "http/protobuf") {
-            tracing::warn!(protocol = %protocol, "only http/protobuf is supported for OTLP; using it");
-        }
-        Some(config)
-    }
-}
 
 /// Why the exporter could not start or flush.
 #[derive(Debug, thiserror::Error)]
@@ -111,19 +51,53 @@ pub enum TelemetryError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// A running exporter. Cheap to clone.
-#[derive(Debug, Clone)]
+/// An exporter, or none ([`Telemetry::off`], the default). Cheap to clone: clones feed the same
+/// exporter.
+#[derive(Debug, Clone, Default)]
 pub struct Telemetry {
-    inner: Arc<Inner>,
+    inner: Option<Arc<Inner>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     processor: BatchSpanProcessor,
     spans: Mutex<spans::RunSpans>,
+    /// Set by [`Telemetry::stop`]: runs still ending after it are not recorded.
+    stopped: AtomicBool,
 }
 
 impl Telemetry {
+    /// No exporter: [`Self::record`] does nothing, flushing succeeds at once.
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    /// The exporter `config` asks for (`None`: off). A failure to start is logged and leaves
+    /// export off: telemetry never stops the server.
+    pub fn from_config(config: Option<&TelemetryConfig>) -> Self {
+        let Some(config) = config else {
+            return Self::off();
+        };
+        if let Some(protocol) = &config.unsupported_protocol {
+            tracing::warn!(protocol = %protocol, "only http/protobuf is supported for OTLP; using it");
+        }
+        match Self::start(config) {
+            Ok(telemetry) => {
+                tracing::info!(endpoint = %config.traces_endpoint, service = %config.service_name, "exporting traces over OTLP");
+                telemetry
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "OpenTelemetry export is off");
+                Self::off()
+            }
+        }
+    }
+
+    /// Whether spans are exported.
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Start exporting to `config.traces_endpoint`. Must run inside a tokio runtime: exports are
     /// sent from it.
     ///
@@ -151,23 +125,32 @@ impl Telemetry {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Some(Arc::new(Inner {
                 processor,
                 spans: Mutex::new(spans::RunSpans::new(scope)),
-            }),
+                stopped: AtomicBool::new(false),
+            })),
         })
     }
 
     /// Feed one run event; spans it finishes are queued for export (never blocks on IO).
+    /// Token and progress events make no span, so they return before taking any lock.
     pub fn record(&self, event: &RunEvent) {
-        let finished = self
-            .inner
+        let Some(inner) = &self.inner else { return };
+        if matches!(
+            event,
+            RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
+        ) || inner.stopped.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let finished = inner
             .spans
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .on_event(event);
         for span in finished {
-            self.inner.processor.on_end(span);
+            inner.processor.on_end(span);
         }
     }
 
@@ -176,7 +159,9 @@ impl Telemetry {
     /// # Errors
     /// The export failed or timed out.
     pub async fn flush(&self) -> Result<(), TelemetryError> {
-        let inner = self.inner.clone();
+        let Some(inner) = self.inner.clone() else {
+            return Ok(());
+        };
         tokio::task::spawn_blocking(move || inner.processor.force_flush()).await??;
         Ok(())
     }
@@ -186,7 +171,9 @@ impl Telemetry {
     /// # Errors
     /// The last export failed or timed out.
     pub async fn shutdown(&self) -> Result<(), TelemetryError> {
-        let inner = self.inner.clone();
+        let Some(inner) = self.inner.clone() else {
+            return Ok(());
+        };
         tokio::task::spawn_blocking(move || {
             inner.processor.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
         })
@@ -194,138 +181,71 @@ impl Telemetry {
         Ok(())
     }
 
+    /// Stop recording, flush and stop the exporter (shutdown: after runs are cancelled, before
+    /// the store closes). A failed last export is logged.
+    pub async fn stop(&self) {
+        let Some(inner) = &self.inner else { return };
+        inner.stopped.store(true, Ordering::Release);
+        if let Err(err) = self.shutdown().await {
+            tracing::warn!(error = %err, "flushing traces failed");
+        }
+    }
+
     /// Runs started and not yet finished (bounded).
     pub fn open_runs(&self) -> usize {
-        self.inner
-            .spans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open_runs()
-    }
-}
-
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-static INSTALLED: RwLock<Option<Telemetry>> = RwLock::new(None);
-
-/// Make `telemetry` the exporter [`record`] feeds (the run service calls `record`).
-pub fn install(telemetry: Telemetry) {
-    *INSTALLED.write().unwrap_or_else(|p| p.into_inner()) = Some(telemetry);
-    ACTIVE.store(true, Ordering::Release);
-}
-
-/// Stop feeding `telemetry` if it is the installed one.
-pub fn uninstall(telemetry: &Telemetry) {
-    let mut installed = INSTALLED.write().unwrap_or_else(|p| p.into_inner());
-    if installed
-        .as_ref()
-        .is_some_and(|t| Arc::ptr_eq(&t.inner, &telemetry.inner))
-    {
-        *installed = None;
-        ACTIVE.store(false, Ordering::Release);
-    }
-}
-
-/// Feed a run event to the installed exporter, if any.
-pub fn record(event: &RunEvent) {
-    if !ACTIVE.load(Ordering::Acquire) {
-        return;
-    }
-    if matches!(
-        event,
-        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
-    ) {
-        return;
-    }
-    let telemetry = INSTALLED.read().unwrap_or_else(|p| p.into_inner()).clone();
-    if let Some(telemetry) = telemetry {
-        telemetry.record(event);
-    }
-}
-
-/// Start and install the exporter when the environment asks for one (see [`TelemetryConfig::from_env`]).
-/// A failure is logged and leaves export off: telemetry never stops the server.
-pub fn start_from_env(get: impl Fn(&str) -> Option<String>) -> Option<Telemetry> {
-    let config = TelemetryConfig::from_env(get)?;
-    match Telemetry::start(&config) {
-        Ok(telemetry) => {
-            tracing::info!(endpoint = %config.traces_endpoint, service = %config.service_name, "exporting traces over OTLP");
-            install(telemetry.clone());
-            Some(telemetry)
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "OpenTelemetry export is off");
-            None
-        }
-    }
-}
-
-/// Uninstall, flush and stop (shutdown: after runs are cancelled, before the store closes).
-pub async fn stop(telemetry: Option<Telemetry>) {
-    let Some(telemetry) = telemetry else { return };
-    uninstall(&telemetry);
-    if let Err(err) = telemetry.shutdown().await {
-        tracing::warn!(error = %err, "flushing traces failed");
+        self.inner.as_ref().map_or(0, |inner| {
+            inner
+                .spans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open_runs()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
     use crate::domain::RunId;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |key| map.get(key).cloned()
-    }
-
-    #[test]
-    fn export_is_off_without_an_endpoint() {
-        assert_eq!(TelemetryConfig::from_env(env(&[])), None);
-        assert_eq!(TelemetryConfig::from_env(env(&[(ENDPOINT_VAR, " ")])), None);
-        assert_eq!(
-            TelemetryConfig::from_env(env(&[
-                (ENDPOINT_VAR, "http://c:4318"),
-                (DISABLED_VAR, "true")
-            ])),
-            None
-        );
-    }
-
-    #[test]
-    fn endpoints_service_name_and_timeout_come_from_the_environment() {
-        let config =
-            TelemetryConfig::from_env(env(&[(ENDPOINT_VAR, "http://c:4318/")])).expect("on");
-        assert_eq!(config.traces_endpoint, "http://c:4318/v1/traces");
-        assert_eq!(config.service_name, "switchboard");
-        let config = TelemetryConfig::from_env(env(&[
-            (ENDPOINT_VAR, "http://c:4318"),
-            (TRACES_ENDPOINT_VAR, "http://t:1/custom"),
-            (SERVICE_NAME_VAR, "sb-prod"),
-            (TIMEOUT_VAR, "2500"),
-        ]))
-        .expect("on");
-        assert_eq!(config.traces_endpoint, "http://t:1/custom");
-        assert_eq!(config.service_name, "sb-prod");
-        assert_eq!(config.timeout, Duration::from_millis(2500));
-    }
-
-    #[test]
-    fn recording_without_an_exporter_is_a_no_op() {
-        record(&RunEvent::TokenDelta {
+    #[tokio::test]
+    async fn recording_without_an_exporter_is_a_no_op() {
+        let telemetry = Telemetry::off();
+        assert!(!telemetry.is_on());
+        telemetry.record(&RunEvent::TokenDelta {
             run_id: RunId::new(),
             step: 0,
             text: "x".into(),
         });
+        assert_eq!(telemetry.open_runs(), 0);
+        telemetry.flush().await.expect("nothing to flush");
+        telemetry.stop().await;
+        assert!(!Telemetry::from_config(None).is_on());
         let run_id = RunId::new();
         let parent = crate::domain::traceparent(
             &trace_id_of(run_id, Some("0af7651916cd43dd8448eb211c80319c")).to_string(),
             u64::from_be_bytes(run_span_id(run_id).to_bytes()),
         );
         assert_eq!(parent.len(), 55);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_exporter_records_nothing() {
+        let telemetry = Telemetry::from_config(Some(&TelemetryConfig::new("http://127.0.0.1:9")));
+        assert!(telemetry.is_on());
+        let run_started = |run_id| RunEvent::RunStarted {
+            run_id,
+            conversation_id: crate::domain::ConversationId::new(),
+            agent: None,
+            model: "m".into(),
+            user_message: "hi".into(),
+            trace_id: None,
+            at: 1,
+        };
+        telemetry.record(&run_started(RunId::new()));
+        assert_eq!(telemetry.open_runs(), 1);
+        telemetry.stop().await;
+        telemetry.record(&run_started(RunId::new()));
+        assert_eq!(telemetry.open_runs(), 1, "nothing is recorded after stop");
     }
 }

@@ -9,13 +9,15 @@
 //! asset, is the second wall.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 
 /// Files under `web/`, by path relative to it (`index.html`, `assets/js/chat.js`).
 const ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
@@ -26,17 +28,41 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
      manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The page routes and `/assets/…`, with the security headers; merged into the API router by
-/// `api::router`. The headers are on the UI's responses only: the JSON API is never rendered as a
-/// document, and a middleware on every tool call costs throughput (see docs/benchmarks.md).
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// Where the UI's files come from; given to [`router`] by the composition root rather than set
+/// in a global, so servers in one process (tests) can each serve their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WebAssets {
+    /// The copy embedded at build time: the binary needs nothing beside it.
+    #[default]
+    Embedded,
+    /// Files read from this directory on every request (`serve --web-dir`, development: edit,
+    /// reload, no rebuild). Paths with `..`, hidden or empty components are refused, so nothing
+    /// outside the directory is served.
+    Disk(PathBuf),
+}
+
+/// The page routes and `/assets/…` serving `assets`, with the security headers; merged into the
+/// API's routes by `app`. The headers are on the UI's responses only: the JSON API is never
+/// rendered as a document, and a middleware on every tool call costs throughput (see
+/// docs/benchmarks.md).
+pub fn router<S: Clone + Send + Sync + 'static>(assets: WebAssets) -> Router<S> {
     Router::new()
-        .route("/", get(|| async { page("index.html") }))
-        .route("/debug", get(|| async { page("debug.html") }))
-        .route("/debug/runs/{id}", get(|| async { page("debug.html") }))
-        .route("/servers", get(|| async { page("servers.html") }))
+        .route("/", page_route("index.html"))
+        .route("/debug", page_route("debug.html"))
+        .route("/debug/runs/{id}", page_route("debug.html"))
+        .route("/servers", page_route("servers.html"))
         .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))
+        .with_state(Arc::new(assets))
+}
+
+/// The router's own state: where files come from.
+type Assets = State<Arc<WebAssets>>;
+
+/// `GET` of the page `name` (the pages take no parameters: `/debug/runs/{id}` is read by the
+/// page's script).
+fn page_route(name: &'static str) -> MethodRouter<Arc<WebAssets>> {
+    get(move |State(assets): Assets| async move { page(&assets, name) })
 }
 
 /// Adds the security headers to a UI response.
@@ -59,17 +85,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Set once by `switchboard serve --web-dir`: files are then read from there on every request.
-static DISK_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-/// Serve the UI from `dir` instead of the embedded copy (development: edit, reload, no rebuild).
-/// Paths with `..`, hidden or empty components are refused, so nothing outside `dir` is served.
-pub fn serve_from_disk(dir: std::path::PathBuf) {
-    let _ = DISK_DIR.set(dir);
-}
-
-fn lookup(path: &str) -> Option<Cow<'static, [u8]>> {
-    if let Some(dir) = DISK_DIR.get() {
+fn lookup(assets: &WebAssets, path: &str) -> Option<Cow<'static, [u8]>> {
+    if let WebAssets::Disk(dir) = assets {
         return safe_relative(path)
             .then(|| std::fs::read(dir.join(path)).ok())
             .flatten()
@@ -87,19 +104,29 @@ fn safe_relative(path: &str) -> bool {
         .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'))
 }
 
-fn page(name: &str) -> Response {
-    match lookup(name) {
+fn page(assets: &WebAssets, name: &str) -> Response {
+    match lookup(assets, name) {
         Some(body) => serve(name, body, &HeaderMap::new()),
         None => (StatusCode::NOT_FOUND, "page missing from this build").into_response(),
     }
 }
 
-async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+async fn asset(State(assets): Assets, Path(path): Path<String>, headers: HeaderMap) -> Response {
     let full = format!("assets/{path}");
-    match lookup(&full) {
+    match lookup(&assets, &full) {
         Some(body) => serve(&full, body, &headers),
-        None => crate::api::ApiError::not_found(format!("no asset `{path}`")).into_response(),
+        None => not_found(format!("no asset `{path}`")),
     }
+}
+
+/// A 404 in the JSON API's error shape (`{"error": {"code", "message", "request_id"}}`), so
+/// clients see one shape whichever part answered; built here so the UI does not depend on `api`.
+fn not_found(message: String) -> Response {
+    let request_id = format!("{:016x}", fastrand::u64(..));
+    let body = serde_json::json!({
+        "error": { "code": "not_found", "message": message, "request_id": request_id }
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
 /// The body with its type and an ETag; `If-None-Match` with the same tag gets 304. Assets are
@@ -152,7 +179,38 @@ mod tests {
     #[test]
     fn every_page_is_embedded() {
         for page in ["index.html", "debug.html", "servers.html"] {
-            assert!(lookup(page).is_some(), "{page} is not embedded");
+            assert!(
+                lookup(&WebAssets::Embedded, page).is_some(),
+                "{page} is not embedded"
+            );
+        }
+    }
+
+    #[test]
+    fn files_on_disk_are_served_from_their_directory_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("web");
+        std::fs::create_dir_all(root.join("assets")).expect("mkdir");
+        std::fs::write(root.join("index.html"), "on disk").expect("write");
+        std::fs::write(dir.path().join("secret"), "outside").expect("write");
+        let disk = WebAssets::Disk(root);
+        assert_eq!(
+            lookup(&disk, "index.html").as_deref(),
+            Some(&b"on disk"[..])
+        );
+        assert_eq!(
+            lookup(&disk, "debug.html"),
+            None,
+            "not embedded as a fallback"
+        );
+        for path in [
+            "../secret",
+            "assets/../../secret",
+            ".hidden",
+            "a//b",
+            "a\\b",
+        ] {
+            assert_eq!(lookup(&disk, path), None, "{path}");
         }
     }
 

@@ -2,25 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::wire::agents::{Agent, AgentList};
 
 /// Agents in name order, with what a user picks them by: description, model, mode and tool globs.
-pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
-    let agents: Vec<Value> = state
-        .runs
-        .agents()
-        .values()
-        .map(|agent| {
-            json!({
-                "name": agent.name,
-                "description": agent.description,
-                "model": agent.model,
-                "mode": agent.mode.name(),
-                "tools": agent.tools,
-            })
-        })
-        .collect();
-    Json(json!({ "agents": agents }))
+pub(super) async fn list(State(state): State<AppState>) -> Response {
+    let agents = state.runs.agents();
+    let list = AgentList {
+        agents: agents.values().map(Agent::from).collect(),
+    };
+    Json(list).into_response()
 }

@@ -6,14 +6,15 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::chat::parse_id;
 use super::error::{ApiError, AppJson};
+use super::wire::conversations::{Conversation, ConversationDetail, ConversationList};
 use crate::domain::ConversationId;
-use crate::store::{ConversationDetail, ConversationRecord, DEFAULT_RUN_PAGE, MAX_RUN_PAGE};
+use crate::store::{DEFAULT_RUN_PAGE, MAX_RUN_PAGE};
 
 /// Longest title, in characters.
 const MAX_TITLE_CHARS: usize = 200;
@@ -39,7 +40,7 @@ pub(super) struct Rename {
 pub(super) async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -62,18 +63,21 @@ pub(super) async fn list(
     let next_cursor = (conversations.len() == limit as usize)
         .then(|| conversations.last().map(|c| c.id.to_string()))
         .flatten();
-    Ok(Json(
-        json!({ "conversations": conversations, "next_cursor": next_cursor }),
-    ))
+    let list = ConversationList {
+        conversations: conversations.iter().map(Conversation::from).collect(),
+        next_cursor,
+    };
+    Ok(Json(list).into_response())
 }
 
 /// One conversation with every message, oldest first.
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ConversationDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id::<ConversationId>(&id, "conversation")?;
-    Ok(Json(state.runs.store().get_conversation(id).await?))
+    let detail = state.runs.store().get_conversation(id).await?;
+    Ok(Json(ConversationDetail::from(&detail)).into_response())
 }
 
 /// Rename; answers with the updated conversation (without its messages).
@@ -81,7 +85,7 @@ pub(super) async fn rename(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AppJson(body): AppJson<Rename>,
-) -> Result<Json<ConversationRecord>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id::<ConversationId>(&id, "conversation")?;
     let title = body.title.trim();
     if title.is_empty() {
@@ -100,7 +104,8 @@ pub(super) async fn rename(
     }
     let store = state.runs.store();
     store.rename_conversation(id, title).await?;
-    Ok(Json(store.get_conversation(id).await?.conversation))
+    let detail = store.get_conversation(id).await?;
+    Ok(Json(Conversation::from(&detail.conversation)).into_response())
 }
 
 /// Delete a conversation and its messages (204); its runs stay.

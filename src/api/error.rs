@@ -1,6 +1,7 @@
 //! The one JSON error shape of the HTTP API, and the extractor that makes malformed bodies use it.
 //!
-//! `{"error": {"code": "...", "message": "...", "details": ..., "request_id": "..."}}`.
+//! `{"error": {"code": "...", "message": "...", "details": ..., "request_id": "..."}}`, declared in
+//! `wire::errors`.
 //! 4xx messages are meant for users; 5xx responses never carry internals (only a generic message
 //! and a request id), and the real error is logged once, here.
 
@@ -9,8 +10,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::wire::errors::{ArgumentError, ErrorBody, ErrorDetail};
 use crate::hub::InvokeError;
 use crate::mcp::McpError;
 
@@ -58,11 +60,15 @@ impl IntoResponse for ApiError {
             }
             self.message
         };
-        let mut error = json!({ "code": self.code, "message": message, "request_id": request_id });
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &message,
+                request_id: &request_id,
+                details: self.details.as_ref(),
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
@@ -73,10 +79,8 @@ impl From<InvokeError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "tool_not_found", err.to_string())
             }
             InvokeError::InvalidArguments { errors, .. } => {
-                let details: Vec<Value> = errors
-                    .iter()
-                    .map(|e| json!({ "path": e.path, "message": e.message }))
-                    .collect();
+                let details: Vec<ArgumentError<'_>> =
+                    errors.iter().map(ArgumentError::from).collect();
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_arguments",

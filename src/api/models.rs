@@ -2,11 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::wire::models::{Model, ModelList};
 
 /// Models in name order; API keys are never part of the listing.
-pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "models": state.models.list() }))
+pub(super) async fn list(State(state): State<AppState>) -> Response {
+    let models = state.models.list();
+    let list = ModelList {
+        models: models.iter().map(Model::from).collect(),
+    };
+    Json(list).into_response()
 }

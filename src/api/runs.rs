@@ -7,24 +7,19 @@
 //! process is not executing (a `switchboard chat` on the same database, say) is polled in the
 //! store until it ends; only its `run_finished` is sent.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
-use super::chat::{self, Fallback};
+use super::chat;
 use super::error::ApiError;
-use crate::domain::{RunEvent, RunId, RunStatus, TokenUsage};
-use crate::store::{RunDetail, RunFilter, RunPage, Store, StoreError};
-
-/// How often a run executing elsewhere is looked up while a client follows it.
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
+use super::wire::runs::{Cancelling, RunDetail, RunPage};
+use crate::domain::{RunId, RunStatus};
+use crate::store::{RunFilter, StoreError};
 
 /// Query of `GET /api/runs`; every filter is optional and they combine with AND.
 #[derive(Debug, Deserialize)]
@@ -49,7 +44,7 @@ pub(super) struct ListQuery {
 pub(super) async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<RunPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) => Some(RunStatus::parse(raw).ok_or_else(|| {
@@ -70,16 +65,18 @@ pub(super) async fn list(
         limit: number(query.limit.as_deref(), "limit")?.unwrap_or(0),
         cursor: non_empty(query.cursor),
     };
-    Ok(Json(state.runs.store().list_runs(&filter).await?))
+    let page = state.runs.store().list_runs(&filter).await?;
+    Ok(Json(RunPage::from(&page)).into_response())
 }
 
 /// One run with its steps (input, output, error, timing, tokens) and the DAG's edges.
 pub(super) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
-    Ok(Json(state.runs.store().get_run(id).await?))
+    let run = state.runs.store().get_run(id).await?;
+    Ok(Json(RunDetail::from(&run)).into_response())
 }
 
 /// Cancel a running run: 202 at once; its stream and record end `cancelled` shortly after
@@ -90,8 +87,7 @@ pub(super) async fn cancel(
 ) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
     if state.runs.cancel(id).is_ok() {
-        let body = json!({ "run_id": id, "status": "cancelling" });
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(Cancelling::new(id))).into_response());
     }
     let run = state.runs.store().get_run(id).await?;
     let message = match run.summary.status {
@@ -107,76 +103,8 @@ pub(super) async fn events(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
-    if let Some((history, live)) = state.runs.subscribe(id) {
-        let store = state.runs.store().clone();
-        let fallback: Fallback = Box::new(move || Box::pin(stored_end(store, id)));
-        let stream = chat::follow(history, Some(live), Some(fallback));
-        return Ok(chat::sse(stream).into_response());
-    }
-    let store = state.runs.store();
-    let mut run = store.get_run(id).await?;
-    if run.summary.status == RunStatus::Running {
-        // It may have ended a moment ago, with its last rows still queued for the writer.
-        store.flush().await;
-        run = store.get_run(id).await?;
-    }
-    if run.summary.status != RunStatus::Running {
-        let event = chat::named_event("run_finished", &finished_data(&run));
-        let stream = futures::stream::once(async move { Ok(event) });
-        return Ok(chat::sse(stream).into_response());
-    }
-    let store = store.clone();
-    let stream = futures::stream::unfold(Some(store), move |store| async move {
-        let store = store?;
-        let event = loop {
-            tokio::time::sleep(POLL_INTERVAL).await;
-            match store.get_run(id).await {
-                Ok(run) if run.summary.status == RunStatus::Running => {}
-                Ok(run) => break chat::named_event("run_finished", &finished_data(&run)),
-                Err(err) => {
-                    tracing::warn!(run_id = %id, error = %err, "following a run in the store failed");
-                    return None;
-                }
-            }
-        };
-        Some((Ok(event), None))
-    });
-    Ok(chat::sse(stream).into_response())
-}
-
-/// The stored end of a run whose live broadcast closed without `run_finished`.
-async fn stored_end(store: Store, id: RunId) -> Option<RunEvent> {
-    store.flush().await;
-    let run = store.get_run(id).await.ok()?;
-    let summary = run.summary;
-    (summary.status != RunStatus::Running).then(|| RunEvent::RunFinished {
-        run_id: id,
-        status: summary.status,
-        answer: summary.answer,
-        error: summary.error,
-        usage: TokenUsage {
-            input_tokens: summary.input_tokens,
-            output_tokens: summary.output_tokens,
-        },
-        at: summary.finished_at.unwrap_or(summary.started_at),
-    })
-}
-
-/// `run_finished` data of a stored run.
-fn finished_data(run: &RunDetail) -> Value {
-    let summary = &run.summary;
-    chat::run_finished_data(
-        summary.id,
-        summary.status,
-        summary.answer.as_deref(),
-        summary.error.as_deref(),
-        TokenUsage {
-            input_tokens: summary.input_tokens,
-            output_tokens: summary.output_tokens,
-        },
-        summary.finished_at.unwrap_or(summary.started_at),
-        summary.duration_ms,
-    )
+    let events = state.runs.follow(id).await?;
+    Ok(chat::sse(chat::follow(events)).into_response())
 }
 
 fn invalid_query(message: impl Into<String>) -> ApiError {

@@ -3,20 +3,39 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::wire::catalog::{Server, ServerList};
+use super::wire::reload::Reloaded;
+use crate::mcp::ApplySummary;
+
+/// What an applied reload changed, as a [`ConfigReloader`](super::ConfigReloader) reports it.
+/// Plain data: the reloader says what happened, and `api::wire` decides how clients see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The MCP servers started, stopped, restarted and left alone.
+    pub servers: ApplySummary,
+    /// Every model of the new config, by name.
+    pub models: Vec<String>,
+    /// Config keys that changed but apply only after a restart (`server.bind`, say).
+    pub restart_required: Vec<&'static str>,
+}
 
 /// Every configured server with status, protocol version, restarts, last error and stderr tail.
-pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "servers": state.hub.mcp().statuses() }))
+pub(super) async fn list(State(state): State<AppState>) -> Response {
+    let statuses = state.hub.mcp().statuses();
+    let list = ServerList {
+        servers: statuses.iter().map(Server::from).collect(),
+    };
+    Json(list).into_response()
 }
 
 /// Re-read the config file and apply it; an invalid file changes nothing and returns its errors.
-pub(super) async fn reload(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn reload(State(state): State<AppState>) -> Result<Response, ApiError> {
     match state.reloader.reload().await {
-        Ok(report) => Ok(Json(report)),
+        Ok(report) => Ok(Json(Reloaded::from(&report)).into_response()),
         Err(errors) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_config",

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use url::Url;
 
 use super::error::{child_path, item_path, shown};
 use super::fields::{Ctx, Fields};
 use super::model::{McpServerConfig, ToolFilter, TransportConfig};
+use super::specs::{Millis, PLAIN_NAME, millis};
 use super::suggest;
 use super::yaml::{Node, Pos, Value};
 
@@ -22,10 +22,10 @@ pub(super) const DEFAULT_CALL_TIMEOUT_MS: u64 = 60_000;
 pub(super) const DEFAULT_INIT_TIMEOUT_MS: u64 = 30_000;
 /// Default `max_concurrency`.
 pub(super) const DEFAULT_MAX_CONCURRENCY: u64 = 16;
-/// Longest accepted timeout: a day.
-const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most calls in flight on one server.
 const MAX_CONCURRENCY: u64 = 1024;
+const CALL_TIMEOUT: Millis = Millis::timeout("timeout_ms", DEFAULT_CALL_TIMEOUT_MS);
+const INIT_TIMEOUT: Millis = Millis::timeout("init_timeout_ms", DEFAULT_INIT_TIMEOUT_MS);
 
 const SERVER_KEYS: &[&str] = &[
     "command",
@@ -73,14 +73,6 @@ impl Kind {
     }
 }
 
-/// Whether `name` is usable as a server name: 1–64 of `[A-Za-z0-9_.-]`.
-pub(super) fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 /// Reads one entry; `None` after recording at least one error.
 pub(super) fn server(
     ctx: &mut Ctx<'_>,
@@ -90,14 +82,11 @@ pub(super) fn server(
     path: &str,
 ) -> Option<McpServerConfig> {
     let errors_before = ctx.errors.len();
-    if !valid_name(name) {
+    if !PLAIN_NAME.accepts(name) {
         ctx.error(
             name_pos,
             path,
-            format!(
-                "invalid server name{}; use 1 to 64 characters from A-Z, a-z, 0-9, `_`, `.` and `-`",
-                shown(name)
-            ),
+            format!("invalid server name{}; {}", shown(name), PLAIN_NAME.rule()),
         );
     }
     if matches!(node.value, Value::Null) {
@@ -136,14 +125,8 @@ pub(super) fn server(
     let tools = fields
         .get("tools")
         .map(|n| tool_filter(ctx, n, &field("tools")));
-    let duration = |ctx: &mut Ctx<'_>, key: &str, default: u64| match fields.get(key) {
-        None => Some(Duration::from_millis(default)),
-        Some(n) => ctx
-            .integer(n, &field(key), 1, MAX_TIMEOUT_MS)
-            .map(Duration::from_millis),
-    };
-    let call_timeout = duration(ctx, "timeout_ms", DEFAULT_CALL_TIMEOUT_MS);
-    let init_timeout = duration(ctx, "init_timeout_ms", DEFAULT_INIT_TIMEOUT_MS);
+    let call_timeout = millis(ctx, &fields, path, CALL_TIMEOUT);
+    let init_timeout = millis(ctx, &fields, path, INIT_TIMEOUT);
     let max_concurrency = match fields.get("max_concurrency") {
         None => Some(DEFAULT_MAX_CONCURRENCY),
         Some(n) => ctx.integer(n, &field("max_concurrency"), 1, MAX_CONCURRENCY),
@@ -432,6 +415,7 @@ fn is_header_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::*;
     use crate::config::{Config, load_str};
@@ -667,12 +651,12 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert!(valid_name("a.b-c_D9"));
-        assert!(valid_name(&"a".repeat(64)));
-        assert!(!valid_name(&"a".repeat(65)));
-        assert!(!valid_name(""));
-        assert!(!valid_name("a b"));
-        assert!(!valid_name("é"));
+        assert!(PLAIN_NAME.accepts("a.b-c_D9"));
+        assert!(PLAIN_NAME.accepts(&"a".repeat(64)));
+        assert!(!PLAIN_NAME.accepts(&"a".repeat(65)));
+        assert!(!PLAIN_NAME.accepts(""));
+        assert!(!PLAIN_NAME.accepts("a b"));
+        assert!(!PLAIN_NAME.accepts("é"));
         check(
             "  'my server': {command: x}\n",
             &[

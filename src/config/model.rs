@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
 /// The whole configuration, as loaded from one YAML file (plus any included Claude Desktop files).
 #[derive(Debug, Clone, PartialEq)]
@@ -227,16 +230,78 @@ pub struct AgentConfig {
     pub model: Option<String>,
     /// Instructions sent as the system message (`system_prompt`, required, non-empty).
     pub system_prompt: String,
-    /// Globs over exposed catalog names such as `calc__*` (`tools`); a tool is offered when any
-    /// glob matches it. Empty offers no tools, `["*"]` offers all. Compile with
-    /// [`crate::config::agent_tool_filter`].
-    pub tools: Vec<String>,
+    /// Globs over exposed catalog names such as `calc__*` (`tools`), compiled while loading; a
+    /// tool is offered when any glob matches it. Empty offers no tools, `["*"]` offers all.
+    pub tools: ToolGlobs,
     /// How runs of this agent proceed (`mode`, default `react`).
     pub mode: AgentMode,
     /// Budgets that end a run (`limits:`).
     pub limits: AgentLimits,
     /// The file this agent came from.
     pub source: PathBuf,
+}
+
+/// Tool name globs (an agent's `tools`), compiled once when the config is loaded so that a run
+/// only matches names against them: a glob that does not compile is a config error at load,
+/// never a silently empty tool list at run time.
+///
+/// Compared, printed and serialized (the agents listing) as the patterns were written.
+#[derive(Clone, Default)]
+pub struct ToolGlobs {
+    patterns: Vec<String>,
+    /// Shared: a run takes a copy of its agent, and a compiled set is not small.
+    set: Arc<GlobSet>,
+}
+
+impl ToolGlobs {
+    /// Compile `patterns` (`*`, `?`, `[..]`, `{a,b}`; `*` also matches `_`).
+    ///
+    /// # Errors
+    /// A pattern that is not a glob, or a set globset cannot build. The config loader reports
+    /// both with their position; other callers pass patterns they wrote themselves.
+    pub fn compile(patterns: Vec<String>) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &patterns {
+            builder.add(Glob::new(pattern)?);
+        }
+        Ok(Self {
+            patterns,
+            set: Arc::new(builder.build()?),
+        })
+    }
+
+    /// `["*"]`: every tool (plain chat, with no agent, offers all of them).
+    pub fn all() -> Self {
+        Self::compile(vec!["*".to_owned()]).expect("`*` is a valid glob")
+    }
+
+    /// Whether the exposed tool name `name` (`calc__evaluate`) is offered.
+    pub fn is_match(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+impl PartialEq for ToolGlobs {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl std::fmt::Debug for ToolGlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.patterns).finish()
+    }
+}
+
+impl serde::Serialize for ToolGlobs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(&self.patterns)
+    }
 }
 
 /// How an agent's run is driven.
@@ -280,4 +345,37 @@ pub struct AgentLimits {
     /// Times a plan-mode run may ask for a new plan (`max_replans`, default 2, 0–10; only
     /// accepted with `mode: plan`).
     pub max_replans: u32,
+}
+
+/// Where and as whom run spans are exported over OTLP (http/protobuf). Read from the
+/// `OTEL_*` variables at start-up (see [`crate::config::EnvSettings`]); `None` there means no
+/// export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// The full URL spans are posted to (`…/v1/traces`).
+    pub traces_endpoint: String,
+    /// `service.name` of the exported spans (`OTEL_SERVICE_NAME`, default `switchboard`).
+    pub service_name: String,
+    /// Time allowed for one export (`OTEL_EXPORTER_OTLP_TIMEOUT` in ms, default 10 s).
+    pub timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` when it asks for something other than `http/protobuf`,
+    /// which is used anyway; kept so the exporter can say so when it starts.
+    pub unsupported_protocol: Option<String>,
+}
+
+/// Default [`TelemetryConfig::service_name`].
+pub const DEFAULT_SERVICE_NAME: &str = "switchboard";
+/// Default [`TelemetryConfig::timeout`].
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TelemetryConfig {
+    /// Export to the collector at `base` (e.g. `http://localhost:4318`), as `switchboard`.
+    pub fn new(base: &str) -> Self {
+        Self {
+            traces_endpoint: format!("{}/v1/traces", base.trim_end_matches('/')),
+            service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            timeout: DEFAULT_EXPORT_TIMEOUT,
+            unsupported_protocol: None,
+        }
+    }
 }

@@ -22,10 +22,9 @@ use tokio::sync::Semaphore;
 
 use super::react::{self, check_steps, finish_act, initial_messages, model_step, model_step_as};
 use super::recorder::Recorder;
-use super::tools::{self, ToolFailure};
+use super::tools::{self, ToolFailure, ToolOutput};
 use super::{RunSpec, Stop};
-use crate::domain::{StepIndex, StepKind, StepStatus};
-use crate::llm::ChatMessage;
+use crate::domain::{ChatMessage, StepIndex, StepKind, StepStatus, StepSummary};
 
 /// Most steps one plan may have, whatever the tool-call budget says.
 const MAX_PLAN_STEPS: usize = 50;
@@ -309,133 +308,229 @@ async fn execute(
     plan: &Plan,
     plan_step: StepIndex,
 ) -> (StepIndex, String) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        Waiting,
-        Running,
-        Done,
-        Failed,
-        Skipped,
-    }
-    let count = plan.steps.len();
-    let mut state = vec![State::Waiting; count];
-    let mut step_of: Vec<Option<StepIndex>> = vec![None; count];
-    let mut outputs: HashMap<String, String> = HashMap::new();
-    let mut results: BTreeMap<usize, (String, bool)> = BTreeMap::new();
     let permits = Arc::new(Semaphore::new(
         spec.limits.max_parallel_tools.max(1) as usize
     ));
+    let mut progress = Progress::new(plan);
     let mut running = FuturesUnordered::new();
-    let deps_of = |i: usize| -> Vec<usize> {
-        plan.graph
-            .edges_directed(plan.nodes[i], petgraph::Direction::Incoming)
-            .map(|e| plan.graph[e.source()])
-            .collect()
-    };
     loop {
-        for i in 0..count {
-            if state[i] != State::Waiting || !deps_of(i).iter().all(|d| state[*d] == State::Done) {
-                continue;
-            }
-            state[i] = State::Running;
-            let planned = &plan.steps[i];
-            let arguments = substitute(&planned.args, &outputs);
-            let mut depends_on: Vec<StepIndex> =
-                deps_of(i).iter().filter_map(|d| step_of[*d]).collect();
-            if depends_on.is_empty() {
-                depends_on.push(plan_step);
-            }
-            let permits = permits.clone();
-            let server = spec.tools.server_of(&planned.tool);
-            running.push(async move {
-                let _permit = permits.acquire_owned().await;
-                let step = recorder.start(
-                    StepKind::Act,
-                    &planned.tool,
-                    server,
-                    arguments.clone(),
-                    depends_on,
-                );
-                let outcome = match spec.tools.validate(&planned.tool, &arguments) {
-                    Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
-                    Err(failure) => Err(failure),
-                };
-                finish_act(recorder, step, &planned.tool, &outcome);
-                (i, step, outcome)
-            });
+        for i in progress.start_ready() {
+            let arguments = substitute(&plan.steps[i].args, &progress.outputs);
+            let depends_on = progress.act_dependencies(i, plan_step);
+            running.push(run_act(
+                spec,
+                recorder,
+                i,
+                &plan.steps[i],
+                arguments,
+                depends_on,
+                permits.clone(),
+            ));
         }
         let Some((i, step, outcome)) = running.next().await else {
             break;
         };
-        step_of[i] = Some(step);
-        let (text, is_error) = tools::observation(&plan.steps[i].tool, &outcome);
-        state[i] = if is_error { State::Failed } else { State::Done };
-        if is_error {
-            // Everything downstream of a failed step is skipped, and recorded as such.
-            let mut dfs = Dfs::new(&plan.graph, plan.nodes[i]);
-            while let Some(node) = dfs.next(&plan.graph) {
-                let j = plan.graph[node];
-                if j != i && state[j] == State::Waiting {
-                    state[j] = State::Skipped;
-                    let skipped = recorder.instant(
-                        StepKind::Act,
-                        &plan.steps[j].tool,
-                        plan.steps[j].args.clone(),
-                        vec![step],
-                        StepStatus::Skipped,
-                        None,
-                        Some(format!(
-                            "skipped because step `{}` failed",
-                            plan.steps[i].id
-                        )),
-                    );
-                    step_of[j] = Some(skipped);
-                    results.insert(
-                        j,
-                        (
-                            format!("skipped because step `{}` failed", plan.steps[i].id),
-                            true,
-                        ),
-                    );
-                }
-            }
-        } else {
-            outputs.insert(plan.steps[i].id.clone(), text.clone());
-        }
-        results.insert(i, (text, is_error));
+        progress.finished(recorder, i, step, &outcome);
     }
-    let acts: Vec<StepIndex> = step_of.iter().flatten().copied().collect();
-    let folded: Vec<Value> = results
-        .iter()
-        .map(|(i, (text, is_error))| json!({ "id": plan.steps[*i].id, "tool": plan.steps[*i].tool, "is_error": is_error, "content": text }))
-        .collect();
-    let text = results
-        .iter()
-        .map(|(i, (text, is_error))| {
-            format!(
-                "- step `{}` ({}){}: {text}",
-                plan.steps[*i].id,
-                plan.steps[*i].tool,
-                if *is_error { " FAILED" } else { "" }
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let depends_on = if acts.is_empty() {
-        vec![plan_step]
-    } else {
-        acts
-    };
-    let observe = recorder.instant(
-        StepKind::Observe,
-        "observe",
-        json!({ "steps": count }),
-        depends_on,
-        StepStatus::Succeeded,
-        Some(Value::Array(folded)),
+    progress.observe(recorder, plan_step)
+}
+
+/// One act of the plan, once a permit is free: record it, validate, invoke, record the outcome.
+/// Returns the plan step's position with its act step and outcome.
+async fn run_act(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    i: usize,
+    planned: &PlannedStep,
+    arguments: Value,
+    depends_on: Vec<StepIndex>,
+    permits: Arc<Semaphore>,
+) -> (usize, StepIndex, Result<ToolOutput, ToolFailure>) {
+    let server = spec.tools.server_of(&planned.tool);
+    let _permit = permits.acquire_owned().await;
+    let step = recorder.start(
+        StepKind::Act,
+        &planned.tool,
+        server,
+        arguments.clone(),
         None,
+        depends_on,
     );
-    (observe, text)
+    let outcome = match spec.tools.validate(&planned.tool, &arguments) {
+        Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
+        Err(failure) => Err(failure),
+    };
+    finish_act(recorder, step, &planned.tool, &outcome);
+    (i, step, outcome)
+}
+
+/// Where one step of a running plan is.
+#[derive(Clone, Copy, PartialEq)]
+enum State {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// The bookkeeping of one plan run, by position in `plan.steps`.
+struct Progress<'p> {
+    plan: &'p Plan,
+    state: Vec<State>,
+    /// The act step recorded for each plan step, once it has one.
+    step_of: Vec<Option<StepIndex>>,
+    /// Text outputs of succeeded steps by plan id, for `{{id}}` references.
+    outputs: HashMap<String, String>,
+    /// Observation text and whether it is an error, for every finished or skipped step.
+    results: BTreeMap<usize, (String, bool)>,
+}
+
+impl<'p> Progress<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let count = plan.steps.len();
+        Self {
+            plan,
+            state: vec![State::Waiting; count],
+            step_of: vec![None; count],
+            outputs: HashMap::new(),
+            results: BTreeMap::new(),
+        }
+    }
+
+    /// Positions of the steps a step depends on.
+    fn deps_of(&self, i: usize) -> Vec<usize> {
+        let graph = &self.plan.graph;
+        graph
+            .edges_directed(self.plan.nodes[i], petgraph::Direction::Incoming)
+            .map(|e| graph[e.source()])
+            .collect()
+    }
+
+    /// The waiting steps whose dependencies all succeeded, now marked running, in plan order.
+    fn start_ready(&mut self) -> Vec<usize> {
+        let ready: Vec<usize> = (0..self.state.len())
+            .filter(|&i| {
+                self.state[i] == State::Waiting
+                    && self
+                        .deps_of(i)
+                        .iter()
+                        .all(|d| self.state[*d] == State::Done)
+            })
+            .collect();
+        for &i in &ready {
+            self.state[i] = State::Running;
+        }
+        ready
+    }
+
+    /// The act steps step `i`'s act depends on: its dependencies' acts, or the plan step when it
+    /// has none.
+    fn act_dependencies(&self, i: usize, plan_step: StepIndex) -> Vec<StepIndex> {
+        let mut depends_on: Vec<StepIndex> = self
+            .deps_of(i)
+            .iter()
+            .filter_map(|d| self.step_of[*d])
+            .collect();
+        if depends_on.is_empty() {
+            depends_on.push(plan_step);
+        }
+        depends_on
+    }
+
+    /// Record how step `i` (act `step`) ended; a failure skips everything downstream of it.
+    fn finished(
+        &mut self,
+        recorder: &Recorder,
+        i: usize,
+        step: StepIndex,
+        outcome: &Result<ToolOutput, ToolFailure>,
+    ) {
+        self.step_of[i] = Some(step);
+        let (text, is_error) = tools::observation(&self.plan.steps[i].tool, outcome);
+        self.state[i] = if is_error { State::Failed } else { State::Done };
+        if is_error {
+            self.skip_dependents(recorder, i, step);
+        } else {
+            self.outputs
+                .insert(self.plan.steps[i].id.clone(), text.clone());
+        }
+        self.results.insert(i, (text, is_error));
+    }
+
+    /// Everything downstream of the failed step `i` (act `step`) is skipped, and recorded as such.
+    fn skip_dependents(&mut self, recorder: &Recorder, i: usize, step: StepIndex) {
+        let plan = self.plan;
+        let reason = format!("skipped because step `{}` failed", plan.steps[i].id);
+        let mut dfs = Dfs::new(&plan.graph, plan.nodes[i]);
+        while let Some(node) = dfs.next(&plan.graph) {
+            let j = plan.graph[node];
+            if j == i || self.state[j] != State::Waiting {
+                continue;
+            }
+            self.state[j] = State::Skipped;
+            let skipped = recorder.instant(
+                StepKind::Act,
+                &plan.steps[j].tool,
+                plan.steps[j].args.clone(),
+                vec![step],
+                StepStatus::Skipped,
+                None,
+                None,
+                Some(reason.clone()),
+            );
+            self.step_of[j] = Some(skipped);
+            self.results.insert(j, (reason.clone(), true));
+        }
+    }
+
+    /// Record the observe step joining every act, and the results text for the answer prompt.
+    fn observe(self, recorder: &Recorder, plan_step: StepIndex) -> (StepIndex, String) {
+        let steps = &self.plan.steps;
+        let acts: Vec<StepIndex> = self.step_of.iter().flatten().copied().collect();
+        let observation_summary = StepSummary::Observation {
+            results: self.results.len(),
+            errors: self
+                .results
+                .values()
+                .filter(|(_, is_error)| *is_error)
+                .count(),
+        };
+        let folded: Vec<Value> = self
+            .results
+            .iter()
+            .map(|(i, (text, is_error))| json!({ "id": steps[*i].id, "tool": steps[*i].tool, "is_error": is_error, "content": text }))
+            .collect();
+        let text = self
+            .results
+            .iter()
+            .map(|(i, (text, is_error))| {
+                format!(
+                    "- step `{}` ({}){}: {text}",
+                    steps[*i].id,
+                    steps[*i].tool,
+                    if *is_error { " FAILED" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let depends_on = if acts.is_empty() {
+            vec![plan_step]
+        } else {
+            acts
+        };
+        let observe = recorder.instant(
+            StepKind::Observe,
+            "observe",
+            json!({ "steps": steps.len() }),
+            depends_on,
+            StepStatus::Succeeded,
+            Some(Value::Array(folded)),
+            Some(observation_summary),
+            None,
+        );
+        (observe, text)
+    }
 }
 
 #[cfg(test)]

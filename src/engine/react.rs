@@ -13,8 +13,10 @@ use tokio::sync::{Semaphore, mpsc};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
 use super::{RunSpec, Stop};
-use crate::domain::{RunEvent, StepIndex, StepKind, StepStatus, TokenUsage};
-use crate::llm::{ChatMessage, ChatRequest, ChatResponse, StreamEvent, ToolCall};
+use crate::domain::{
+    ChatMessage, RunEvent, StepIndex, StepKind, StepStatus, StepSummary, TokenUsage, ToolCall,
+};
+use crate::llm::{ChatRequest, ChatResponse, StreamEvent};
 
 /// Run the ReAct loop to an answer.
 pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, Stop> {
@@ -34,6 +36,10 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
                 vec![plan_step],
                 StepStatus::Succeeded,
                 Some(json!({ "content": answer })),
+                Some(StepSummary::ModelTurn {
+                    text: answer.clone(),
+                    tool_calls: Vec::new(),
+                }),
                 None,
             );
             return Ok(answer);
@@ -66,8 +72,10 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
             response.tool_calls.clone(),
         ));
         let mut folded = Vec::new();
+        let mut errors = 0;
         for (call, outcome, _) in &results {
             let (text, is_error) = tools::observation(&call.name, outcome);
+            errors += usize::from(is_error);
             folded.push(json!({ "tool": call.name, "call_id": call.id, "is_error": is_error, "content": text }));
             messages.push(ChatMessage::tool_result(call.id.clone(), text, is_error));
         }
@@ -78,6 +86,10 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
             act_steps,
             StepStatus::Succeeded,
             Some(Value::Array(folded)),
+            Some(StepSummary::Observation {
+                results: results.len(),
+                errors,
+            }),
             None,
         );
         after = vec![observe];
@@ -149,7 +161,18 @@ pub(crate) async fn model_step_as(
         "messages": messages,
         "tools": tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
     });
-    let step = recorder.start(kind, &spec.model_name, None, input, depends_on);
+    let summary = StepSummary::ModelRequest {
+        messages: messages.len(),
+        tools: tools.len(),
+    };
+    let step = recorder.start(
+        kind,
+        &spec.model_name,
+        None,
+        input,
+        Some(summary),
+        depends_on,
+    );
     let request = ChatRequest {
         messages: messages.to_vec(),
         tools,
@@ -172,14 +195,16 @@ pub(crate) async fn model_step_as(
             Ok(_) => {}
             Err(err) => {
                 let message = err.to_string();
-                recorder.finish(step, StepStatus::Failed, None, Some(message.clone()), None);
+                let error = Some(message.clone());
+                recorder.finish(step, StepStatus::Failed, None, None, error, None);
                 return Err(Stop::Failed(message));
             }
         }
     }
     let Some(response) = completed else {
         let message = "the model stream ended without an answer".to_owned();
-        recorder.finish(step, StepStatus::Failed, None, Some(message.clone()), None);
+        let error = Some(message.clone());
+        recorder.finish(step, StepStatus::Failed, None, None, error, None);
         return Err(Stop::Failed(message));
     };
     let usage = response.usage.map(|u| TokenUsage {
@@ -190,6 +215,10 @@ pub(crate) async fn model_step_as(
         step,
         StepStatus::Succeeded,
         Some(json!({ "content": response.content, "tool_calls": response.tool_calls, "finish_reason": response.finish_reason })),
+        Some(StepSummary::ModelTurn {
+            text: response.content.clone(),
+            tool_calls: response.tool_calls.iter().map(|c| c.name.clone()).collect(),
+        }),
         None,
         usage,
     );
@@ -216,7 +245,7 @@ pub(crate) async fn run_acts(
             };
             let server = spec.tools.server_of(&call.name);
             let _permit = permits.acquire_owned().await;
-            let step = recorder.start(StepKind::Act, &call.name, server, input, vec![after]);
+            let step = recorder.start(StepKind::Act, &call.name, server, input, None, vec![after]);
             let outcome = match parsed {
                 Ok(arguments) => invoke(spec, recorder, step, &call.name, arguments).await,
                 Err(err) => Err(ToolFailure::InvalidArguments {
@@ -262,12 +291,10 @@ pub(crate) async fn invoke(
     loop {
         tokio::select! {
             outcome = &mut call => return outcome,
-            Some(tick) = progress_rx.recv() => recorder.emit(RunEvent::ToolProgress {
+            Some(progress) = progress_rx.recv() => recorder.emit(RunEvent::ToolProgress {
                 run_id: recorder.run_id(),
                 step,
-                progress: tick.progress,
-                total: tick.total,
-                message: tick.message,
+                progress,
             }),
         }
     }
@@ -288,12 +315,16 @@ pub(crate) fn finish_act(
                 StepStatus::Succeeded
             },
             Some(output.raw.clone()),
+            Some(StepSummary::ToolResult {
+                text: tools::result_preview(&output.raw),
+            }),
             output.is_error.then(|| tools::cap(&output.text)),
             None,
         ),
         Err(failure) => recorder.finish(
             step,
             StepStatus::Failed,
+            None,
             None,
             Some(tools::describe_failure(name, failure)),
             None,

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::EventSink;
-use crate::domain::{RunEvent, RunId, StepIndex, StepKind, StepStatus, TokenUsage, now_millis};
+use crate::domain::{
+    RunEvent, RunId, StepIndex, StepKind, StepStatus, StepSummary, TokenUsage, now_millis,
+};
 
 /// Shared by the run's tasks; all methods are quick and lock-free of IO.
 pub struct Recorder {
@@ -51,6 +53,7 @@ impl Recorder {
         name: &str,
         server: Option<String>,
         input: Value,
+        summary: Option<StepSummary>,
         depends_on: Vec<StepIndex>,
     ) -> StepIndex {
         let step = {
@@ -71,6 +74,7 @@ impl Recorder {
             name: name.to_owned(),
             server,
             input,
+            summary,
             depends_on,
             attempt: 1,
             at: now_millis(),
@@ -84,6 +88,7 @@ impl Recorder {
         step: StepIndex,
         status: StepStatus,
         output: Option<Value>,
+        summary: Option<StepSummary>,
         error: Option<String>,
         usage: Option<TokenUsage>,
     ) {
@@ -101,6 +106,7 @@ impl Recorder {
             step,
             status,
             output,
+            summary,
             error,
             usage,
             at: now_millis(),
@@ -120,10 +126,11 @@ impl Recorder {
         depends_on: Vec<StepIndex>,
         status: StepStatus,
         output: Option<Value>,
+        summary: Option<StepSummary>,
         error: Option<String>,
     ) -> StepIndex {
-        let step = self.start(kind, name, None, input, depends_on);
-        self.finish(step, status, output, error, None);
+        let step = self.start(kind, name, None, input, None, depends_on);
+        self.finish(step, status, output, summary, error, None);
         step
     }
 
@@ -131,7 +138,7 @@ impl Recorder {
     pub fn abort_running(&self, status: StepStatus, reason: &str) {
         let running: Vec<StepIndex> = self.lock().running.iter().copied().collect();
         for step in running {
-            self.finish(step, status, None, Some(reason.to_owned()), None);
+            self.finish(step, status, None, None, Some(reason.to_owned()), None);
         }
     }
 

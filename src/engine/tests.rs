@@ -14,10 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::config::model::{AgentLimits, AgentMode};
 use crate::domain::{RunEvent, RunStatus, StepKind, StepStatus};
-use crate::llm::{
-    Capabilities, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent, ToolCall,
-    ToolDefinition,
-};
+use crate::domain::{ToolCall, ToolDefinition, ToolProgress};
+use crate::llm::{Capabilities, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent};
 
 struct ScriptedModel {
     replies: Mutex<VecDeque<ChatResponse>>,
@@ -149,7 +147,7 @@ impl ToolInvoker for FakeTools {
         name: &str,
         arguments: Value,
         timeout: Duration,
-        _progress: mpsc::Sender<Progress>,
+        _progress: mpsc::Sender<ToolProgress>,
         _traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let check = self.validate(name, &arguments);
@@ -288,7 +286,7 @@ async fn react_runs_parallel_tools_concurrently_and_answers() {
         second
             .messages
             .iter()
-            .filter(|m| m.role == crate::llm::Role::Tool)
+            .filter(|m| m.role == crate::domain::Role::Tool)
             .count(),
         3
     );
@@ -313,7 +311,7 @@ async fn tool_problems_become_observations_and_the_model_corrects_itself() {
     let tool_texts: Vec<&str> = second
         .messages
         .iter()
-        .filter(|m| m.role == crate::llm::Role::Tool)
+        .filter(|m| m.role == crate::domain::Role::Tool)
         .map(|m| m.content.as_str())
         .collect();
     assert!(

@@ -7,15 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::llm::ToolDefinition;
-
-/// One progress tick of a running tool.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    pub progress: f64,
-    pub total: Option<f64>,
-    pub message: Option<String>,
-}
+use crate::domain::{ToolDefinition, ToolProgress};
 
 /// A tool call that returned (possibly with `is_error`, which the model should see).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +60,7 @@ pub trait ToolInvoker: Send + Sync {
         name: &str,
         arguments: Value,
         timeout: Duration,
-        progress: mpsc::Sender<Progress>,
+        progress: mpsc::Sender<ToolProgress>,
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>>;
 }
@@ -106,6 +98,23 @@ pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
         ),
         ToolFailure::Unavailable { message } => format!("Error: `{name}` could not run: {message}"),
     }
+}
+
+/// A tool result in a line for readers of its step: its text blocks (other kinds as `[kind]`),
+/// else its structured content; `None` when it has no `content` list.
+pub fn result_preview(raw: &Value) -> Option<String> {
+    let blocks = raw.get("content")?.as_array()?;
+    let parts: Vec<String> = blocks
+        .iter()
+        .map(|block| match block["text"].as_str() {
+            Some(text) => text.to_owned(),
+            None => format!("[{}]", block["type"].as_str().unwrap_or("content")),
+        })
+        .collect();
+    if parts.is_empty() {
+        return raw.get("structuredContent").map(Value::to_string);
+    }
+    Some(parts.join("\n"))
 }
 
 /// Keep the head and tail of a long text with a marker saying how much was left out.

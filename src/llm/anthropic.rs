@@ -7,9 +7,8 @@ use super::assemble::ToolCallAssembler;
 use super::http::ModelContext;
 use super::provider::{ProviderModel, Wire};
 use super::streaming::StreamParser;
-use super::types::{
-    ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, ToolChoice, Usage,
-};
+use super::types::{ChatRequest, ChatResponse, FinishReason, StreamEvent, ToolChoice, Usage};
+use crate::domain::{Role, ToolCall};
 use crate::sse::SseEvent;
 
 /// The API version header value this client speaks.
@@ -322,7 +321,7 @@ impl StreamParser for EventParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::types::ChatMessage;
+    use crate::domain::ChatMessage;
 
     #[test]
     fn tool_results_become_one_user_turn_of_tool_result_blocks() {

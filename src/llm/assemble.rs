@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::types::ToolCall;
+use crate::domain::ToolCall;
 
 /// Collects tool-call deltas by index into complete calls.
 #[derive(Debug, Default)]

@@ -8,10 +8,8 @@ use super::assemble::ToolCallAssembler;
 use super::http::ModelContext;
 use super::provider::{ProviderModel, Wire};
 use super::streaming::StreamParser;
-use super::types::{
-    ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, ToolChoice,
-    Usage,
-};
+use super::types::{ChatRequest, ChatResponse, FinishReason, StreamEvent, ToolChoice, Usage};
+use crate::domain::{ChatMessage, Role, ToolCall};
 use crate::sse::SseEvent;
 
 /// The Chat Completions wire.

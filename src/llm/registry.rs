@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ChatModel;
@@ -20,7 +19,7 @@ use super::types::Capabilities;
 use crate::config::model::{ModelConfig, ProviderKind};
 
 /// Result of the latest health probe.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Health {
     /// `unknown` before the first probe, then `ok`, `unreachable`, `auth_failed` or `error`.
     pub status: &'static str,
@@ -31,10 +30,9 @@ pub struct Health {
 }
 
 /// One model as listed by `GET /api/models`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ModelInfo {
     pub name: String,
-    #[serde(rename = "type")]
     pub provider: &'static str,
     pub model_name: String,
     pub tags: Vec<String>,

@@ -15,13 +15,7 @@ use rmcp::service::NotificationContext;
 use rmcp::{ClientHandler, RoleClient};
 use tokio::sync::{Notify, mpsc};
 
-/// One progress notification for a running tool call.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ToolProgress {
-    pub progress: f64,
-    pub total: Option<f64>,
-    pub message: Option<String>,
-}
+use crate::domain::ToolProgress;
 
 /// Routes progress notifications to the call that owns the progress token.
 #[derive(Debug, Default)]

@@ -27,8 +27,12 @@ pub enum McpError {
         code: i32,
         message: String,
     },
-    #[error("connection to mcp server `{server}` failed: {message}")]
-    Transport { server: String, message: String },
+    #[error("connection to mcp server `{server}` failed: {source}")]
+    Transport {
+        server: String,
+        #[source]
+        source: rmcp::ServiceError,
+    },
     #[error("tool call on mcp server `{server}` was cancelled")]
     Cancelled { server: String },
 }
@@ -65,10 +69,14 @@ pub enum ConnectError {
     },
     #[error("no answer to the handshake within {} ms", timeout.as_millis())]
     InitTimeout { timeout: Duration },
+    /// Boxed: rmcp's error is large, and would make every `Result<_, ConnectError>` as large.
     #[error("handshake failed: {0}")]
-    Handshake(String),
+    Handshake(#[source] Box<rmcp::service::ClientInitializeError>),
+    /// A stdio child broke the stdout frame cap during the handshake; the text says how.
+    #[error("handshake failed: {0}")]
+    FrameOverflow(String),
     #[error("listing tools failed: {0}")]
-    ListTools(String),
+    ListTools(#[source] rmcp::ServiceError),
     #[error("{0}")]
     Config(String),
     #[error("legacy sse: {0}")]

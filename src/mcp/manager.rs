@@ -15,13 +15,13 @@ use tokio::sync::{TryAcquireError, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::client::ToolProgress;
 use super::error::McpError;
 use super::session;
 use super::status::ServerStatus;
 use super::supervisor::{self, Connection, ServerShared, SupervisorDeps};
 use super::{ToolsEvent, ToolsSink};
 use crate::config::model::McpServerConfig;
+use crate::domain::ToolProgress;
 
 /// Settings that are the same for every server the manager runs.
 pub struct ManagerSettings {
@@ -32,7 +32,7 @@ pub struct ManagerSettings {
 }
 
 /// What [`McpManager::apply`] did, for logs and the reload API.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplySummary {
     pub started: Vec<String>,
     pub stopped: Vec<String>,
@@ -359,7 +359,7 @@ fn service_error(server: &str, shared: &ServerShared, err: ServiceError) -> McpE
         },
         other => McpError::Transport {
             server: server.to_owned(),
-            message: other.to_string(),
+            source: other,
         },
     }
 }

@@ -77,7 +77,7 @@ pub(crate) async fn connect(
             // Checked first on failure: a flooding child exits (cleanly) only because we closed
             // its stdout, so its exit status would hide the real reason.
             let overflow = transport.overflow();
-            let overflowed = || overflow.message().map(ConnectError::Handshake);
+            let overflowed = || overflow.message().map(ConnectError::FrameOverflow);
             let child = spawned.process;
             let handshake = handler.serve_with_lifecycle(transport, lifecycle());
             tokio::pin!(handshake);
@@ -103,7 +103,7 @@ pub(crate) async fn connect(
                     let info = exit.borrow().clone();
                     match info {
                         Some(info) => Err(exited_during_init(info, ctx.stderr_tail).await),
-                        None => Err(ConnectError::Handshake(err.to_string())),
+                        None => Err(ConnectError::Handshake(Box::new(err))),
                     }
                 }
             }
@@ -114,7 +114,7 @@ pub(crate) async fn connect(
             let service = handler
                 .serve_with_lifecycle(transport, lifecycle())
                 .await
-                .map_err(|err| ConnectError::Handshake(err.to_string()))?;
+                .map_err(|err| ConnectError::Handshake(Box::new(err)))?;
             Ok(finish(service, None, None))
         }
         TransportConfig::Sse { url, headers } => {
@@ -126,7 +126,7 @@ pub(crate) async fn connect(
             let service = handler
                 .serve_with_lifecycle(pair, lifecycle())
                 .await
-                .map_err(|err| ConnectError::Handshake(err.to_string()))?;
+                .map_err(|err| ConnectError::Handshake(Box::new(err)))?;
             Ok(finish(service, None, None))
         }
     }

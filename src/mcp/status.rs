@@ -1,10 +1,7 @@
 //! What the status API and CLI show about each server; updated by its supervisor.
 
-use serde::Serialize;
-
 /// Where a server is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     /// `enabled: false` in config; never started.
     Disabled,
@@ -21,7 +18,7 @@ pub enum ConnectionState {
 }
 
 /// A snapshot of one server for `GET /api/mcp/servers` and `switchboard tools`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServerStatus {
     pub name: String,
     pub transport: &'static str,

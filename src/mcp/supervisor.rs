@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
 use rmcp::model::{PaginatedRequestParams, Tool};
-use rmcp::service::{Peer, RunningService};
+use rmcp::service::{Peer, RunningService, ServiceError};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -287,16 +287,13 @@ async fn open(
 }
 
 /// Page through `tools/list`, stopping on a repeated cursor or too many pages.
-async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_TOOL_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
-        let page = peer
-            .list_tools(Some(params))
-            .await
-            .map_err(|err| err.to_string())?;
+        let page = peer.list_tools(Some(params)).await?;
         tools.extend(page.tools);
         match page.next_cursor {
             Some(next) if seen.insert(next.clone()) => cursor = Some(next),

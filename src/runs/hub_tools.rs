@@ -12,10 +12,11 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::engine::{Progress, ToolFailure, ToolInvoker, ToolOutput};
+use crate::config::model::ToolGlobs;
+use crate::domain::{ToolDefinition, ToolProgress};
+use crate::engine::{ToolFailure, ToolInvoker, ToolOutput};
 use crate::hub::{Hub, InvokeError};
-use crate::llm::ToolDefinition;
-use crate::mcp::{CallOptions, McpError, ToolProgress};
+use crate::mcp::{CallOptions, McpError};
 use crate::tools::ToolEntry;
 
 /// The tools one run may use.
@@ -25,23 +26,13 @@ pub struct HubTools {
 }
 
 impl HubTools {
-    /// Tools of the current catalog whose exposed names match `patterns` (`*` = all; empty = none).
-    pub fn new(hub: Hub, patterns: &[String]) -> Self {
-        let set = {
-            let mut builder = globset::GlobSetBuilder::new();
-            for pattern in patterns {
-                if let Ok(glob) = globset::Glob::new(pattern) {
-                    builder.add(glob);
-                }
-            }
-            builder
-                .build()
-                .unwrap_or_else(|_| globset::GlobSet::empty())
-        };
+    /// Tools of the current catalog whose exposed names match `globs` (compiled when the config
+    /// was loaded, so starting a run compiles nothing; [`ToolGlobs::all`] for every tool).
+    pub fn new(hub: Hub, globs: &ToolGlobs) -> Self {
         let tools = hub
             .catalog()
             .iter()
-            .filter(|t| set.is_match(&t.exposed_name))
+            .filter(|t| globs.is_match(&t.exposed_name))
             .map(|t| (t.exposed_name.clone(), t.clone()))
             .collect();
         Self { hub, tools }
@@ -89,7 +80,7 @@ impl ToolInvoker for HubTools {
         name: &str,
         arguments: Value,
         timeout: Duration,
-        progress: mpsc::Sender<Progress>,
+        progress: mpsc::Sender<ToolProgress>,
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let hub = self.hub.clone();
@@ -104,23 +95,12 @@ impl ToolInvoker for HubTools {
             if !known {
                 return Err(ToolFailure::UnknownTool { available });
             }
-            let (tx, mut rx) = mpsc::channel::<ToolProgress>(32);
-            let forward = tokio::spawn(async move {
-                while let Some(tick) = rx.recv().await {
-                    let _ = progress.try_send(Progress {
-                        progress: tick.progress,
-                        total: tick.total,
-                        message: tick.message,
-                    });
-                }
-            });
             let options = CallOptions {
-                progress: Some(tx),
+                progress: Some(progress),
                 timeout: Some(timeout),
                 traceparent,
             };
             let outcome = hub.invoke(&name, arguments, options).await;
-            forward.abort();
             match outcome {
                 Ok(outcome) => Ok(ToolOutput {
                     text: result_text(&outcome.result),

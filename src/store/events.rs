@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::cap::{MAX_STORED_ERROR_BYTES, stored_json, stored_text};
 use super::db::{Db, Statement, Tx};
 use super::error::StoreError;
-use crate::domain::{RunEvent, RunStatus, StepStatus, UnixMillis};
+use crate::domain::{RunEvent, RunId, RunStatus, StepIndex, StepStatus, TokenUsage, UnixMillis};
 
 /// Error text of a run found `running` at start-up.
 const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
@@ -98,13 +98,7 @@ pub(super) async fn apply_event(
             trace_id,
             at,
         } => {
-            tx.execute(
-                Statement::new(
-                    "INSERT INTO runs (id, conversation_id, agent, model, status, user_message, \
-                     trace_id, started_at, owner, heartbeat_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
+            let run = Statement::new(INSERT_RUN)
                 .bind(run_id.to_string())
                 .bind(conversation_id.to_string())
                 .bind(agent.as_deref())
@@ -113,9 +107,9 @@ pub(super) async fn apply_event(
                 .bind(user_message.as_str())
                 .bind(trace_id.as_deref())
                 .bind(*at)
-                .bind(owner),
-            )
-            .await?;
+                .bind(owner);
+            tx.execute(run).await?;
+            Ok(Ok(()))
         }
         RunEvent::StepStarted {
             run_id,
@@ -127,18 +121,9 @@ pub(super) async fn apply_event(
             depends_on,
             attempt,
             at,
+            ..
         } => {
-            // A retry starts the same step again: the row is reset, not duplicated.
-            tx.execute(
-                Statement::new(
-                    "INSERT INTO steps (run_id, idx, kind, name, server, status, started_at, \
-                     input, attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (run_id, idx) DO UPDATE SET kind = excluded.kind, \
-                     name = excluded.name, server = excluded.server, status = excluded.status, \
-                     started_at = excluded.started_at, finished_at = NULL, \
-                     input = excluded.input, output = NULL, error = NULL, input_tokens = NULL, \
-                     output_tokens = NULL, attempt = excluded.attempt",
-                )
+            let row = Statement::new(UPSERT_STEP)
                 .bind(run_id.to_string())
                 .bind(i64::from(*step))
                 .bind(kind.as_str())
@@ -147,21 +132,10 @@ pub(super) async fn apply_event(
                 .bind(StepStatus::Running.as_str())
                 .bind(*at)
                 .bind(stored_json(input))
-                .bind(i64::from(*attempt)),
-            )
-            .await?;
-            for from in depends_on {
-                tx.execute(
-                    Statement::new(
-                        "INSERT INTO step_edges (run_id, from_idx, to_idx) VALUES ($1, $2, $3) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(run_id.to_string())
-                    .bind(i64::from(*from))
-                    .bind(i64::from(*step)),
-                )
-                .await?;
-            }
+                .bind(i64::from(*attempt));
+            tx.execute(row).await?;
+            insert_edges(tx, *run_id, *step, depends_on).await?;
+            Ok(Ok(()))
         }
         RunEvent::StepFinished {
             run_id,
@@ -171,41 +145,18 @@ pub(super) async fn apply_event(
             error,
             usage,
             at,
+            ..
         } => {
-            let updated = tx
-                .execute(
-                    Statement::new(
-                        "UPDATE steps SET status = $3, finished_at = $4, output = $5, error = $6, \
-                         input_tokens = $7, output_tokens = $8 WHERE run_id = $1 AND idx = $2",
-                    )
-                    .bind(run_id.to_string())
-                    .bind(i64::from(*step))
-                    .bind(status.as_str())
-                    .bind(*at)
-                    .bind(output.as_ref().map(stored_json))
-                    .bind(error.as_deref().map(capped_error))
-                    .bind(usage.map(|u| clamp(u.input_tokens)))
-                    .bind(usage.map(|u| clamp(u.output_tokens))),
-                )
-                .await?;
-            if updated == 0 {
-                return Ok(Err(StoreError::NotFound(format!(
-                    "step {step} of run {run_id}"
-                ))));
-            }
-            if let Some(usage) = usage {
-                // Keeps the run's tokens current while it runs; RunFinished sets the total.
-                tx.execute(
-                    Statement::new(
-                        "UPDATE runs SET input_tokens = input_tokens + $2, \
-                         output_tokens = output_tokens + $3 WHERE id = $1",
-                    )
-                    .bind(run_id.to_string())
-                    .bind(clamp(usage.input_tokens))
-                    .bind(clamp(usage.output_tokens)),
-                )
-                .await?;
-            }
+            let row = Statement::new(FINISH_STEP)
+                .bind(run_id.to_string())
+                .bind(i64::from(*step))
+                .bind(status.as_str())
+                .bind(*at)
+                .bind(output.as_ref().map(stored_json))
+                .bind(error.as_deref().map(capped_error))
+                .bind(usage.map(|u| clamp(u.input_tokens)))
+                .bind(usage.map(|u| clamp(u.output_tokens)));
+            finish_step(tx, *run_id, *step, row, *usage).await
         }
         RunEvent::RunFinished {
             run_id,
@@ -215,38 +166,116 @@ pub(super) async fn apply_event(
             usage,
             at,
         } => {
-            // A finished run has no running step: one the engine did not close was cancelled.
-            tx.execute(
-                Statement::new(
-                    "UPDATE steps SET status = $2, finished_at = $3 \
-                     WHERE run_id = $1 AND status = $4",
-                )
+            let row = Statement::new(FINISH_RUN)
                 .bind(run_id.to_string())
-                .bind(StepStatus::Cancelled.as_str())
+                .bind(status.as_str())
                 .bind(*at)
-                .bind(StepStatus::Running.as_str()),
-            )
-            .await?;
-            let updated = tx
-                .execute(
-                    Statement::new(
-                        "UPDATE runs SET status = $2, finished_at = $3, answer = $4, error = $5, \
-                         input_tokens = $6, output_tokens = $7 WHERE id = $1",
-                    )
-                    .bind(run_id.to_string())
-                    .bind(status.as_str())
-                    .bind(*at)
-                    .bind(answer.as_deref())
-                    .bind(error.as_deref().map(capped_error))
-                    .bind(clamp(usage.input_tokens))
-                    .bind(clamp(usage.output_tokens)),
-                )
-                .await?;
-            if updated == 0 {
-                return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
-            }
+                .bind(answer.as_deref())
+                .bind(error.as_deref().map(capped_error))
+                .bind(clamp(usage.input_tokens))
+                .bind(clamp(usage.output_tokens));
+            finish_run(tx, *run_id, *at, row).await
         }
-        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => {}
+        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => Ok(Ok(())),
+    }
+}
+
+/// `RunStarted`'s row; a replayed event changes nothing.
+const INSERT_RUN: &str = "INSERT INTO runs (id, conversation_id, agent, model, status, \
+     user_message, trace_id, started_at, owner, heartbeat_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// `StepStarted`'s row. A retry starts the same step again: the row is reset, not duplicated.
+const UPSERT_STEP: &str = "INSERT INTO steps (run_id, idx, kind, name, server, status, \
+     started_at, input, attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (run_id, idx) DO UPDATE SET kind = excluded.kind, \
+     name = excluded.name, server = excluded.server, status = excluded.status, \
+     started_at = excluded.started_at, finished_at = NULL, \
+     input = excluded.input, output = NULL, error = NULL, input_tokens = NULL, \
+     output_tokens = NULL, attempt = excluded.attempt";
+
+/// `StepFinished`'s update of the step's row.
+const FINISH_STEP: &str = "UPDATE steps SET status = $3, finished_at = $4, output = $5, \
+     error = $6, input_tokens = $7, output_tokens = $8 WHERE run_id = $1 AND idx = $2";
+
+/// `RunFinished`'s update of the run's row.
+const FINISH_RUN: &str = "UPDATE runs SET status = $2, finished_at = $3, answer = $4, \
+     error = $5, input_tokens = $6, output_tokens = $7 WHERE id = $1";
+
+/// A started step's incoming edges (the DAG), each written once however often it starts.
+async fn insert_edges(
+    tx: &mut Tx,
+    run_id: RunId,
+    step: StepIndex,
+    depends_on: &[StepIndex],
+) -> Result<(), sqlx::Error> {
+    for from in depends_on {
+        tx.execute(
+            Statement::new(
+                "INSERT INTO step_edges (run_id, from_idx, to_idx) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run_id.to_string())
+            .bind(i64::from(*from))
+            .bind(i64::from(step)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Update the step's `row` (`NotFound` when it was never started), then add its tokens to the
+/// run's, which keeps them current while the run runs; `RunFinished` sets the total.
+async fn finish_step(
+    tx: &mut Tx,
+    run_id: RunId,
+    step: StepIndex,
+    row: Statement,
+    usage: Option<TokenUsage>,
+) -> Result<Result<(), StoreError>, sqlx::Error> {
+    if tx.execute(row).await? == 0 {
+        return Ok(Err(StoreError::NotFound(format!(
+            "step {step} of run {run_id}"
+        ))));
+    }
+    if let Some(usage) = usage {
+        tx.execute(
+            Statement::new(
+                "UPDATE runs SET input_tokens = input_tokens + $2, \
+                 output_tokens = output_tokens + $3 WHERE id = $1",
+            )
+            .bind(run_id.to_string())
+            .bind(clamp(usage.input_tokens))
+            .bind(clamp(usage.output_tokens)),
+        )
+        .await?;
+    }
+    Ok(Ok(()))
+}
+
+/// Close the run's steps still running, then update the run's `row` (`NotFound` when the run
+/// was never started).
+async fn finish_run(
+    tx: &mut Tx,
+    run_id: RunId,
+    at: UnixMillis,
+    row: Statement,
+) -> Result<Result<(), StoreError>, sqlx::Error> {
+    // A finished run has no running step: one the engine did not close was cancelled.
+    tx.execute(
+        Statement::new(
+            "UPDATE steps SET status = $2, finished_at = $3 \
+             WHERE run_id = $1 AND status = $4",
+        )
+        .bind(run_id.to_string())
+        .bind(StepStatus::Cancelled.as_str())
+        .bind(at)
+        .bind(StepStatus::Running.as_str()),
+    )
+    .await?;
+    if tx.execute(row).await? == 0 {
+        return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
     }
     Ok(Ok(()))
 }

@@ -1,7 +1,6 @@
-//! What the store returns: conversations, messages, run summaries and run details. All of them
-//! serialize (the HTTP API returns them as JSON as they are); times are Unix milliseconds.
+//! What the store returns: conversations, messages, run summaries and run details; times are Unix
+//! milliseconds. Plain data: how the HTTP API shows them is `api::wire`'s business.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{
@@ -9,7 +8,7 @@ use crate::domain::{
 };
 
 /// A conversation without its messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationRecord {
     pub id: ConversationId,
     pub title: String,
@@ -19,15 +18,14 @@ pub struct ConversationRecord {
 }
 
 /// A conversation and all its messages, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationDetail {
-    #[serde(flatten)]
     pub conversation: ConversationRecord,
     pub messages: Vec<MessageRecord>,
 }
 
 /// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     /// `user` or `assistant`.
     pub role: String,
@@ -66,7 +64,7 @@ pub const MAX_RUN_PAGE: u32 = 200;
 pub const EXCERPT_CHARS: usize = 200;
 
 /// One page of runs, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunPage {
     pub runs: Vec<RunSummary>,
     /// Pass as [`RunFilter::cursor`] for the next page; `None` on the last page.
@@ -75,7 +73,7 @@ pub struct RunPage {
 
 /// A run as listed. In a listing `user_message`, `answer` and `error` are excerpts of at most
 /// [`EXCERPT_CHARS`] characters (ending in `…` when cut); in a [`RunDetail`] they are complete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
     pub id: RunId,
     /// `None` once the conversation has been deleted (runs are kept for debugging).
@@ -100,9 +98,8 @@ pub struct RunSummary {
 }
 
 /// A run with its whole DAG.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunDetail {
-    #[serde(flatten)]
     pub summary: RunSummary,
     /// Ordered by index.
     pub steps: Vec<StepRecord>,
@@ -113,7 +110,7 @@ pub struct RunDetail {
 /// One step of a run. `input` and `output` are the stored JSON: above
 /// [`MAX_STORED_JSON_BYTES`](super::MAX_STORED_JSON_BYTES) serialized, a
 /// `{"truncated": true, "original_bytes": N, "preview": "…"}` marker.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
     pub index: StepIndex,
     pub kind: StepKind,
@@ -133,7 +130,7 @@ pub struct StepRecord {
 }
 
 /// `to` depends on `from` (an edge of the run's DAG).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepEdge {
     pub from: StepIndex,
     pub to: StepIndex,

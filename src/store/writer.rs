@@ -252,22 +252,11 @@ fn finish(item: Work, outcome: Result<(), StoreError>, failures: &AtomicU64) {
                 tracing::error!(
                     error = %error_chain(&err),
                     run_id = %event.run_id(),
-                    event = event_name(&event),
+                    event = event.type_name(),
                     "run event not stored"
                 );
             }
         }
-    }
-}
-
-fn event_name(event: &RunEvent) -> &'static str {
-    match event {
-        RunEvent::RunStarted { .. } => "run_started",
-        RunEvent::StepStarted { .. } => "step_started",
-        RunEvent::TokenDelta { .. } => "token_delta",
-        RunEvent::ToolProgress { .. } => "tool_progress",
-        RunEvent::StepFinished { .. } => "step_finished",
-        RunEvent::RunFinished { .. } => "run_finished",
     }
 }
 

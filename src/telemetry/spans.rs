@@ -19,8 +19,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value as Json;
 
 use crate::domain::{
-    ConversationId, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus, TokenUsage,
-    UnixMillis,
+    ConversationId, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus, StepSummary,
+    TokenUsage, UnixMillis,
 };
 
 /// Attribute keys: GenAI and MCP semantic conventions, then ours.
@@ -128,64 +128,12 @@ impl RunSpans {
     /// that never reported its end).
     pub(crate) fn on_event(&mut self, event: &RunEvent) -> Vec<SpanData> {
         match event {
-            RunEvent::RunStarted {
-                run_id,
-                conversation_id,
-                agent,
-                model,
-                trace_id,
-                at,
-                ..
-            } => {
-                while self.runs.len() >= self.max_runs {
-                    // Run ids are UUID v7: the first key is the oldest run.
-                    if let Some((forgotten, _)) = self.runs.pop_first() {
-                        tracing::debug!(run_id = %forgotten, "telemetry forgot a run that never finished");
-                    }
-                }
-                self.runs.insert(
-                    *run_id,
-                    OpenRun {
-                        trace_id: trace_id_of(*run_id, trace_id.as_deref()),
-                        span_id: run_span_id(*run_id),
-                        started: *at,
-                        conversation_id: *conversation_id,
-                        agent: agent.clone(),
-                        model: model.clone(),
-                        steps: BTreeMap::new(),
-                    },
-                );
+            RunEvent::RunStarted { .. } => {
+                self.run_started(event);
                 Vec::new()
             }
-            RunEvent::StepStarted {
-                run_id,
-                step,
-                kind,
-                name,
-                server,
-                input,
-                depends_on,
-                at,
-                ..
-            } => {
-                if let Some(run) = self.runs.get_mut(run_id)
-                    && run.steps.len() < MAX_OPEN_STEPS
-                {
-                    let model = matches!(kind, StepKind::Plan | StepKind::Answer)
-                        .then(|| input.get("model").and_then(Json::as_str).map(str::to_owned))
-                        .flatten();
-                    run.steps.insert(
-                        *step,
-                        OpenStep {
-                            kind: *kind,
-                            name: name.clone(),
-                            server: server.clone(),
-                            model,
-                            depends_on: depends_on.clone(),
-                            started: *at,
-                        },
-                    );
-                }
+            RunEvent::StepStarted { .. } => {
+                self.step_started(event);
                 Vec::new()
             }
             RunEvent::StepFinished {
@@ -196,6 +144,7 @@ impl RunSpans {
                 error,
                 usage,
                 at,
+                ..
             } => {
                 let Some(run) = self.runs.get_mut(run_id) else {
                     return Vec::new();
@@ -212,44 +161,120 @@ impl RunSpans {
                 };
                 vec![step_span(&self.scope, *run_id, run, *step, &open, &end)]
             }
-            RunEvent::RunFinished {
-                run_id,
-                status,
-                error,
-                usage,
-                at,
-                ..
-            } => {
-                let Some(run) = self.runs.remove(run_id) else {
-                    return Vec::new();
-                };
-                let mut spans: Vec<SpanData> = run
-                    .steps
-                    .iter()
-                    .map(|(step, open)| {
-                        let end = Ending {
-                            status: StepStatus::Interrupted,
-                            error: Some("the step did not report its end before the run finished"),
-                            usage: None,
-                            output: None,
-                            at: *at,
-                        };
-                        step_span(&self.scope, *run_id, &run, *step, open, &end)
-                    })
-                    .collect();
-                spans.push(run_span(
-                    &self.scope,
-                    *run_id,
-                    &run,
-                    *status,
-                    error.as_deref(),
-                    *usage,
-                    *at,
-                ));
-                spans
-            }
+            RunEvent::RunFinished { .. } => self.run_finished(event),
             RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => Vec::new(),
         }
+    }
+
+    fn run_started(&mut self, event: &RunEvent) {
+        let RunEvent::RunStarted {
+            run_id,
+            conversation_id,
+            agent,
+            model,
+            trace_id,
+            at,
+            ..
+        } = event
+        else {
+            return;
+        };
+        while self.runs.len() >= self.max_runs {
+            // Run ids are UUID v7: the first key is the oldest run.
+            if let Some((forgotten, _)) = self.runs.pop_first() {
+                tracing::debug!(run_id = %forgotten, "telemetry forgot a run that never finished");
+            }
+        }
+        self.runs.insert(
+            *run_id,
+            OpenRun {
+                trace_id: trace_id_of(*run_id, trace_id.as_deref()),
+                span_id: run_span_id(*run_id),
+                started: *at,
+                conversation_id: *conversation_id,
+                agent: agent.clone(),
+                model: model.clone(),
+                steps: BTreeMap::new(),
+            },
+        );
+    }
+
+    fn step_started(&mut self, event: &RunEvent) {
+        let RunEvent::StepStarted {
+            run_id,
+            step,
+            kind,
+            name,
+            server,
+            summary,
+            depends_on,
+            at,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let Some(run) = self.runs.get_mut(run_id) else {
+            return;
+        };
+        if run.steps.len() >= MAX_OPEN_STEPS {
+            return;
+        }
+        // A step that calls a model is named after it (an instant answer step is not).
+        let model = matches!(summary, Some(StepSummary::ModelRequest { .. })).then(|| name.clone());
+        run.steps.insert(
+            *step,
+            OpenStep {
+                kind: *kind,
+                name: name.clone(),
+                server: server.clone(),
+                model,
+                depends_on: depends_on.clone(),
+                started: *at,
+            },
+        );
+    }
+
+    /// The run's span, after spans for the steps that never reported their end.
+    fn run_finished(&mut self, event: &RunEvent) -> Vec<SpanData> {
+        let RunEvent::RunFinished {
+            run_id,
+            status,
+            error,
+            usage,
+            at,
+            ..
+        } = event
+        else {
+            return Vec::new();
+        };
+        let Some(run) = self.runs.remove(run_id) else {
+            return Vec::new();
+        };
+        let mut spans: Vec<SpanData> = run
+            .steps
+            .iter()
+            .map(|(step, open)| {
+                let end = Ending {
+                    status: StepStatus::Interrupted,
+                    error: Some("the step did not report its end before the run finished"),
+                    usage: None,
+                    output: None,
+                    at: *at,
+                };
+                step_span(&self.scope, *run_id, &run, *step, open, &end)
+            })
+            .collect();
+        spans.push(run_span(
+            &self.scope,
+            *run_id,
+            &run,
+            *status,
+            error.as_deref(),
+            *usage,
+            *at,
+        ));
+        spans
     }
 }
 
@@ -429,7 +454,7 @@ mod tests {
             agent: Some("helper".into()),
             model: "gpt".into(),
             user_message: "hi".into(),
-            trace_id: trace_id.map(str::to_owned),
+            trace_id: trace_id.map(crate::domain::TraceId::from),
             at,
         }
     }
@@ -448,6 +473,11 @@ mod tests {
             kind,
             name: name.into(),
             server: (kind == StepKind::Act).then(|| "calc".to_owned()),
+            // A model call's step says so in its summary (and names the model in its input).
+            summary: input.get("model").map(|_| StepSummary::ModelRequest {
+                messages: 1,
+                tools: 0,
+            }),
             input,
             depends_on: if step == 0 { vec![] } else { vec![step - 1] },
             attempt: 1,
@@ -467,6 +497,7 @@ mod tests {
             step,
             status,
             output: Some(json!({"finish_reason": "tool_calls"})),
+            summary: None,
             error: error.map(str::to_owned),
             usage: Some(TokenUsage {
                 input_tokens: 7,

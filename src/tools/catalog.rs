@@ -7,8 +7,8 @@
 //! first. Every tool a server listed ends up either in the catalog or in a [`DroppedTool`] with
 //! a reason; nothing disappears silently.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rmcp::model::Tool;
@@ -27,7 +27,8 @@ pub struct ServerTools {
     dropped: Vec<DroppedTool>,
 }
 
-/// A tool that is not offered to models, and why. Shown in the status API and logged.
+/// A tool that is not offered to models, and why. Shown in the status API; the hub logs it when
+/// it is first refused (see [`Catalog::refused_since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DroppedTool {
     /// The configured server name.
@@ -98,7 +99,8 @@ impl ServerTools {
     /// names, then `filter` (over original names), then the per-server cap (keeping the first
     /// `max_tools_per_server` in name order, before any schema work so a huge listing costs
     /// little), then per-tool schema checks and conversion. A failing tool is dropped, never the
-    /// server. Each drop is logged with `tracing::warn!` and kept in [`ServerTools::dropped`].
+    /// server. Each drop is kept in [`ServerTools::dropped`]; logging is the caller's (the hub
+    /// logs only refusals that are new, see [`Catalog::refused_since`]).
     pub fn build(
         server: &str,
         listed: Vec<Tool>,
@@ -108,8 +110,6 @@ impl ServerTools {
         let mut tools = Vec::new();
         let mut dropped = Vec::new();
         let mut drop = |tool: &str, reason: DropReason| {
-            // Debug formatting escapes control characters in untrusted names.
-            tracing::warn!(server, tool = ?tool, reason = %reason, "tool dropped");
             dropped.push(DroppedTool {
                 server: server.to_owned(),
                 tool: tool.to_owned(),
@@ -213,12 +213,6 @@ impl Catalog {
                             other_server: owner.server.clone(),
                             other_tool: owner.tool_name.clone(),
                         };
-                        tracing::warn!(
-                            server = %entry.server,
-                            tool = ?entry.tool_name,
-                            reason = %reason,
-                            "tool dropped"
-                        );
                         rejected.push(DroppedTool {
                             server: entry.server.clone(),
                             tool: entry.tool_name.clone(),
@@ -276,6 +270,27 @@ impl Catalog {
             .values()
             .flat_map(|server| server.dropped.iter())
             .chain(&self.rejected)
+    }
+
+    /// The refusals of this catalog that `previous` did not have, in [`Catalog::dropped`] order:
+    /// what is worth logging after a rebuild. A tool refused for the same reason in both is not
+    /// new, so a refusal is reported once, when it first appears, and not on every rebuild that
+    /// any server's listing causes; one that went away and came back is new again.
+    pub fn refused_since(&self, previous: &Catalog) -> Vec<&DroppedTool> {
+        let mut known: HashMap<(&str, &str), Vec<&DropReason>> = HashMap::new();
+        for dropped in previous.dropped() {
+            known
+                .entry((dropped.server.as_str(), dropped.tool.as_str()))
+                .or_default()
+                .push(&dropped.reason);
+        }
+        self.dropped()
+            .filter(|dropped| {
+                known
+                    .get(&(dropped.server.as_str(), dropped.tool.as_str()))
+                    .is_none_or(|reasons| !reasons.contains(&&dropped.reason))
+            })
+            .collect()
     }
 
     /// Number of offered tools.
@@ -576,6 +591,50 @@ mod tests {
             .map(|d| (d.server.as_str(), d.tool.as_str()))
             .collect();
         assert_eq!(dropped, [("a", ""), ("a__t", "u")]);
+    }
+
+    #[test]
+    fn refusals_are_new_only_when_they_first_appear() {
+        let refused = |now: &Catalog, before: &Catalog| -> Vec<String> {
+            now.refused_since(before)
+                .iter()
+                .map(|d| format!("{}/{}: {}", d.server, d.tool, d.reason))
+                .collect()
+        };
+        let empty = Catalog::default();
+        let first = empty.with_server(server("a", &["", "t__u"]));
+        assert_eq!(refused(&first, &empty), ["a/: tool name is empty"]);
+        // Another server's listing rebuilds the catalog; the old refusal is not new.
+        let second = first.with_server(server("b", &["x"]));
+        assert_eq!(refused(&second, &first), Vec::<String>::new());
+        // A collision is new once, then kept quietly across rebuilds.
+        let third = second.with_server(server("a__t", &["u"]));
+        assert_eq!(
+            refused(&third, &second),
+            ["a__t/u: exposed name \"a__t__u\" is already used by tool \"t__u\" of server \"a\""]
+        );
+        let fourth = third.with_server(server("b", &["x", "y"]));
+        assert_eq!(refused(&fourth, &third), Vec::<String>::new());
+        // The same tool refused for another reason is new.
+        let limited = Arc::new(ServerTools::build(
+            "a__t",
+            vec![tool("u"), tool("v")],
+            &ToolFilter::default(),
+            &settings(0),
+        ));
+        let fifth = fourth.with_server(limited);
+        assert_eq!(
+            refused(&fifth, &fourth),
+            [
+                "a__t/u: over the limit of 0 tools per server (tools.max_tools_per_server)",
+                "a__t/v: over the limit of 0 tools per server (tools.max_tools_per_server)",
+            ]
+        );
+        // Gone and back again: new again.
+        let gone = fifth.without_server("a");
+        assert_eq!(refused(&gone, &fifth), Vec::<String>::new());
+        let back = gone.with_server(server("a", &[""]));
+        assert_eq!(refused(&back, &gone), ["a/: tool name is empty"]);
     }
 
     /// Names from a tiny alphabet so that mapping collisions (`.` vs `_`, `__` splits) and long

@@ -145,6 +145,47 @@ impl Converter {
         is_root: bool,
     ) -> Option<Map<String, Value>> {
         let mut out = Map::new();
+        self.keywords(node, &mut out)?;
+
+        let has = |keyword: &str| node.contains_key(keyword);
+        let union = match (node.get("anyOf"), node.get("oneOf")) {
+            (Some(_), Some(_)) => return None,
+            (Some(branches), None) | (None, Some(branches)) => Some(branches.as_array()?),
+            (None, None) => None,
+        };
+        if has("$ref") && (union.is_some() || has("type") || has("properties") || has("items")) {
+            return None;
+        }
+        if let Some(branches) = union {
+            if branches.is_empty() {
+                return None;
+            }
+            let strict_branches = branches
+                .iter()
+                .map(|branch| self.schema(branch, nesting).map(Value::Object))
+                .collect::<Option<Vec<_>>>()?;
+            out.insert("anyOf".into(), Value::Array(strict_branches));
+        }
+
+        let types = type_names(node.get("type"));
+        self.shape(node, &types, &mut out, nesting, is_root)?;
+        if let Some(Value::String(format)) = node.get("format") {
+            let is_string =
+                !types.is_empty() && types.iter().all(|t| *t == "string" || *t == "null");
+            if is_string && STRICT_FORMATS.contains(&format.as_str()) {
+                out.insert("format".into(), Value::String(format.clone()));
+            }
+        }
+
+        let constrains_value =
+            has("type") || has("$ref") || has("enum") || has("const") || union.is_some();
+        constrains_value.then_some(out)
+    }
+
+    /// Copies or converts the keywords that do not depend on the node's type into `out`;
+    /// `None` for a keyword strict mode cannot express. The type-dependent ones (`format`,
+    /// object and array keywords, unions) are left to [`Converter::node`].
+    fn keywords(&self, node: &Map<String, Value>, out: &mut Map<String, Value>) -> Option<()> {
         for (keyword, value) in node {
             let keyword = keyword.as_str();
             match keyword {
@@ -176,7 +217,7 @@ impl Converter {
                 "$ref" => {
                     out.insert(keyword.into(), Value::String(self.strict_ref(value)?));
                 }
-                // Handled below, where the node's type is known.
+                // Handled by the caller, where the node's type is known.
                 "format"
                 | "properties"
                 | "required"
@@ -187,28 +228,20 @@ impl Converter {
                 _ => return None,
             }
         }
+        Some(())
+    }
 
+    /// Converts an object node (closed, see [`Converter::object`]) or an array node's `items`;
+    /// `None` for a node that is both, or has object or array keywords under another type.
+    fn shape(
+        &mut self,
+        node: &Map<String, Value>,
+        types: &[&str],
+        out: &mut Map<String, Value>,
+        nesting: usize,
+        is_root: bool,
+    ) -> Option<()> {
         let has = |keyword: &str| node.contains_key(keyword);
-        let union = match (node.get("anyOf"), node.get("oneOf")) {
-            (Some(_), Some(_)) => return None,
-            (Some(branches), None) | (None, Some(branches)) => Some(branches.as_array()?),
-            (None, None) => None,
-        };
-        if has("$ref") && (union.is_some() || has("type") || has("properties") || has("items")) {
-            return None;
-        }
-        if let Some(branches) = union {
-            if branches.is_empty() {
-                return None;
-            }
-            let strict_branches = branches
-                .iter()
-                .map(|branch| self.schema(branch, nesting).map(Value::Object))
-                .collect::<Option<Vec<_>>>()?;
-            out.insert("anyOf".into(), Value::Array(strict_branches));
-        }
-
-        let types = type_names(node.get("type"));
         let is_object = types.contains(&"object") || (!has("type") && has("properties"));
         let is_array = types.contains(&"array");
         if is_object && is_array {
@@ -219,7 +252,7 @@ impl Converter {
                 "type".into(),
                 node.get("type").cloned().unwrap_or("object".into()),
             );
-            self.object(node, &mut out, nesting, is_root)?;
+            self.object(node, out, nesting, is_root)?;
         } else if is_array {
             let items = self.schema(node.get("items")?, nesting)?;
             out.insert("items".into(), Value::Object(items));
@@ -231,18 +264,7 @@ impl Converter {
             // Object or array keywords on a node of another type: intent unclear.
             return None;
         }
-
-        if let Some(Value::String(format)) = node.get("format") {
-            let is_string =
-                !types.is_empty() && types.iter().all(|t| *t == "string" || *t == "null");
-            if is_string && STRICT_FORMATS.contains(&format.as_str()) {
-                out.insert("format".into(), Value::String(format.clone()));
-            }
-        }
-
-        let constrains_value =
-            has("type") || has("$ref") || has("enum") || has("const") || union.is_some();
-        constrains_value.then_some(out)
+        Some(())
     }
 
     /// Closes an object: `additionalProperties: false`, every property required, optional ones

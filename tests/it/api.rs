@@ -30,7 +30,7 @@ const SETTLE: Duration = Duration::from_secs(20);
 struct NoReload;
 
 impl ConfigReloader for NoReload {
-    fn reload(&self) -> BoxFuture<'_, Result<Value, Vec<String>>> {
+    fn reload(&self) -> BoxFuture<'_, Result<api::ReloadReport, Vec<String>>> {
         Box::pin(async { Err(vec!["reload is not wired in this test".to_owned()]) })
     }
 }
@@ -60,7 +60,13 @@ async fn router_over(t: &TestHub) -> Router {
         hub: t.hub.clone(),
         models: models.clone(),
         reloader: Arc::new(NoReload),
-        runs: RunService::new(t.hub.clone(), models, store, Default::default()),
+        runs: RunService::new(
+            t.hub.clone(),
+            models,
+            store,
+            Default::default(),
+            switchboard::telemetry::Telemetry::off(),
+        ),
     })
 }
 

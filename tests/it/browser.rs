@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchboard_fake_llm::FakeLlm;
 
-use crate::support::fake_llm::FakeLlm;
 use crate::support::webdriver::Browser;
 use crate::support::{self};
 

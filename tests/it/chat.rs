@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard::sse::{SseDecoder, SseEvent};
+use switchboard_fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply, Usage};
 
-use crate::support::fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply, Usage};
 use crate::support::{self};
 
 const SETTLE: Duration = Duration::from_secs(20);

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
+use switchboard::domain::ToolProgress;
 use switchboard::hub::{InvokeError, InvokeOutcome};
-use switchboard::mcp::{CallOptions, ConnectionState, McpError, ToolProgress};
+use switchboard::mcp::{CallOptions, ConnectionState, McpError};
 use tokio::sync::mpsc;
 
 use crate::support::{self, TestHub, eventually};

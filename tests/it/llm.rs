@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 use switchboard::config::model::{ModelConfig, ProviderKind, RetryPolicy, Secret};
+use switchboard::domain::{ChatMessage, ToolCall, ToolDefinition};
 use switchboard::llm::{
-    ChatMessage, ChatModel, ChatRequest, FinishReason, LlmError, ModelRegistry, StreamEvent,
-    ToolCall, ToolDefinition,
+    ChatModel, ChatRequest, FinishReason, LlmError, ModelRegistry, StreamEvent,
 };
-
-use crate::support::fake_llm::{FakeLlm, FakeToolCall, Reply, Usage as FakeUsage};
+use switchboard_fake_llm::{FakeLlm, FakeToolCall, Reply, Usage as FakeUsage};
 
 const SENTINEL_KEY: &str = "sk-SENTINEL-7f3a9c1e5b2d4680";
 

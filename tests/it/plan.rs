@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchboard_fake_llm::{FakeLlm, Reply};
 
-use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::{self};
 
 /// Longest wait for servers to be ready or a run to finish.

@@ -15,8 +15,8 @@ use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::sse::{SseDecoder, SseEvent};
+use switchboard_fake_llm::{FakeLlm, Reply};
 
-use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::{self};
 
 /// Longest wait for any one event or state.

@@ -2,7 +2,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-pub mod fake_llm;
 pub mod webdriver;
 
 use std::collections::HashMap;
@@ -241,8 +240,10 @@ impl InProcessServer {
         let task = tokio::spawn(app::serve_on(
             listener,
             config,
-            env,
-            Overrides::default(),
+            app::ServeOptions {
+                env,
+                ..app::ServeOptions::default()
+            },
             async move {
                 let _ = stopped.await;
             },
@@ -363,7 +364,11 @@ impl rmcp::ServerHandler for RoutedTools {
 /// The demo config the chat and browser tests serve, written to `dir/switchboard.yaml`: the fake
 /// model (default) and a hosted one, the `calc` agent, the bundled calc, clock and testkit
 /// servers, plus `extra_servers` (YAML entries under `mcpServers:`).
-pub fn write_demo_config(dir: &Path, fake: &fake_llm::FakeLlm, extra_servers: &str) -> PathBuf {
+pub fn write_demo_config(
+    dir: &Path,
+    fake: &switchboard_fake_llm::FakeLlm,
+    extra_servers: &str,
+) -> PathBuf {
     let agents = dir.join("agents");
     std::fs::create_dir_all(&agents).expect("agents dir");
     std::fs::write(

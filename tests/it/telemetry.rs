@@ -27,12 +27,10 @@ use tokio_util::sync::CancellationToken;
 
 use switchboard::config::model::{AgentLimits, AgentMode};
 use switchboard::domain::{ConversationId, RunEvent, RunId, RunStatus, StepKind};
-use switchboard::engine::{
-    self, EventSink, Progress, RunSpec, ToolFailure, ToolInvoker, ToolOutput,
-};
+use switchboard::domain::{ToolCall, ToolDefinition, ToolProgress};
+use switchboard::engine::{self, EventSink, RunSpec, ToolFailure, ToolInvoker, ToolOutput};
 use switchboard::llm::{
-    Capabilities, ChatModel, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent,
-    ToolCall, ToolDefinition, Usage,
+    Capabilities, ChatModel, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent, Usage,
 };
 use switchboard::mcp::CallOptions;
 use switchboard::runs::HubTools;
@@ -209,7 +207,7 @@ impl ToolInvoker for FakeTools {
         name: &str,
         arguments: Value,
         _timeout: Duration,
-        _progress: mpsc::Sender<Progress>,
+        _progress: mpsc::Sender<ToolProgress>,
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         self.traceparents
@@ -339,7 +337,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         mode: AgentMode::React,
         limits: AgentLimits::default(),
         cancel: CancellationToken::new(),
-        trace_id: Some(TRACE_ID.to_owned()),
+        trace_id: Some(TRACE_ID.into()),
         temperature: None,
     };
     let sink = Arc::new(TelemetrySink {
@@ -617,7 +615,7 @@ async fn tool_calls_carry_traceparent_in_meta() {
     );
 
     // The run's tools (what the engine calls) pass on the one they are given.
-    let tools = HubTools::new(hub.hub.clone(), &["*".to_owned()]);
+    let tools = HubTools::new(hub.hub.clone(), &switchboard::config::ToolGlobs::all());
     let (progress, _ticks) = mpsc::channel(4);
     let output = tools
         .invoke(

@@ -16,7 +16,7 @@ use http::HeaderMap;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{SseDecoder, SseError, SseEvent};
 
 /// Longest SSE line and event we accept from a server (one JSON-RPC message).
 const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -33,7 +33,9 @@ pub enum SseConnectError {
     #[error("event stream closed before announcing its endpoint")]
     NoEndpoint,
     #[error("event stream broke: {0}")]
-    Stream(String),
+    Stream(#[source] reqwest::Error),
+    #[error("event stream broke: {0}")]
+    Decode(#[source] SseError),
     #[error("endpoint `{0}` is not a valid URL")]
     BadEndpoint(String),
     #[error(
@@ -80,96 +82,24 @@ pub async fn connect(
     let mut body = response.bytes_stream();
     let mut decoder = SseDecoder::new(MAX_EVENT_BYTES, MAX_EVENT_BYTES);
     let mut pending: Vec<SseEvent> = Vec::new();
-
-    let endpoint = tokio::time::timeout(ENDPOINT_TIMEOUT, async {
-        loop {
-            if let Some(index) = pending
-                .iter()
-                .position(|e| e.event.as_deref() == Some("endpoint"))
-            {
-                let event = pending.remove(index);
-                return Ok(event.data);
-            }
-            match body.next().await {
-                Some(Ok(chunk)) => pending.extend(
-                    decoder
-                        .push(&chunk)
-                        .map_err(|e| SseConnectError::Stream(e.to_string()))?,
-                ),
-                Some(Err(err)) => return Err(SseConnectError::Stream(err.to_string())),
-                None => return Err(SseConnectError::NoEndpoint),
-            }
-        }
-    })
+    let endpoint = tokio::time::timeout(
+        ENDPOINT_TIMEOUT,
+        announced_endpoint(&mut body, &mut decoder, &mut pending),
+    )
     .await
     .map_err(|_| SseConnectError::NoEndpoint)??;
     let endpoint = same_origin_endpoint(url, endpoint.trim())?;
 
     let stop = CancellationToken::new();
-    let (mut in_tx, in_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
-    let reader_stop = stop.clone();
-    tokio::spawn(async move {
-        let forward = async {
-            for event in pending {
-                if forward_event(&mut in_tx, event).await.is_err() {
-                    return;
-                }
-            }
-            while let Some(chunk) = body.next().await {
-                let Ok(chunk) = chunk else { return };
-                let Ok(events) = decoder.push(&chunk) else {
-                    tracing::warn!("legacy sse stream violated its bounds; closing");
-                    return;
-                };
-                for event in events {
-                    if forward_event(&mut in_tx, event).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            () = forward => {}
-            () = reader_stop.cancelled() => {}
-        }
-        // Dropping `in_tx` ends the stream, which rmcp reports as a closed transport.
-    });
-
-    let (out_tx, mut out_rx) = mpsc::channel::<ClientJsonRpcMessage>(64);
-    let writer_stop = stop.clone();
-    tokio::spawn(async move {
-        let send_all = async {
-            // POSTs are sent one at a time so the server sees messages in our order.
-            while let Some(message) = out_rx.next().await {
-                let result = client
-                    .post(endpoint.clone())
-                    .headers(headers.clone())
-                    .json(&message)
-                    .send()
-                    .await;
-                match result {
-                    Ok(response) if response.status().is_success() => {}
-                    Ok(response) => {
-                        tracing::warn!(
-                            status = response.status().as_u16(),
-                            "legacy sse post refused; closing"
-                        );
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "legacy sse post failed; closing");
-                        return;
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            () = send_all => {}
-            () = writer_stop.cancelled() => {}
-        }
-        // A failed POST means the session is gone: stop reading too so the supervisor reconnects.
-        writer_stop.cancel();
-    });
+    let (in_tx, in_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
+    tokio::spawn(read_messages(body, decoder, pending, in_tx, stop.clone()));
+    let (out_tx, out_rx) = mpsc::channel::<ClientJsonRpcMessage>(64);
+    let poster = Poster {
+        client,
+        endpoint,
+        headers,
+    };
+    tokio::spawn(poster.post_messages(out_rx, stop.clone()));
 
     Ok((
         out_tx,
@@ -178,6 +108,124 @@ pub async fn connect(
             _stop: stop.drop_guard(),
         },
     ))
+}
+
+/// Read events until the `endpoint` one and return its data; events before it stay in `pending`
+/// for the reader.
+async fn announced_endpoint<B: AsRef<[u8]>>(
+    body: &mut (impl Stream<Item = reqwest::Result<B>> + Unpin),
+    decoder: &mut SseDecoder,
+    pending: &mut Vec<SseEvent>,
+) -> Result<String, SseConnectError> {
+    loop {
+        if let Some(index) = pending
+            .iter()
+            .position(|e| e.event.as_deref() == Some("endpoint"))
+        {
+            let event = pending.remove(index);
+            return Ok(event.data);
+        }
+        match body.next().await {
+            Some(Ok(chunk)) => pending.extend(
+                decoder
+                    .push(chunk.as_ref())
+                    .map_err(SseConnectError::Decode)?,
+            ),
+            Some(Err(err)) => return Err(SseConnectError::Stream(err)),
+            None => return Err(SseConnectError::NoEndpoint),
+        }
+    }
+}
+
+/// The reader task: forward the events already read, then the rest of the stream, until it
+/// ends, breaks its bounds, or `stop` fires.
+async fn read_messages<B: AsRef<[u8]>>(
+    mut body: impl Stream<Item = reqwest::Result<B>> + Unpin,
+    mut decoder: SseDecoder,
+    pending: Vec<SseEvent>,
+    mut in_tx: mpsc::Sender<ServerJsonRpcMessage>,
+    stop: CancellationToken,
+) {
+    let forward = async {
+        for event in pending {
+            if forward_event(&mut in_tx, event).await.is_err() {
+                return;
+            }
+        }
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { return };
+            let Ok(events) = decoder.push(chunk.as_ref()) else {
+                tracing::warn!("legacy sse stream violated its bounds; closing");
+                return;
+            };
+            for event in events {
+                if forward_event(&mut in_tx, event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = forward => {}
+        () = stop.cancelled() => {}
+    }
+    // Dropping `in_tx` ends the stream, which rmcp reports as a closed transport.
+}
+
+/// Where and how our messages are POSTed.
+struct Poster {
+    client: reqwest::Client,
+    endpoint: url::Url,
+    headers: HeaderMap,
+}
+
+impl Poster {
+    /// The writer task: POST each message in order until one fails or `stop` fires.
+    async fn post_messages(
+        self,
+        mut out_rx: mpsc::Receiver<ClientJsonRpcMessage>,
+        stop: CancellationToken,
+    ) {
+        let send_all = async {
+            // POSTs are sent one at a time so the server sees messages in our order.
+            while let Some(message) = out_rx.next().await {
+                if !self.post(&message).await {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = send_all => {}
+            () = stop.cancelled() => {}
+        }
+        // A failed POST means the session is gone: stop reading too so the supervisor reconnects.
+        stop.cancel();
+    }
+
+    /// POST one message; `false` (logged) when the server refused it or could not be reached.
+    async fn post(&self, message: &ClientJsonRpcMessage) -> bool {
+        let result = self
+            .client
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .json(message)
+            .send()
+            .await;
+        match result {
+            Ok(response) if response.status().is_success() => true,
+            Ok(response) => {
+                tracing::warn!(
+                    status = response.status().as_u16(),
+                    "legacy sse post refused; closing"
+                );
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "legacy sse post failed; closing");
+                false
+            }
+        }
+    }
 }
 
 async fn forward_event(

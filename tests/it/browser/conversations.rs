@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchboard_fake_llm::Reply;
 
 use super::{PATIENCE, Ui, assert_same_origin_requests, send_chat, text_of};
-use crate::support::fake_llm::Reply;
 use crate::support::webdriver::{Browser, Element};
 
 const FIRST_QUESTION: &str = "What is the first thing?";

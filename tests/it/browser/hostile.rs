@@ -17,11 +17,11 @@ use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::Tool;
 use serde_json::{Value, json};
+use switchboard_fake_llm::{FakeToolCall, Reply};
 use switchboard_mcp_servers::testkit::EchoArgs;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ui, assert_same_origin_requests, send_chat, text_of};
-use crate::support::fake_llm::{FakeToolCall, Reply};
 use crate::support::webdriver::Browser;
 use crate::support::{McpHttpServer, RoutedTools};
 

@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
+use switchboard_fake_llm::{FakeToolCall, Reply};
 
 use super::{Ui, assert_same_origin_requests, rows, send_chat, text_of};
-use crate::support::fake_llm::{FakeToolCall, Reply};
 use crate::support::webdriver::Browser;
 
 /// How long the testkit nap of the second call lasts: long enough to see it running.

@@ -11,8 +11,8 @@
 //! bundled servers' RSS, and the parallelism check (4 × `testkit__sleep {ms: 200}` in one model
 //! turn: wall time of the act steps vs. 200 ms). Prints PASS/FAIL against the targets.
 //!
-//! `cargo build --release --bin switchboard && cargo run --release --bin bench-runs`;
-//! see `docs/benchmarks.md`.
+//! `cargo build --release --workspace --bins && target/release/bench-runs`; see
+//! `docs/benchmarks.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,15 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use serde_json::{Value, json};
-use switchboard::app::{self, Environment, Overrides};
+use switchboard::app::{self, Environment};
+use switchboard_fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply};
 use tokio_util::sync::CancellationToken;
-
-// The fake lives with the integration tests; like the `fake-llm` binary, include its source.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/it/support/fake_llm.rs"]
-mod fake_llm;
-
-use fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply};
 
 /// What every run asks; the fake's demo answers it with two parallel tool calls.
 const PROMPT: &str = "what is 2+3 and what time is it";
@@ -270,8 +264,10 @@ impl Served {
         let task = tokio::spawn(app::serve_on(
             listener,
             config,
-            env,
-            Overrides::default(),
+            app::ServeOptions {
+                env,
+                ..app::ServeOptions::default()
+            },
             shutdown.clone().cancelled_owned(),
         ));
         let http = reqwest::Client::builder()
@@ -468,7 +464,7 @@ impl ExternalFake {
         use tokio::io::AsyncBufReadExt;
         anyhow::ensure!(
             bin.is_file(),
-            "no fake-llm binary at {} (build it: cargo build --release --bin fake-llm)",
+            "no fake-llm binary at {} (build it: cargo build --release -p switchboard-fake-llm)",
             bin.display()
         );
         let mut child = tokio::process::Command::new(bin)

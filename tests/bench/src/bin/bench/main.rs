@@ -6,18 +6,14 @@
 //! 0.5× direct). `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
 //! HTTP), the same invoke with hyper's and with reqwest's client as the load generator, and
 //! `GET /healthz` (HTTP alone). The judged HTTP load generator is a wrk-style HTTP/1.1 client
-//! (`bench/rawhttp.rs`).
+//! (`rawhttp.rs`).
 //!
-//! `cargo build --release --bins && target/release/bench [--calls N] [--duration-secs S]`;
-//! see `docs/benchmarks.md`.
+//! `cargo build --release --workspace --bins && target/release/bench [--calls N]
+//! [--duration-secs S]`; see `docs/benchmarks.md`.
 
-#[path = "bench/hyperhttp.rs"]
 mod hyperhttp;
-#[path = "bench/idle.rs"]
 mod idle;
-#[path = "bench/measure.rs"]
 mod measure;
-#[path = "bench/rawhttp.rs"]
 mod rawhttp;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +30,7 @@ use rmcp::model::{CallToolRequestParams, JsonObject};
 use rmcp::service::{Peer, RoleClient};
 use rmcp::transport::TokioChildProcess;
 use serde_json::json;
-use switchboard::app::{self, Environment, Overrides};
+use switchboard::app::{self, Environment};
 use switchboard::config::Config;
 use switchboard::hub::Hub;
 use switchboard::mcp::CallOptions;
@@ -397,8 +393,10 @@ impl ViaSwitchboard {
         let server = tokio::spawn(app::serve_on(
             listener,
             config,
-            env,
-            Overrides::default(),
+            app::ServeOptions {
+                env,
+                ..app::ServeOptions::default()
+            },
             shutdown.clone().cancelled_owned(),
         ));
         // Plain keep-alive HTTP/1.1 to one local address: no proxy from the environment, no

@@ -10,18 +10,14 @@
 //! It deliberately is not a model: nothing here interprets prompts except the demo fallback, and
 //! that one labels every answer "(fake model)". It does not check API keys.
 //!
-//! The same file is the `fake-llm` dev binary's library (`src/bin/fake-llm.rs` includes it by
-//! path), which is why every submodule below names its file explicitly: a module included through
-//! `#[path]` would otherwise look for its children next to itself, not in `fake_llm/`.
+//! This crate is the fake of the integration tests (`tests/it`) and of `bench-runs`
+//! (`tests/bench`), and the library of the `fake-llm` binary (`src/main.rs`) that the offline
+//! demo runs.
 
-#[path = "fake_llm/anthropic.rs"]
 mod anthropic;
-#[path = "fake_llm/demo.rs"]
 mod demo;
-#[path = "fake_llm/openai.rs"]
 mod openai;
 #[cfg(test)]
-#[path = "fake_llm/tests.rs"]
 mod tests;
 
 use std::collections::VecDeque;
@@ -129,7 +125,7 @@ pub enum Fallback {
     /// A 500 in the provider's error shape saying that the script ran out.
     #[default]
     Error,
-    /// The deterministic offline demo (see `fake_llm/demo.rs`); every answer starts with
+    /// The deterministic offline demo (see `demo.rs`); every answer starts with
     /// "(fake model)".
     Demo,
 }

@@ -2,21 +2,14 @@
 //!
 //! It speaks the OpenAI Chat Completions and Anthropic Messages protocols, but there is no model
 //! behind them: with nothing scripted it answers with the deterministic demo of
-//! `tests/it/support/fake_llm/demo.rs`, and every text it writes starts with "(fake model)".
+//! `src/demo.rs` of this crate, and every text it writes starts with "(fake model)".
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-// The fake lives with the tests that script it; this binary shares its source. The tests use
-// more of its API than this binary does, hence the allowances.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/it/support/fake_llm.rs"]
-mod fake_llm;
-
-use fake_llm::{FakeLlm, Fallback};
+use switchboard_fake_llm::{FakeLlm, Fallback};
 
 /// FAKE LLM server for offline demos and tests. NOT a real model.
 ///
