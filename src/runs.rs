@@ -319,16 +319,20 @@ impl RunService {
         })
     }
 
-    /// Live events of a running run: what happened so far, then a receiver for the rest.
-    /// `None` when the run is not running here (read it from the store instead).
-    fn subscribe(&self, run_id: RunId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
-        let live = self
-            .inner
+    /// The run executing here with this id.
+    fn live_run(&self, run_id: RunId) -> Option<Arc<LiveRun>> {
+        self.inner
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&run_id)
-            .cloned()?;
+            .cloned()
+    }
+
+    /// Live events of a running run: what happened so far, then a receiver for the rest.
+    /// `None` when the run is not running here (read it from the store instead).
+    fn subscribe(&self, run_id: RunId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
+        let live = self.live_run(run_id)?;
         let history = live.history.lock().unwrap_or_else(|p| p.into_inner());
         // Subscribing under the history lock means no event is missed or seen twice.
         Some((history.clone(), live.sender.subscribe()))
@@ -339,14 +343,7 @@ impl RunService {
     /// # Errors
     /// The run is not running here.
     pub fn cancel(&self, run_id: RunId) -> Result<(), RunError> {
-        let live = self
-            .inner
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&run_id)
-            .cloned();
-        match live {
+        match self.live_run(run_id) {
             Some(live) => {
                 live.cancel.cancel();
                 Ok(())
