@@ -6,6 +6,7 @@ mod agents;
 mod chat;
 mod conversations;
 mod error;
+pub mod guard;
 mod models;
 mod openai;
 mod runs;

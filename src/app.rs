@@ -11,7 +11,9 @@ use axum::serve::ListenerExt;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use crate::api::guard::{GuardLayer, Policy};
 use crate::api::{self, AppState, ConfigReloader, ReloadReport};
+use crate::config::model::ServerSettings;
 use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
@@ -134,10 +136,23 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The whole HTTP surface of the server: the JSON API, the web UI's pages and assets, then the
-/// API's fallbacks (they apply to every route merged before them). Composed here so that neither
-/// `api` nor `web` knows the other.
-pub fn router(state: AppState, web: WebAssets) -> axum::Router {
-    api::with_fallbacks(api::routes().merge(crate::web::router(web))).with_state(state)
+/// API's fallbacks (they apply to every route merged before them), all behind the request gate
+/// (`api::guard`: Host allowlist, cross-site writes), the one place every request passes.
+/// Composed here so that neither `api` nor `web` knows the other.
+pub fn router(state: AppState, web: WebAssets, gate: Policy) -> axum::Router {
+    api::with_fallbacks(api::routes().merge(crate::web::router(web)))
+        .layer(GuardLayer::new(gate))
+        .with_state(state)
+}
+
+/// The gate's policy: the configured names and origins, and the address actually bound (a
+/// request to it by IP is to this server).
+pub fn gate_policy(server: &ServerSettings, bound: SocketAddr) -> Policy {
+    Policy {
+        public_hosts: server.public_hosts.clone(),
+        allowed_origins: server.allowed_origins.clone(),
+        bound_ip: (!bound.ip().is_unspecified()).then_some(bound.ip()),
+    }
 }
 
 /// Serve until `shutdown` resolves, then stop everything in order.
@@ -177,6 +192,7 @@ pub async fn serve_on(
     let runs = start_runs(&config, &hub, &models, telemetry.clone()).await?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
+    let gate = gate_policy(&config.server, local);
     let reloader = Arc::new(FileReloader {
         hub: hub.clone(),
         models: models.clone(),
@@ -194,6 +210,7 @@ pub async fn serve_on(
             runs: runs.clone(),
         },
         web,
+        gate,
     );
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
@@ -289,6 +306,12 @@ impl ConfigReloader for FileReloader {
             }
             if fresh.server.run_lease != current.server.run_lease {
                 restart_required.push("server.run_lease_ms");
+            }
+            if fresh.server.public_hosts != current.server.public_hosts {
+                restart_required.push("server.public_hosts");
+            }
+            if fresh.server.allowed_origins != current.server.allowed_origins {
+                restart_required.push("server.allowed_origins");
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;

@@ -227,6 +227,39 @@ mod tests {
     }
 
     #[test]
+    fn public_hosts_and_allowed_origins_are_checked_one_by_one() {
+        let config = check(
+            "server:\n  public_hosts: [Switchboard.Internal, 10.0.0.5, '::1']\n  allowed_origins: ['https://Tools.Example.com', 'http://[::1]:8080', 'http://a.test:3000']\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.server.public_hosts,
+            ["switchboard.internal", "10.0.0.5", "::1"]
+        );
+        assert_eq!(
+            config.server.allowed_origins,
+            [
+                "https://tools.example.com",
+                "http://[::1]:8080",
+                "http://a.test:3000"
+            ]
+        );
+        check(
+            "server:\n  public_hosts: [ok.test, 'http://x.test', 'a.test:80', '']\n  allowed_origins: [a.test, 'https://a.test/', 'ftp://a.test', 'https://a.test:99999']\n",
+            &[
+                "t.yaml:2:17: server.public_hosts[1]: expected a host name or IP address without scheme, port or path `http://x.test`",
+                "t.yaml:2:17: server.public_hosts[2]: expected a host name or IP address without scheme, port or path `a.test:80`",
+                "t.yaml:2:17: server.public_hosts[3]: must not be empty",
+                "t.yaml:3:20: server.allowed_origins[0]: expected an origin such as https://tools.example.com (http or https, no path) `a.test`",
+                "t.yaml:3:20: server.allowed_origins[1]: expected an origin such as https://tools.example.com (http or https, no path) `https://a.test/`",
+                "t.yaml:3:20: server.allowed_origins[2]: expected an origin such as https://tools.example.com (http or https, no path) `ftp://a.test`",
+                "t.yaml:3:20: server.allowed_origins[3]: expected an origin such as https://tools.example.com (http or https, no path) `https://a.test:99999`",
+            ],
+        );
+    }
+
+    #[test]
     fn top_level_must_be_a_mapping_of_known_sections() {
         check(
             "- a\n",

@@ -155,6 +155,18 @@ impl From<RunError> for OpenAiError {
     }
 }
 
+/// A request the gate refused (`api::guard`), in OpenAI's error shape.
+pub(super) fn refusal(status: StatusCode, code: &'static str, message: String) -> Response {
+    OpenAiError {
+        status,
+        message,
+        kind: "invalid_request_error",
+        param: None,
+        code: Some(code),
+    }
+    .into_response()
+}
+
 /// The models that can answer now, and every agent as `agent:NAME`.
 pub(super) async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let created = now_millis() / 1000;

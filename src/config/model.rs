@@ -133,6 +133,14 @@ pub struct ServerSettings {
     /// process sharing the database marks it `interrupted` (`server.run_lease_ms`, 1 s – 1 h,
     /// default 30 s). Shorter finds crashed runs sooner; longer tolerates longer stalls.
     pub run_lease: std::time::Duration,
+    /// Host names this server answers to besides the loopback ones (`server.public_hosts`,
+    /// lower-case, no port): a request whose `Host` names any other host is refused, so a web
+    /// page cannot reach this server by re-pointing its own name at it (DNS rebinding).
+    pub public_hosts: Vec<String>,
+    /// Origins besides the server's own whose pages may send state-changing requests
+    /// (`server.allowed_origins`, `scheme://host[:port]`, lower-case). No CORS grant is sent for
+    /// them; this only lets their requests through the cross-site check.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Default `server.run_lease_ms` (and of the store's own options).

@@ -22,7 +22,14 @@ pub(super) const DEFAULT_MAX_TOOLS_PER_SERVER: usize = 256;
 /// Default `tools.max_description_chars`.
 pub(super) const DEFAULT_MAX_DESCRIPTION_CHARS: usize = 2048;
 
-const SERVER_KEYS: &[&str] = &["bind", "data_dir", "database_url", "run_lease_ms"];
+const SERVER_KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "database_url",
+    "run_lease_ms",
+    "public_hosts",
+    "allowed_origins",
+];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
     "max_tools_per_server",
@@ -36,6 +43,8 @@ impl Default for ServerSettings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
             run_lease: super::model::DEFAULT_RUN_LEASE,
+            public_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -109,7 +118,83 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
     {
         settings.run_lease = std::time::Duration::from_millis(ms);
     }
+    if let Some(node) = fields.get("public_hosts") {
+        settings.public_hosts = checked_list(ctx, node, "public_hosts", host_problem);
+    }
+    if let Some(node) = fields.get("allowed_origins") {
+        settings.allowed_origins = checked_list(ctx, node, "allowed_origins", origin_problem);
+    }
     settings
+}
+
+/// A list of strings under `server.KEY`, each checked by `problem` (which says what is wrong
+/// with a bad one); the good ones, lower-cased.
+fn checked_list(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    key: &str,
+    problem: fn(&str) -> Option<&'static str>,
+) -> Vec<String> {
+    let path = child_path("server", key);
+    let Some(items) = ctx.string_list(node, &path) else {
+        return Vec::new();
+    };
+    let mut good = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            ctx.error(node.pos, &format!("{path}[{i}]"), "must not be empty");
+            continue;
+        }
+        match problem(item) {
+            Some(why) => ctx.error(
+                node.pos,
+                &format!("{path}[{i}]"),
+                format!("{why}{}", shown(item)),
+            ),
+            None => good.push(item.to_ascii_lowercase()),
+        }
+    }
+    good
+}
+
+/// What is wrong with a `server.public_hosts` entry: a bare host name or IP address.
+fn host_problem(host: &str) -> Option<&'static str> {
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && (host.parse::<std::net::IpAddr>().is_ok()
+            || host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    (!valid).then_some("expected a host name or IP address without scheme, port or path")
+}
+
+/// What is wrong with a `server.allowed_origins` entry: `http(s)://host[:port]`, nothing more.
+fn origin_problem(origin: &str) -> Option<&'static str> {
+    const EXPECTED: &str =
+        "expected an origin such as https://tools.example.com (http or https, no path)";
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return Some(EXPECTED);
+    };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, tail)) => (host, Some(tail.strip_prefix(':').unwrap_or(""))),
+            None => return Some(EXPECTED),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    (host_problem(host).is_some() || !port_ok).then_some(EXPECTED)
 }
 
 /// Reads `tools:`; `None` (absent section) gives the defaults.

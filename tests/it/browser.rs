@@ -13,6 +13,8 @@
 //!   output, tool output, tool descriptions and server names stay inert text everywhere.
 //! - `conversations`: the chat's conversation list: new, rename (Enter saves, Escape cancels),
 //!   delete, reopen by URL, a hostile title, bad ids.
+//! - `foreign`: a page on another origin sends a `text/plain` form post and `no-cors` fetches
+//!   (completions, chat, config reload); nothing runs, no model is called, no reload applies.
 //! - `forms`: try-it forms generated from schemas with booleans, enums (also behind `$ref` and
 //!   `oneOf`), arrays of strings and objects, nested objects; what is sent is exactly what was
 //!   filled in; JSON mode reports invalid JSON before sending and shows the server's error paths.
@@ -20,6 +22,7 @@
 //! The pages' DOM contract (ids, classes, `data-` attributes) is what these tests select on.
 
 mod conversations;
+mod foreign;
 mod forms;
 mod hostile;
 mod pages;

@@ -10,6 +10,7 @@ mod chat;
 mod edges;
 mod everything;
 mod faults;
+mod guard;
 mod llm;
 mod plan;
 mod restart;
