@@ -18,7 +18,7 @@ use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
 use crate::mcp::ManagerSettings;
-use crate::runs::RunService;
+use crate::runs::{MessageCaps, RunService};
 use crate::store::Store;
 use crate::telemetry::{Telemetry, TelemetryConfig};
 use crate::web::WebAssets;
@@ -114,13 +114,23 @@ pub async fn start_runs(
     let (store, _interrupted) = Store::open_with(&url, options)
         .await
         .context("opening the database")?;
-    Ok(RunService::new(
+    let runs = RunService::new(
         hub.clone(),
         models.clone(),
         store,
         config.agents.clone(),
         telemetry,
-    ))
+    );
+    runs.set_message_caps(message_caps(&config.server));
+    Ok(runs)
+}
+
+/// What one run may be sent (`server.max_messages`, `server.max_message_chars`).
+fn message_caps(server: &ServerSettings) -> MessageCaps {
+    MessageCaps {
+        max_messages: server.max_messages,
+        max_message_chars: server.max_message_chars,
+    }
 }
 
 /// Cancel every run, give them a moment to record how they ended, and flush the store.
@@ -293,6 +303,7 @@ impl ConfigReloader for FileReloader {
             let summary = self.hub.apply(&fresh.mcp_servers, fresh.tools.clone());
             self.models.apply(&fresh.models, &self.http);
             self.runs.set_agents(fresh.agents.clone());
+            self.runs.set_message_caps(message_caps(&fresh.server));
             let model_names: Vec<String> = fresh.models.keys().cloned().collect();
             let mut restart_required = Vec::new();
             if fresh.server.bind != current.server.bind {

@@ -203,6 +203,8 @@ mod tests {
         assert_eq!(config.server.bind, "[::1]:3000".parse().unwrap());
         assert_eq!(config.server.data_dir, PathBuf::from("/home/me/sb"));
         assert_eq!(config.server.run_lease, std::time::Duration::from_secs(5));
+        assert_eq!(config.server.max_messages, 1000);
+        assert_eq!(config.server.max_message_chars, 200_000);
         assert_eq!(config.tools.max_result_bytes, 1000);
         assert_eq!(config.tools.max_tools_per_server, 10);
         assert_eq!(config.tools.max_description_chars, 99);
@@ -229,7 +231,7 @@ mod tests {
     #[test]
     fn public_hosts_and_allowed_origins_are_checked_one_by_one() {
         let config = check(
-            "server:\n  public_hosts: [Switchboard.Internal, 10.0.0.5, '::1']\n  allowed_origins: ['https://Tools.Example.com', 'http://[::1]:8080', 'http://a.test:3000']\n",
+            "server:\n  public_hosts: [Switchboard.Internal, 10.0.0.5, '::1']\n  allowed_origins: ['https://Tools.Example.com', 'http://[::1]:8080', 'http://a.test:3000']\n  max_messages: 20\n  max_message_chars: 300\n",
             &[],
         )
         .unwrap();
@@ -244,6 +246,10 @@ mod tests {
                 "http://[::1]:8080",
                 "http://a.test:3000"
             ]
+        );
+        assert_eq!(
+            (config.server.max_messages, config.server.max_message_chars),
+            (20, 300)
         );
         check(
             "server:\n  public_hosts: [ok.test, 'http://x.test', 'a.test:80', '']\n  allowed_origins: [a.test, 'https://a.test/', 'ftp://a.test', 'https://a.test:99999']\n",

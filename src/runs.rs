@@ -56,6 +56,59 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("no running run with id {0}")]
     NotRunning(RunId),
+    #[error("{count} messages were sent; a run takes at most {max} (server.max_messages)")]
+    TooManyMessages { count: usize, max: usize },
+    #[error(
+        "message {index} has {chars} characters; a message may have at most {max} (server.max_message_chars)"
+    )]
+    MessageTooLong {
+        /// Position among the messages sent (history first, the new message last).
+        index: usize,
+        chars: usize,
+        max: usize,
+    },
+}
+
+/// How much a caller may send into one run, checked before anything reaches a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCaps {
+    pub max_messages: usize,
+    pub max_message_chars: usize,
+}
+
+impl Default for MessageCaps {
+    fn default() -> Self {
+        Self {
+            max_messages: crate::config::model::DEFAULT_MAX_MESSAGES,
+            max_message_chars: crate::config::model::DEFAULT_MAX_MESSAGE_CHARS,
+        }
+    }
+}
+
+impl MessageCaps {
+    /// The first cap `history` plus `message` breaks.
+    fn check(&self, history: &[ChatMessage], message: &str) -> Result<(), RunError> {
+        let count = history.len() + 1;
+        if count > self.max_messages {
+            return Err(RunError::TooManyMessages {
+                count,
+                max: self.max_messages,
+            });
+        }
+        let texts = history.iter().map(|m| m.content.as_str());
+        for (index, text) in texts.chain(std::iter::once(message)).enumerate() {
+            // Counting stops at the cap: a huge message costs no more than the cap to refuse.
+            let chars = text.chars().take(self.max_message_chars + 1).count();
+            if chars > self.max_message_chars {
+                return Err(RunError::MessageTooLong {
+                    index,
+                    chars: text.chars().count(),
+                    max: self.max_message_chars,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A run that has started: its ids and its events, from the first to the guaranteed end.
@@ -78,6 +131,7 @@ struct Inner {
     store: Store,
     agents: RwLock<Arc<BTreeMap<String, AgentConfig>>>,
     live: Mutex<HashMap<RunId, Arc<LiveRun>>>,
+    caps: RwLock<MessageCaps>,
     /// Every run task, so shutdown can wait for them without polling.
     tasks: TaskTracker,
     /// Where run spans are exported (or [`Telemetry::off`]).
@@ -107,10 +161,16 @@ impl RunService {
                 store,
                 agents: RwLock::new(Arc::new(agents)),
                 live: Mutex::new(HashMap::new()),
+                caps: RwLock::new(MessageCaps::default()),
                 tasks: TaskTracker::new(),
                 telemetry,
             }),
         }
+    }
+
+    /// Replace the message caps (start-up and config reload).
+    pub fn set_message_caps(&self, caps: MessageCaps) {
+        *self.inner.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
     }
 
     /// Replace the agent definitions (config reload).
@@ -146,6 +206,8 @@ impl RunService {
         if message.is_empty() {
             return Err(RunError::EmptyMessage);
         }
+        let caps = *self.inner.caps.read().unwrap_or_else(|p| p.into_inner());
+        caps.check(input.history.as_deref().unwrap_or_default(), &message)?;
         let agent = self.agent(input.agent.as_deref())?;
         let model_name = input
             .model
@@ -422,5 +484,37 @@ pub fn role_of(name: &str) -> Option<Role> {
         "assistant" => Some(Role::Assistant),
         "tool" => Some(Role::Tool),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_caps_name_the_cap_and_the_message() {
+        let caps = MessageCaps {
+            max_messages: 3,
+            max_message_chars: 5,
+        };
+        let history = vec![
+            ChatMessage::user("hello"),
+            ChatMessage::assistant("hi", Vec::new()),
+        ];
+        assert!(caps.check(&history, "12345").is_ok());
+        match caps.check(&history, "123456") {
+            Err(RunError::MessageTooLong { index, chars, max }) => {
+                assert_eq!((index, chars, max), (2, 6, 5));
+            }
+            other => panic!("expected MessageTooLong, got {other:?}"),
+        }
+        let long_history = vec![ChatMessage::user("x"); 3];
+        let err = caps.check(&long_history, "y").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "4 messages were sent; a run takes at most 3 (server.max_messages)"
+        );
+        // Characters, not bytes.
+        assert!(caps.check(&[], "héllo").is_ok());
     }
 }

@@ -166,6 +166,16 @@ impl From<RunError> for ApiError {
             RunError::EmptyMessage => {
                 ApiError::new(StatusCode::BAD_REQUEST, "empty_message", err.to_string())
             }
+            RunError::TooManyMessages { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_messages",
+                err.to_string(),
+            ),
+            RunError::MessageTooLong { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "message_too_long",
+                err.to_string(),
+            ),
             RunError::UnknownAgent { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "agent_not_found", err.to_string())
             }

@@ -77,6 +77,16 @@ impl OpenAiError {
         }
     }
 
+    fn too_large(code: &'static str, message: String, param: String) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message,
+            kind: "invalid_request_error",
+            param: Some(param),
+            code: Some(code),
+        }
+    }
+
     fn server(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -127,6 +137,14 @@ impl From<RunError> for OpenAiError {
             RunError::EmptyMessage => {
                 OpenAiError::invalid("the last user message is empty", Some("messages"))
             }
+            RunError::TooManyMessages { .. } => {
+                OpenAiError::too_large("too_many_messages", err.to_string(), "messages".to_owned())
+            }
+            RunError::MessageTooLong { index, .. } => OpenAiError::too_large(
+                "message_too_long",
+                err.to_string(),
+                format!("messages[{index}].content"),
+            ),
             RunError::UnknownAgent { name, .. } => {
                 OpenAiError::model_not_found(&format!("{AGENT_PREFIX}{name}"))
             }

@@ -141,7 +141,18 @@ pub struct ServerSettings {
     /// (`server.allowed_origins`, `scheme://host[:port]`, lower-case). No CORS grant is sent for
     /// them; this only lets their requests through the cross-site check.
     pub allowed_origins: Vec<String>,
+    /// Most messages one run may be given, its history included (`server.max_messages`,
+    /// 1 – 100 000, default 1 000): a request over it is refused before anything reaches a model.
+    pub max_messages: usize,
+    /// Most characters in any one of those messages (`server.max_message_chars`,
+    /// 1 – 10 000 000, default 200 000).
+    pub max_message_chars: usize,
 }
+
+/// Default `server.max_messages`.
+pub const DEFAULT_MAX_MESSAGES: usize = 1_000;
+/// Default `server.max_message_chars`.
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 200_000;
 
 /// Default `server.run_lease_ms` (and of the store's own options).
 pub const DEFAULT_RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(30);

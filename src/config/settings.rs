@@ -29,6 +29,8 @@ const SERVER_KEYS: &[&str] = &[
     "run_lease_ms",
     "public_hosts",
     "allowed_origins",
+    "max_messages",
+    "max_message_chars",
 ];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
@@ -45,6 +47,8 @@ impl Default for ServerSettings {
             run_lease: super::model::DEFAULT_RUN_LEASE,
             public_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            max_messages: super::model::DEFAULT_MAX_MESSAGES,
+            max_message_chars: super::model::DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
 }
@@ -118,6 +122,20 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
     {
         settings.run_lease = std::time::Duration::from_millis(ms);
     }
+    let mut cap = |key: &str, max: u64, target: &mut usize| {
+        if let Some(node) = fields.get(key)
+            && let Some(n) = ctx.integer(node, &child_path("server", key), 1, max)
+            && let Ok(n) = usize::try_from(n)
+        {
+            *target = n;
+        }
+    };
+    cap("max_messages", 100_000, &mut settings.max_messages);
+    cap(
+        "max_message_chars",
+        10_000_000,
+        &mut settings.max_message_chars,
+    );
     if let Some(node) = fields.get("public_hosts") {
         settings.public_hosts = checked_list(ctx, node, "public_hosts", host_problem);
     }

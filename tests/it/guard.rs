@@ -248,3 +248,50 @@ async fn legitimate_clients_keep_working() {
         .await
         .expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_before_a_model_sees_them() {
+    let served = Guarded::start().await;
+    // 10 001 messages (the default cap is 1 000), each small: the body is well under 2 MB.
+    let mut messages: Vec<Value> = (0..10_000)
+        .map(|i| serde_json::json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": "hi"}))
+        .collect();
+    messages.push(serde_json::json!({"role": "user", "content": "and now?"}));
+    let body = serde_json::json!({"model": "fake", "messages": messages}).to_string();
+    let (status, reply) = served
+        .send(
+            Method::POST,
+            "/v1/chat/completions",
+            &[(CONTENT_TYPE, "application/json")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    assert_eq!(reply["error"]["code"], "too_many_messages", "{reply}");
+    assert_eq!(reply["error"]["param"], "messages", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("10001") && message.contains("server.max_messages"),
+        "{message}"
+    );
+    // One message over the default 200 000 characters.
+    let long = "x".repeat(200_001);
+    let body = serde_json::json!({"message": long}).to_string();
+    let (status, reply) = served
+        .send(
+            Method::POST,
+            "/api/chat",
+            &[(CONTENT_TYPE, "application/json")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    assert_eq!(reply["error"]["code"], "message_too_long", "{reply}");
+    assert_eq!(
+        served.run_count().await,
+        0,
+        "a refused request started a run"
+    );
+    assert!(served.fake.requests().is_empty(), "the model was called");
+    served.server.stop().await;
+}
