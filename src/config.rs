@@ -585,23 +585,9 @@ mcpServers:
         "\u{feff}",
         "\\",
     ];
-    /// Server keys, known and misspelled, for the skeleton rounds.
-    const KEYS: &[&str] = &[
-        "command",
-        "args",
-        "env",
-        "cwd",
-        "url",
-        "headers",
-        "type",
-        "enabled",
-        "disabled",
-        "tools",
-        "timeout_ms",
-        "init_timeout_ms",
-        "max_concurrency",
-        "comand",
-    ];
+    /// A misspelled server key, beside the known ones (`mcp_servers::SERVER_KEYS`), for the
+    /// skeleton rounds.
+    const MISSPELLED_KEY: &str = "comand";
     /// Values, good and bad, for the skeleton rounds.
     const VALUES: &[&str] = &[
         "x",
@@ -670,7 +656,9 @@ mcpServers:
                 for server in 0..rng.below(4) {
                     text.push_str(&format!("  s{server}:\n"));
                     for _ in 0..rng.below(5) {
-                        let key = KEYS[rng.below(KEYS.len())];
+                        let known = super::mcp_servers::SERVER_KEYS;
+                        let key = known.get(rng.below(known.len() + 1)).copied();
+                        let key = key.unwrap_or(MISSPELLED_KEY);
                         text.push_str(&format!("    {key}: {}\n", value(rng)));
                     }
                 }

@@ -27,7 +27,7 @@ const MAX_CONCURRENCY: u64 = 1024;
 const CALL_TIMEOUT: Millis = Millis::timeout("timeout_ms", DEFAULT_CALL_TIMEOUT_MS);
 const INIT_TIMEOUT: Millis = Millis::timeout("init_timeout_ms", DEFAULT_INIT_TIMEOUT_MS);
 
-const SERVER_KEYS: &[&str] = &[
+pub(super) const SERVER_KEYS: &[&str] = &[
     "command",
     "args",
     "env",

@@ -105,41 +105,38 @@ async fn a_valid_bind_variable_beats_the_config_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file_port = support::free_port();
     let config = write_config(dir.path(), &format!("127.0.0.1:{file_port}"));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .expect("http client");
-    // A port taken between our probe and the child's bind makes the child exit: try another.
-    let mut failures = Vec::new();
-    for _ in 0..3 {
-        let port = support::free_port();
-        let mut child = spawn(dir.path(), &config, &format!("127.0.0.1:{port}"));
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                let (_, stderr) = exit_within(&mut child, PATIENCE)
-                    .await
-                    .unwrap_or((status, String::new()));
-                failures.push(format!("port {port}: exited with {status}: {stderr}"));
-                break;
-            }
-            let answer = http
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                let _ = child.kill().await;
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = child.kill().await;
-                panic!("nothing answered on the SWITCHBOARD_BIND port {port} within {PATIENCE:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    panic!(
-        "switchboard never served SWITCHBOARD_BIND:\n{}",
-        failures.join("\n")
+    // Port 0: the child picks a free port and logs it, so no port can be taken in between.
+    let mut child = spawn(dir.path(), &config, "127.0.0.1:0");
+    let address = tokio::time::timeout(PATIENCE, listening_address(&mut child))
+        .await
+        .unwrap_or_else(|_| panic!("switchboard did not say where it listens within {PATIENCE:?}"));
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(&format!(":{file_port}")),
+        "it listens on {address}, not on the SWITCHBOARD_BIND address (the file says port {file_port})"
     );
+    let answer = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .expect("GET /healthz on the SWITCHBOARD_BIND address");
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let _ = child.kill().await;
+}
+
+/// The `address=` of the child's "switchboard listening" log line, read from its stderr as it
+/// is written; panics with what it wrote if it exits first.
+async fn listening_address(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.expect("read stderr") {
+        if line.contains("switchboard listening")
+            && let Some(address) = line
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("address="))
+        {
+            return address.to_owned();
+        }
+        seen.push(line);
+    }
+    panic!("switchboard exited before listening:\n{}", seen.join("\n"));
 }
