@@ -2,7 +2,9 @@
 //!
 //! `router(state)` is a plain function so tests can drive it without a socket.
 
+mod access;
 mod agents;
+pub mod auth;
 mod chat;
 mod conversations;
 mod error;
@@ -17,7 +19,7 @@ pub mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use futures::future::BoxFuture;
 
 pub use error::{ApiError, AppJson};
@@ -41,27 +43,53 @@ pub struct AppState {
     pub reloader: Arc<dyn ConfigReloader>,
     /// Starts, follows and cancels runs; owns the store they are written to.
     pub runs: crate::runs::RunService,
+    /// Turns keys and session cookies into callers; manages keys.
+    pub auth: crate::auth::Authenticator,
 }
 
-/// The API alone, with its fallbacks: what tests drive without the web UI. The server itself
-/// serves `app::router`, which merges the UI's pages in before the fallbacks.
+/// The API alone, with its fallbacks and authentication: what tests drive without the web UI.
+/// The server itself serves `app::router`, which merges the UI's pages in before the
+/// fallbacks and puts the gate in front.
 pub fn router(state: AppState) -> Router {
-    with_fallbacks(routes()).with_state(state)
+    with_authentication(with_fallbacks(routes()), state.clone()).with_state(state)
+}
+
+/// `router` behind the authentication layer (`api::auth`), which every request passes: the
+/// public list is decided there, admin-only routes are marked in [`routes`].
+pub fn with_authentication(router: Router<AppState>, state: AppState) -> Router<AppState> {
+    router.layer(axum::middleware::from_fn_with_state(
+        state,
+        auth::authenticate,
+    ))
 }
 
 /// Every API route, without fallbacks, so the composition root can merge other routes (the web
 /// UI) in first: a fallback applies to the routes registered before it.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/tools", get(tools::list))
-        .route("/api/tools/{name}/invoke", post(tools::invoke))
+    // Server status (with stderr tails), config reload, keys and the audit log.
+    let admin = Router::new()
         .route("/api/mcp/servers", get(servers::list))
         .route("/api/config/reload", post(servers::reload))
-        .route("/api/models", get(models::list))
-        .route("/api/agents", get(agents::list))
         // Users of the seed project reload models here; it applies the whole config, like above.
         .route("/api/models/reload", post(servers::reload))
+        .route("/api/keys", get(access::list_keys).post(access::create_key))
+        .route("/api/keys/{id}", delete(access::revoke_key))
+        .route("/api/audit", get(access::audit))
+        .route_layer(axum::middleware::from_fn(auth::require_admin));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(servers::ready))
+        .route(
+            "/api/session",
+            get(access::current)
+                .post(access::sign_in)
+                .delete(access::sign_out),
+        )
+        .route("/api/tools", get(tools::list))
+        .route("/api/tools/{name}/invoke", post(tools::invoke))
+        .route("/api/models", get(models::list))
+        .route("/api/agents", get(agents::list))
+        .merge(admin)
         .route("/api/chat", post(chat::chat))
         .route("/api/conversations", get(conversations::list))
         .route(

@@ -11,9 +11,11 @@ use axum::serve::ListenerExt;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use crate::access::{AuditEvent, AuditLog, Clock, Limiter, SystemClock};
 use crate::api::guard::{GuardLayer, Policy};
 use crate::api::{self, AppState, ConfigReloader, ReloadReport};
-use crate::config::model::ServerSettings;
+use crate::auth::Authenticator;
+use crate::config::model::{AuthMode, ServerSettings};
 use crate::config::{self, Config};
 use crate::hub::Hub;
 use crate::llm::ModelRegistry;
@@ -54,6 +56,62 @@ pub struct ServeOptions {
     pub web: WebAssets,
     /// The OTLP exporter to start; `None` exports nothing.
     pub telemetry: Option<TelemetryConfig>,
+    /// `SWITCHBOARD_ADMIN_KEY`: an administrator key with no database row.
+    pub admin_key: Option<crate::config::Secret>,
+    /// The time limits are counted in; `None` is the system's monotonic clock (tests pass a
+    /// clock they move, to cross a cooldown without waiting for it).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// Audit events into the store's audit table (queued, never blocking the action).
+struct StoreAudit(Store);
+
+impl AuditLog for StoreAudit {
+    fn record(&self, event: AuditEvent) {
+        self.0.audit(crate::store::AuditEntry {
+            at: crate::domain::now_millis(),
+            user: event.user,
+            key_id: event.key_id,
+            action: event.action.to_owned(),
+            target: event.target,
+            outcome: event.outcome.to_owned(),
+            client: event.client,
+            trace_id: event.trace_id,
+        });
+    }
+}
+
+/// Refuse `auth: none` on an address anyone else can reach.
+///
+/// # Errors
+/// `auth: none` with a non-loopback bind address, saying what to do instead.
+pub fn check_auth_mode(server: &ServerSettings, bound: SocketAddr) -> anyhow::Result<()> {
+    if server.auth == AuthMode::None && !bound.ip().is_loopback() {
+        anyhow::bail!(
+            "server.auth is `none` but the server would listen on {bound}, which is not a loopback address: anyone who can reach it could run every tool. Set `server.auth: keys` (and create a key with `switchboard keys create --user NAME --role admin`, or set SWITCHBOARD_ADMIN_KEY), or bind 127.0.0.1"
+        );
+    }
+    Ok(())
+}
+
+/// The store's audit log, for the hub and everything that records through it.
+pub fn store_audit(store: &Store) -> Arc<dyn AuditLog> {
+    Arc::new(StoreAudit(store.clone()))
+}
+
+/// The authenticator for `config` over `store`.
+pub fn authenticator(
+    config: &Config,
+    store: &Store,
+    admin_key: Option<&crate::config::Secret>,
+) -> Authenticator {
+    Authenticator::new(
+        config.server.auth,
+        store.clone(),
+        config.roles.clone(),
+        config.users.clone(),
+        admin_key,
+    )
 }
 
 /// Load the config file with this environment, then apply command-line overrides.
@@ -93,17 +151,11 @@ pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
     Ok(hub)
 }
 
-/// Open the store (`server.database_url`, else SQLite under the data dir) and build the run
-/// service over `hub` and `models`, recording runs to `telemetry` too.
+/// Open the store: `server.database_url`, else SQLite under the data dir.
 ///
 /// # Errors
 /// When the data directory cannot be created or the database cannot be opened or migrated.
-pub async fn start_runs(
-    config: &Config,
-    hub: &Hub,
-    models: &ModelRegistry,
-    telemetry: Telemetry,
-) -> anyhow::Result<RunService> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = match &config.server.database_url {
         Some(url) => url.clone(),
         None => Store::sqlite_url_for(&prepare_data_dir(&config.server.data_dir)?),
@@ -114,6 +166,32 @@ pub async fn start_runs(
     let (store, _interrupted) = Store::open_with(&url, options)
         .await
         .context("opening the database")?;
+    Ok(store)
+}
+
+/// Open the store and build the run service over `hub` and `models`, recording runs to
+/// `telemetry` too.
+///
+/// # Errors
+/// When the data directory cannot be created or the database cannot be opened or migrated.
+pub async fn start_runs(
+    config: &Config,
+    hub: &Hub,
+    models: &ModelRegistry,
+    telemetry: Telemetry,
+) -> anyhow::Result<RunService> {
+    let store = open_store(config).await?;
+    Ok(run_service(config, hub, models, store, telemetry))
+}
+
+/// The run service over parts already built.
+pub fn run_service(
+    config: &Config,
+    hub: &Hub,
+    models: &ModelRegistry,
+    store: Store,
+    telemetry: Telemetry,
+) -> RunService {
     let runs = RunService::new(
         hub.clone(),
         models.clone(),
@@ -122,7 +200,7 @@ pub async fn start_runs(
         telemetry,
     );
     runs.set_message_caps(message_caps(&config.server));
-    Ok(runs)
+    runs
 }
 
 /// What one run may be sent (`server.max_messages`, `server.max_message_chars`).
@@ -149,8 +227,15 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 /// API's fallbacks (they apply to every route merged before them), all behind the request gate
 /// (`api::guard`: Host allowlist, cross-site writes), the one place every request passes.
 /// Composed here so that neither `api` nor `web` knows the other.
-pub fn router(state: AppState, web: WebAssets, gate: Policy) -> axum::Router {
-    api::with_fallbacks(api::routes().merge(crate::web::router(web)))
+pub fn router(
+    state: AppState,
+    web: WebAssets,
+    gate: Policy,
+    max_body_bytes: usize,
+) -> axum::Router {
+    let routes = api::with_fallbacks(api::routes().merge(crate::web::router(web)));
+    api::with_authentication(routes, state.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(GuardLayer::new(gate))
         .with_state(state)
 }
@@ -193,21 +278,31 @@ pub async fn serve_on(
         overrides,
         web,
         telemetry,
+        admin_key,
+        clock,
     } = options;
-    let hub = start_hub(&config, &env)?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    check_auth_mode(&config.server, local)?;
+    let store = open_store(&config).await?;
+    let clock = clock.unwrap_or_else(|| Arc::new(SystemClock::default()));
+    let hub = start_hub(&config, &env)?.with_access(Limiter::new(clock), store_audit(&store));
     let http = model_http_client()?;
     let models = ModelRegistry::default();
     models.apply(&config.models, &http);
     let telemetry = Telemetry::from_config(telemetry.as_ref());
-    let runs = start_runs(&config, &hub, &models, telemetry.clone()).await?;
-    let local = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(address = %local, servers = config.mcp_servers.len(), "switchboard listening");
+    let runs = run_service(&config, &hub, &models, store.clone(), telemetry.clone());
+    let auth = authenticator(&config, &store, admin_key.as_ref());
+    let stop_refresh = tokio_util::sync::CancellationToken::new();
+    auth.spawn_refresh(stop_refresh.clone());
+    tracing::info!(address = %local, servers = config.mcp_servers.len(), auth = config.server.auth.name(), "switchboard listening");
     let gate = gate_policy(&config.server, local);
+    let max_body_bytes = config.server.max_body_bytes;
     let reloader = Arc::new(FileReloader {
         hub: hub.clone(),
         models: models.clone(),
         http,
         runs: runs.clone(),
+        auth: auth.clone(),
         env,
         overrides,
         current: Mutex::new(config),
@@ -218,9 +313,11 @@ pub async fn serve_on(
             models: models.clone(),
             reloader,
             runs: runs.clone(),
+            auth,
         },
         web,
         gate,
+        max_body_bytes,
     );
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
@@ -237,13 +334,18 @@ pub async fn serve_on(
             stopping.cancel();
         }
     };
-    let served = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     tokio::select! {
         served = served.into_future() => served.context("serving HTTP")?,
         () = async { stopping.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
             tracing::warn!("connections still open {} s after shutdown began; closing them", DRAIN_TIMEOUT.as_secs());
         }
     }
+    stop_refresh.cancel();
     stop_runs(&runs).await;
     telemetry.stop().await;
     models.shutdown();
@@ -279,6 +381,7 @@ struct FileReloader {
     models: ModelRegistry,
     http: reqwest::Client,
     runs: RunService,
+    auth: Authenticator,
     env: Environment,
     overrides: Overrides,
     current: Mutex<Config>,
@@ -304,6 +407,7 @@ impl ConfigReloader for FileReloader {
             self.models.apply(&fresh.models, &self.http);
             self.runs.set_agents(fresh.agents.clone());
             self.runs.set_message_caps(message_caps(&fresh.server));
+            self.auth.set_policy(fresh.roles.clone(), fresh.users.clone());
             let model_names: Vec<String> = fresh.models.keys().cloned().collect();
             let mut restart_required = Vec::new();
             if fresh.server.bind != current.server.bind {
@@ -323,6 +427,12 @@ impl ConfigReloader for FileReloader {
             }
             if fresh.server.allowed_origins != current.server.allowed_origins {
                 restart_required.push("server.allowed_origins");
+            }
+            if fresh.server.auth != current.server.auth {
+                restart_required.push("server.auth");
+            }
+            if fresh.server.max_body_bytes != current.server.max_body_bytes {
+                restart_required.push("server.max_body_bytes");
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;

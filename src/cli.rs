@@ -5,9 +5,11 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
+use crate::auth::CreatedKey;
 use crate::domain::{RunEvent, RunStatus, StepIndex, StepKind, UnixMillis};
 use crate::hub::{Hub, InvokeError, InvokeOutcome};
 use crate::runs::Followed;
+use crate::store::KeyRecord;
 
 /// The catalog and each server's health, as a table or JSON.
 pub fn tools_report(hub: &Hub, as_json: bool) -> String {
@@ -56,6 +58,51 @@ pub fn tools_report(hub: &Hub, as_json: bool) -> String {
 }
 
 /// The result of `switchboard call` as pretty JSON, and whether it succeeded.
+/// What `switchboard keys create` prints: the key, once, and how to use it.
+pub fn created_key(created: &CreatedKey) -> String {
+    let record = &created.record;
+    let expires = record
+        .expires_at
+        .map_or_else(|| "never".to_owned(), |at| format!("{} (Unix ms)", at));
+    format!(
+        "{}\n\nkey id {} for user `{}` with role `{}`, expires: {expires}\nThis is the only time the key is shown; send it as `Authorization: Bearer <key>` or paste it at /signin.",
+        created.token.expose(),
+        record.id,
+        record.user,
+        record.role,
+    )
+}
+
+/// What `switchboard keys list` prints: one line per key, never a secret.
+pub fn key_table(keys: &[KeyRecord], now: UnixMillis) -> String {
+    if keys.is_empty() {
+        return "no keys; create one with `switchboard keys create --user NAME --role admin`"
+            .to_owned();
+    }
+    let mut out = String::from(
+        "ID            USER                 ROLE         STATE     CREATED(ms)    EXPIRES(ms)\n",
+    );
+    for key in keys {
+        let state = if key.revoked_at.is_some() {
+            "revoked"
+        } else if key.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        };
+        let expires = key
+            .expires_at
+            .map_or_else(|| "never".to_owned(), |at| at.to_string());
+        let _ = writeln!(
+            out,
+            "{:<13} {:<20} {:<12} {:<9} {:<14} {}",
+            key.id, key.user, key.role, state, key.created_at, expires
+        );
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 pub fn call_report(outcome: Result<InvokeOutcome, InvokeError>) -> (String, bool) {
     match outcome {
         Ok(outcome) => {
@@ -263,6 +310,7 @@ mod tests {
                 model: "m".into(),
                 user_message: "hi".into(),
                 trace_id: None,
+                user: None,
                 at: 100,
             },
             RunEvent::StepStarted {

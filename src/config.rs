@@ -17,6 +17,7 @@
 pub mod environment;
 pub mod model;
 
+mod access;
 mod agents;
 mod document;
 mod error;
@@ -37,9 +38,9 @@ use std::path::Path;
 pub use environment::{EnvError, EnvSettings, Environment};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AgentConfig, AgentLimits, AgentMode, Config, HealthcheckConfig, McpServerConfig, ModelConfig,
-    ProviderKind, RetryPolicy, Secret, ServerSettings, TelemetryConfig, ToolFilter, ToolGlobs,
-    ToolSettings, TransportConfig,
+    AgentConfig, AgentLimits, AgentMode, AuthMode, CallQuota, Config, HealthcheckConfig,
+    LimitOverrides, Limits, McpServerConfig, ModelConfig, ProviderKind, RetryPolicy, RoleConfig,
+    Secret, ServerSettings, TelemetryConfig, ToolFilter, ToolGlobs, ToolSettings, TransportConfig,
 };
 
 use fields::Ctx;
@@ -276,8 +277,8 @@ mod tests {
         check(
             "mcp_servers: {}\nservers: {}\n",
             &[
-                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include, agents_dir",
-                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include, agents_dir",
+                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users",
+                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users",
             ],
         );
     }

@@ -326,6 +326,9 @@ pub enum RunEvent {
         user_message: String,
         /// W3C trace id of the run's span, for linking to a tracing backend.
         trace_id: Option<TraceId>,
+        /// The user who started the run (its owner); `None` for runs from before users existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
         at: UnixMillis,
     },
     StepStarted {

@@ -46,6 +46,8 @@ pub struct RunSpec {
     pub cancel: CancellationToken,
     pub trace_id: Option<TraceId>,
     pub temperature: Option<f64>,
+    /// Who started the run: recorded on `RunStarted`, so the store knows the run's owner.
+    pub user: Option<String>,
 }
 
 /// Why the run body stopped before an answer (budgets and failures, not crashes).
@@ -66,6 +68,7 @@ pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
         model: spec.model_name.clone(),
         user_message: spec.user_message.clone(),
         trace_id: spec.trace_id.clone(),
+        user: spec.user.clone(),
         at: now_millis(),
     });
     let timeout = spec.limits.run_timeout;

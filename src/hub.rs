@@ -13,6 +13,7 @@ use rmcp::model::CallToolResult;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::access::{AuditEvent, AuditLog, Caller, Limiter, NoAudit, Refused};
 use crate::config::model::{McpServerConfig, ToolSettings};
 use crate::mcp::{ApplySummary, CallOptions, ManagerSettings, McpError, McpManager, ToolsEvent};
 use crate::tools::{ArgumentError, Catalog, DroppedTool, ServerTools, ToolEntry};
@@ -24,6 +25,10 @@ pub use truncate::Truncation;
 pub enum InvokeError {
     #[error("no tool named `{name}` in the catalog")]
     UnknownTool { name: String },
+    #[error("the role `{role}` may not use the tool `{tool}`")]
+    Forbidden { tool: String, role: String },
+    #[error(transparent)]
+    Limited(Refused),
     #[error("arguments for `{tool}` do not match its input schema")]
     InvalidArguments {
         tool: String,
@@ -48,6 +53,10 @@ pub struct Hub {
     mcp: McpManager,
     catalog: watch::Sender<Arc<Catalog>>,
     settings: Arc<RwLock<ToolSettings>>,
+    /// Counts every call against its caller's tool-call quota.
+    limiter: Limiter,
+    /// Where every call (allowed, refused, failed) is recorded.
+    audit: Arc<dyn AuditLog>,
 }
 
 impl Hub {
@@ -68,7 +77,28 @@ impl Hub {
             mcp: McpManager::new(manager, sink),
             catalog,
             settings,
+            limiter: Limiter::default(),
+            audit: Arc::new(NoAudit),
         }
+    }
+
+    /// This hub, holding callers to `limiter`'s quotas and recording calls to `audit` (set by
+    /// `app` before the hub is shared).
+    #[must_use]
+    pub fn with_access(mut self, limiter: Limiter, audit: Arc<dyn AuditLog>) -> Self {
+        self.limiter = limiter;
+        self.audit = audit;
+        self
+    }
+
+    /// Where calls are audited (the run service records run starts and cancels there too).
+    pub fn audit(&self) -> &Arc<dyn AuditLog> {
+        &self.audit
+    }
+
+    /// The limiter calls are counted by (the run service shares it for run slots).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     /// Start, stop and restart servers to match `servers`; new catalog limits apply to the
@@ -92,17 +122,48 @@ impl Hub {
         self.catalog.borrow().clone()
     }
 
-    /// Look up, validate, call and cap one tool call.
+    /// Check, look up, validate, count, call and cap one tool call: the one path every call
+    /// takes (API, CLI, runs), so a caller's role and quota hold whatever path it comes by.
     ///
     /// # Errors
-    /// Unknown tool, arguments that fail the input schema (nothing is sent then), or the MCP
-    /// manager's errors.
+    /// A tool the caller's role does not grant (nothing else is checked, so a refused caller
+    /// learns nothing about the catalog), an unknown tool, arguments that fail the input schema
+    /// (nothing is sent then), the caller's tool-call quota (only calls that would be sent
+    /// count), or the MCP manager's errors.
     pub async fn invoke(
         &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+        options: CallOptions,
+    ) -> Result<InvokeOutcome, InvokeError> {
+        let trace_id = options.traceparent.as_deref().and_then(trace_id_of);
+        let outcome = self.checked_invoke(caller, name, arguments, options).await;
+        let result = match &outcome {
+            Ok(_) => "ok",
+            Err(InvokeError::Forbidden { .. }) => "denied",
+            Err(InvokeError::Limited(_)) => "limited",
+            Err(_) => "failed",
+        };
+        self.audit.record(
+            AuditEvent::by(caller, "tool_invoke", Some(name.to_owned()), result).in_trace(trace_id),
+        );
+        outcome
+    }
+
+    async fn checked_invoke(
+        &self,
+        caller: &Caller,
         name: &str,
         mut arguments: Value,
         options: CallOptions,
     ) -> Result<InvokeOutcome, InvokeError> {
+        if !caller.may_use_tool(name) {
+            return Err(InvokeError::Forbidden {
+                tool: name.to_owned(),
+                role: caller.role().to_owned(),
+            });
+        }
         let tool = self
             .catalog()
             .get(name)
@@ -123,6 +184,9 @@ impl Hub {
                 errors: Vec::new(),
             });
         };
+        self.limiter
+            .tool_call(caller)
+            .map_err(InvokeError::Limited)?;
         let started = Instant::now();
         let result = self
             .mcp
@@ -142,6 +206,13 @@ impl Hub {
             duration,
         })
     }
+}
+
+/// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
+fn trace_id_of(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32).then(|| trace.to_owned())
 }
 
 /// Rebuild the catalog for one server's change and log the refusals it adds. Each is logged once,

@@ -4,8 +4,10 @@
 //! naming, schemas, validation; pure), `mcp` (servers, sessions, supervision; IO), `sse`
 //! (bounded event-stream decoding).
 
+pub mod access;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

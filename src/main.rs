@@ -10,6 +10,7 @@ mod conformance;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard::access::Caller;
 use switchboard::app::{self, Environment, Overrides, ServeOptions};
 use switchboard::config::EnvSettings;
 use switchboard::mcp::CallOptions;
@@ -55,7 +56,13 @@ enum Command {
         /// The running server's base URL.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         server: String,
+        /// An admin API key for a server with `auth: keys` (default: SWITCHBOARD_ADMIN_KEY).
+        #[arg(long)]
+        key: Option<String>,
     },
+    /// Manage API keys in the configured database (the same as admins do over `/api/keys`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Invoke one tool through the same path the API uses.
     Call {
         /// Exposed tool name (`server__tool`), as `switchboard tools` lists it.
@@ -76,6 +83,29 @@ enum Command {
     ConformanceClient {
         /// The fixture server's URL (the suite passes it last).
         url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it once (it cannot be shown again).
+    Create {
+        /// Who the key belongs to: runs and conversations made with it are theirs.
+        #[arg(long)]
+        user: String,
+        /// A role from `roles:` (or the built-in `admin` or `user`).
+        #[arg(long)]
+        role: String,
+        /// How long the key is valid: 90s, 45m, 12h, 30d, 2w (default: until revoked).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id: refused from now on, its sessions end.
+    Revoke {
+        /// The key's id (the 12 hex digits after `sb_`, as `keys list` shows).
+        id: String,
     },
 }
 
@@ -188,11 +218,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => WebAssets::Embedded,
             };
             let telemetry = settings.telemetry;
+            let admin_key = settings.admin_key;
             let options = ServeOptions {
                 env,
                 overrides,
                 web,
                 telemetry,
+                admin_key,
+                clock: None,
             };
             app::serve(config, options, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -214,7 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reload { server } => reload(&server).await,
+        Command::Reload { server, key } => {
+            let key = key.or_else(|| settings.admin_key.as_ref().map(|k| k.expose().to_owned()));
+            reload(&server, key.as_deref()).await
+        }
+        Command::Keys(command) => keys(&config, command).await,
         Command::Call {
             name,
             args,
@@ -265,10 +302,13 @@ async fn run_bundled(args: McpServerArgs, settings: &EnvSettings) -> anyhow::Res
 }
 
 /// `switchboard reload`: ask a running server to re-read its config, print its answer.
-async fn reload(server: &str) -> anyhow::Result<ExitCode> {
+async fn reload(server: &str, key: Option<&str>) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/config/reload", server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
+    let mut request = reqwest::Client::new().post(&url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request
         .send()
         .await
         .with_context(|| format!("reaching {url}"))?;
@@ -279,6 +319,68 @@ async fn reload(server: &str) -> anyhow::Result<ExitCode> {
         serde_json::to_string_pretty(&body).unwrap_or_default()
     );
     Ok(exit_code(ok))
+}
+
+/// `switchboard keys …`: key management on the configured database.
+async fn keys(
+    config: &switchboard::config::Config,
+    command: KeysCommand,
+) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(config).await?;
+    let auth = app::authenticator(config, &store, None);
+    let result = match command {
+        KeysCommand::Create {
+            user,
+            role,
+            expires,
+        } => {
+            let expires = expires
+                .as_deref()
+                .map(switchboard::auth::parse_duration)
+                .transpose()
+                .map_err(|message| anyhow::anyhow!("--expires: {message}"))?;
+            let created = auth.create_key(&user, &role, expires).await?;
+            store.audit(switchboard::store::AuditEntry {
+                at: switchboard::domain::now_millis(),
+                user: None,
+                key_id: None,
+                action: "key_create".to_owned(),
+                target: Some(created.record.id.clone()),
+                outcome: "ok".to_owned(),
+                client: Some("cli".to_owned()),
+                trace_id: None,
+            });
+            println!("{}", switchboard::cli::created_key(&created));
+            Ok(())
+        }
+        KeysCommand::List => {
+            let keys = auth.list_keys().await?;
+            println!(
+                "{}",
+                switchboard::cli::key_table(&keys, switchboard::domain::now_millis())
+            );
+            Ok(())
+        }
+        KeysCommand::Revoke { id } => match auth.revoke_key(&id).await {
+            Ok(()) => {
+                store.audit(switchboard::store::AuditEntry {
+                    at: switchboard::domain::now_millis(),
+                    user: None,
+                    key_id: None,
+                    action: "key_revoke".to_owned(),
+                    target: Some(id.clone()),
+                    outcome: "ok".to_owned(),
+                    client: Some("cli".to_owned()),
+                    trace_id: None,
+                });
+                println!("revoked key {id}");
+                Ok(())
+            }
+            Err(err) => Err(anyhow::Error::new(err)),
+        },
+    };
+    store.close().await;
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// `switchboard call`: one tool call through `Hub::invoke`, the path every call takes.
@@ -293,7 +395,11 @@ async fn call(
         serde_json::from_str(args).context("--args is not valid JSON")?;
     let hub = app::start_hub(config, env)?;
     hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
-    let outcome = hub.invoke(name, arguments, CallOptions::default()).await;
+    // The command line is the machine's operator (it reads the config and the database
+    // directly), so it calls as the local administrator, as `auth: none` does.
+    let outcome = hub
+        .invoke(&Caller::local(), name, arguments, CallOptions::default())
+        .await;
     hub.mcp().shutdown().await;
     let (text, ok) = switchboard::cli::call_report(outcome);
     println!("{text}");
@@ -363,7 +469,8 @@ mod chat {
             message: args.message,
             ..ChatInput::default()
         };
-        let succeeded = match runs.start(input).await {
+        let caller = switchboard::access::Caller::local();
+        let succeeded = match runs.start(&caller, input).await {
             Ok(started) => follow(&runs, started.events).await,
             Err(err) => {
                 eprintln!("error: {err}");
@@ -392,7 +499,7 @@ mod chat {
                 item = events.next() => item,
                 () = &mut ctrl_c, if !cancelled => {
                     cancelled = true;
-                    let _ = runs.cancel(events.run_id());
+                    let _ = runs.cancel(&switchboard::access::Caller::local(), events.run_id());
                     continue;
                 }
             };

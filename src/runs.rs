@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AuditEvent, Caller, Refused, RunSlot};
 use crate::config::model::{AgentConfig, AgentLimits, AgentMode};
 use crate::domain::{
     ChatMessage, ConversationId, Role, RunEvent, RunId, RunOutcome, RunStatus, TraceId,
@@ -21,7 +22,7 @@ use crate::domain::{
 use crate::engine::{self, EventSink, RunSpec};
 use crate::hub::Hub;
 use crate::llm::{LlmError, ModelRegistry};
-use crate::store::{Store, StoreError};
+use crate::store::{Scope, Store, StoreError};
 use crate::telemetry::Telemetry;
 
 pub use follow::{Followed, RunEvents};
@@ -50,6 +51,16 @@ pub enum RunError {
     EmptyMessage,
     #[error("no agent named `{name}`; available: {available}")]
     UnknownAgent { name: String, available: String },
+    #[error("the role `{role}` may not run the agent `{name}`")]
+    AgentNotAllowed { name: String, role: String },
+    #[error("the role `{role}` may not use the model `{model}`{}", via_agent.as_ref().map(|a| format!(" (the model of agent `{a}`)")).unwrap_or_default())]
+    ModelNotAllowed {
+        model: String,
+        role: String,
+        via_agent: Option<String>,
+    },
+    #[error(transparent)]
+    Limited(Refused),
     #[error(transparent)]
     Model(#[from] LlmError),
     #[error(transparent)]
@@ -143,6 +154,8 @@ struct LiveRun {
     history: Mutex<Vec<RunEvent>>,
     sender: broadcast::Sender<RunEvent>,
     cancel: CancellationToken,
+    /// The user who started it.
+    owner: String,
 }
 
 impl RunService {
@@ -187,6 +200,21 @@ impl RunService {
             .clone()
     }
 
+    /// The agents `caller` may run: its role grants the agent and the model it is bound to.
+    pub fn agents_for(&self, caller: &Caller) -> Vec<AgentConfig> {
+        self.agents()
+            .values()
+            .filter(|agent| {
+                caller.may_use_agent(&agent.name)
+                    && agent
+                        .model
+                        .as_deref()
+                        .is_none_or(|m| caller.may_use_model(m))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The store runs are written to.
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -201,24 +229,62 @@ impl RunService {
     ///
     /// # Errors
     /// Empty message, unknown agent, unknown or unavailable model, store failures.
-    pub async fn start(&self, input: ChatInput) -> Result<StartedRun, RunError> {
+    pub async fn start(&self, caller: &Caller, input: ChatInput) -> Result<StartedRun, RunError> {
+        let started = self.checked_start(caller, input).await;
+        let outcome = match &started {
+            Ok(_) => "ok",
+            Err(RunError::AgentNotAllowed { .. } | RunError::ModelNotAllowed { .. }) => "denied",
+            Err(RunError::Limited(_)) => "limited",
+            Err(_) => "failed",
+        };
+        let target = started.as_ref().ok().map(|run| run.run_id.to_string());
+        let trace = started.as_ref().ok().map(|run| run.trace_id.to_string());
+        self.inner
+            .hub
+            .audit()
+            .record(AuditEvent::by(caller, "run_start", target, outcome).in_trace(trace));
+        started
+    }
+
+    async fn checked_start(
+        &self,
+        caller: &Caller,
+        input: ChatInput,
+    ) -> Result<StartedRun, RunError> {
         let message = input.message.trim().to_owned();
         if message.is_empty() {
             return Err(RunError::EmptyMessage);
         }
         let caps = *self.inner.caps.read().unwrap_or_else(|p| p.into_inner());
         caps.check(input.history.as_deref().unwrap_or_default(), &message)?;
-        let agent = self.agent(input.agent.as_deref())?;
+        let agent = self.agent(caller, input.agent.as_deref())?;
         let model_name = input
             .model
             .clone()
             .or_else(|| agent.as_ref().and_then(|a| a.model.clone()));
         let entry = self.inner.models.get(model_name.as_deref())?;
-        let model = entry.client()?;
         let model_name = entry.config().name.clone();
+        if !caller.may_use_model(&model_name) {
+            let via_agent = match (&input.model, &agent) {
+                (None, Some(agent)) if agent.model.is_some() => Some(agent.name.clone()),
+                _ => None,
+            };
+            return Err(RunError::ModelNotAllowed {
+                model: model_name,
+                role: caller.role().to_owned(),
+                via_agent,
+            });
+        }
+        let model = entry.client()?;
+        let slot = self
+            .inner
+            .hub
+            .limiter()
+            .start_run(caller)
+            .map_err(RunError::Limited)?;
 
         let (conversation_id, stored_history) = self
-            .open_conversation(input.conversation_id, &message)
+            .open_conversation(caller, input.conversation_id, &message)
             .await?;
         let history = input.history.unwrap_or(stored_history);
         let run_id = RunId::new();
@@ -229,7 +295,7 @@ impl RunService {
 
         let trace_id = TraceId::random();
         let cancel = CancellationToken::new();
-        let (live, events) = self.register(run_id, cancel.clone());
+        let (live, events) = self.register(run_id, caller, cancel.clone());
         let (tools_patterns, system_prompt, mode, limits) = match &agent {
             Some(agent) => (
                 agent.tools.clone(),
@@ -250,7 +316,11 @@ impl RunService {
             agent: agent.as_ref().map(|a| a.name.clone()),
             model_name,
             model,
-            tools: Arc::new(HubTools::new(self.inner.hub.clone(), &tools_patterns)),
+            tools: Arc::new(HubTools::new(
+                self.inner.hub.clone(),
+                caller.clone(),
+                &tools_patterns,
+            )),
             system_prompt,
             history,
             user_message: message,
@@ -259,8 +329,9 @@ impl RunService {
             cancel,
             trace_id: Some(trace_id.clone()),
             temperature: input.temperature,
+            user: Some(caller.user().to_owned()),
         };
-        let task = self.spawn(spec, live);
+        let task = self.spawn(spec, live, slot);
         Ok(StartedRun {
             run_id,
             conversation_id,
@@ -274,32 +345,43 @@ impl RunService {
     ///
     /// # Errors
     /// No such run, or the store failed.
-    pub async fn follow(&self, run_id: RunId) -> Result<RunEvents, RunError> {
-        if let Some((history, live)) = self.subscribe(run_id) {
+    pub async fn follow(&self, caller: &Caller, run_id: RunId) -> Result<RunEvents, RunError> {
+        if let Some((history, live)) = self.subscribe(caller, run_id) {
             let store = self.inner.store.clone();
             return Ok(RunEvents::subscribed(run_id, history, live, store));
         }
         let store = &self.inner.store;
-        let mut run = store.get_run(run_id).await?;
+        let scope = Scope::of(caller.owner());
+        let mut run = store.get_run(scope, run_id).await?;
         if run.summary.status == RunStatus::Running {
             // It may have ended a moment ago, with its last rows still queued for the writer.
             store.flush().await;
-            run = store.get_run(run_id).await?;
+            run = store.get_run(scope, run_id).await?;
         }
         Ok(RunEvents::stored(&run.summary, store.clone()))
     }
 
-    /// The agent named `name` (`None` = plain chat).
-    fn agent(&self, name: Option<&str>) -> Result<Option<AgentConfig>, RunError> {
+    /// The agent named `name` (`None` = plain chat), if `caller`'s role may run it. Only the
+    /// agents it may run are named as available.
+    fn agent(&self, caller: &Caller, name: Option<&str>) -> Result<Option<AgentConfig>, RunError> {
         let Some(name) = name else {
             return Ok(None);
         };
         let agents = self.agents();
         match agents.get(name) {
+            Some(_) if !caller.may_use_agent(name) => Err(RunError::AgentNotAllowed {
+                name: name.to_owned(),
+                role: caller.role().to_owned(),
+            }),
             Some(agent) => Ok(Some(agent.clone())),
             None => Err(RunError::UnknownAgent {
                 name: name.to_owned(),
-                available: agents.keys().cloned().collect::<Vec<_>>().join(", "),
+                available: agents
+                    .keys()
+                    .filter(|agent| caller.may_use_agent(agent))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -308,15 +390,21 @@ impl RunService {
     /// the message.
     async fn open_conversation(
         &self,
+        caller: &Caller,
         id: Option<ConversationId>,
         message: &str,
     ) -> Result<(ConversationId, Vec<ChatMessage>), RunError> {
         let store = &self.inner.store;
         let Some(id) = id else {
             let title: String = message.chars().take(80).collect();
-            return Ok((store.create_conversation(&title).await?.id, Vec::new()));
+            let created = store
+                .create_conversation(&title, Some(caller.user()))
+                .await?;
+            return Ok((created.id, Vec::new()));
         };
-        let detail = store.get_conversation(id).await?;
+        let detail = store
+            .get_conversation(Scope::of(caller.owner()), id)
+            .await?;
         let history = detail
             .messages
             .iter()
@@ -333,6 +421,7 @@ impl RunService {
     fn register(
         &self,
         run_id: RunId,
+        caller: &Caller,
         cancel: CancellationToken,
     ) -> (Arc<LiveRun>, broadcast::Receiver<RunEvent>) {
         let (sender, events) = broadcast::channel(1024);
@@ -340,6 +429,7 @@ impl RunService {
             history: Mutex::new(Vec::new()),
             sender,
             cancel,
+            owner: caller.user().to_owned(),
         });
         self.inner
             .live
@@ -351,7 +441,7 @@ impl RunService {
 
     /// Execute the run in its own task: events fan out through the sink, the answer joins the
     /// conversation, and the run leaves the live set when it ends.
-    fn spawn(&self, spec: RunSpec, live: Arc<LiveRun>) -> JoinHandle<RunOutcome> {
+    fn spawn(&self, spec: RunSpec, live: Arc<LiveRun>, slot: RunSlot) -> JoinHandle<RunOutcome> {
         let (run_id, conversation_id) = (spec.run_id, spec.conversation_id);
         let sink: Arc<dyn EventSink> = Arc::new(ServiceSink {
             store: self.inner.store.clone(),
@@ -377,24 +467,31 @@ impl RunService {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&run_id);
+            drop(slot);
             outcome
         })
     }
 
-    /// The run executing here with this id.
-    fn live_run(&self, run_id: RunId) -> Option<Arc<LiveRun>> {
+    /// The run executing here with this id, if `caller` may see it (another user's run is
+    /// treated as absent, so it is answered as a missing one).
+    fn live_run(&self, caller: &Caller, run_id: RunId) -> Option<Arc<LiveRun>> {
         self.inner
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&run_id)
+            .filter(|live| caller.may_see(Some(&live.owner)))
             .cloned()
     }
 
     /// Live events of a running run: what happened so far, then a receiver for the rest.
     /// `None` when the run is not running here (read it from the store instead).
-    fn subscribe(&self, run_id: RunId) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
-        let live = self.live_run(run_id)?;
+    fn subscribe(
+        &self,
+        caller: &Caller,
+        run_id: RunId,
+    ) -> Option<(Vec<RunEvent>, broadcast::Receiver<RunEvent>)> {
+        let live = self.live_run(caller, run_id)?;
         let history = live.history.lock().unwrap_or_else(|p| p.into_inner());
         // Subscribing under the history lock means no event is missed or seen twice.
         Some((history.clone(), live.sender.subscribe()))
@@ -404,14 +501,22 @@ impl RunService {
     ///
     /// # Errors
     /// The run is not running here.
-    pub fn cancel(&self, run_id: RunId) -> Result<(), RunError> {
-        match self.live_run(run_id) {
+    pub fn cancel(&self, caller: &Caller, run_id: RunId) -> Result<(), RunError> {
+        let cancelled = match self.live_run(caller, run_id) {
             Some(live) => {
                 live.cancel.cancel();
                 Ok(())
             }
             None => Err(RunError::NotRunning(run_id)),
-        }
+        };
+        let outcome = if cancelled.is_ok() { "ok" } else { "failed" };
+        self.inner.hub.audit().record(AuditEvent::by(
+            caller,
+            "run_cancel",
+            Some(run_id.to_string()),
+            outcome,
+        ));
+        cancelled
     }
 
     /// Cancel every running run (shutdown).

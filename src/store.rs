@@ -9,6 +9,7 @@
 //! Deliberately not here: the wire shapes of the HTTP API (the records serialize, but `api`
 //! decides what to expose), and live streaming of run events (the engine's broadcast does that).
 
+mod access;
 mod cap;
 mod conversations;
 mod db;
@@ -32,8 +33,9 @@ use tokio::sync::{mpsc, oneshot};
 pub use cap::{MAX_STORED_ERROR_BYTES, MAX_STORED_JSON_BYTES, PREVIEW_BYTES};
 pub use error::StoreError;
 pub use records::{
-    ConversationDetail, ConversationRecord, DEFAULT_RUN_PAGE, EXCERPT_CHARS, MAX_RUN_PAGE,
-    MessageRecord, RunDetail, RunFilter, RunPage, RunSummary, StepEdge, StepRecord,
+    AuditEntry, AuditFilter, AuditPage, AuditRecord, ConversationDetail, ConversationRecord,
+    DEFAULT_RUN_PAGE, EXCERPT_CHARS, KeyRecord, MAX_RUN_PAGE, MessageRecord, RunDetail, RunFilter,
+    RunPage, RunSummary, Scope, SessionRecord, StepEdge, StepRecord,
 };
 
 use crate::domain::{RunEvent, now_millis};
@@ -174,6 +176,20 @@ impl Store {
         if event.is_durable() {
             self.send(Command::Event(event.clone()));
         }
+    }
+
+    /// Append a line to the audit log. Returns at once, like [`Store::record`]: the line is
+    /// written with the next batch; a failure is logged and counted, never returned.
+    pub fn audit(&self, entry: AuditEntry) {
+        self.send(Command::Audit(entry));
+    }
+
+    /// Whether the database answers a trivial query (readiness).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.reader.ping().await.map_err(StoreError::from)
     }
 
     /// Wait until everything queued before this call is committed (or has failed and been

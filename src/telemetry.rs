@@ -240,6 +240,7 @@ mod tests {
             model: "m".into(),
             user_message: "hi".into(),
             trace_id: None,
+            user: None,
             at: 1,
         };
         telemetry.record(&run_started(RunId::new()));

@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 use std::str::FromStr;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{ApiError, AppJson};
 use super::wire::events::WireEvents;
+use crate::access::Caller;
 use crate::domain::{ConversationId, RunId};
 use crate::llm::LlmError;
 use crate::runs::{ChatInput, Followed, RunError, RunEvents};
@@ -50,6 +51,7 @@ pub(super) struct ChatRequest {
 /// Start a run and stream its events.
 pub(super) async fn chat(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     AppJson(request): AppJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let conversation_id = request
@@ -63,14 +65,17 @@ pub(super) async fn chat(
     check_temperature(request.temperature)?;
     let started = state
         .runs
-        .start(ChatInput {
-            conversation_id,
-            model: request.model,
-            agent: request.agent,
-            message: request.message,
-            history: None,
-            temperature: request.temperature,
-        })
+        .start(
+            &caller,
+            ChatInput {
+                conversation_id,
+                model: request.model,
+                agent: request.agent,
+                message: request.message,
+                history: None,
+                temperature: request.temperature,
+            },
+        )
         .await?;
     let headers = run_headers(started.run_id, &started.trace_id);
     Ok((headers, sse(follow(started.events))).into_response())
@@ -191,6 +196,13 @@ impl From<RunError> for ApiError {
             RunError::NotRunning(_) => {
                 ApiError::new(StatusCode::CONFLICT, "not_running", err.to_string())
             }
+            RunError::AgentNotAllowed { .. } => {
+                ApiError::forbidden("agent_not_allowed", err.to_string())
+            }
+            RunError::ModelNotAllowed { .. } => {
+                ApiError::forbidden("model_not_allowed", err.to_string())
+            }
+            RunError::Limited(refused) => ApiError::limited(&refused),
         }
     }
 }

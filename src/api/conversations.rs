@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,8 +13,9 @@ use super::AppState;
 use super::chat::parse_id;
 use super::error::{ApiError, AppJson};
 use super::wire::conversations::{Conversation, ConversationDetail, ConversationList};
+use crate::access::{AuditEvent, Caller};
 use crate::domain::ConversationId;
-use crate::store::{DEFAULT_RUN_PAGE, MAX_RUN_PAGE};
+use crate::store::{DEFAULT_RUN_PAGE, MAX_RUN_PAGE, Scope};
 
 /// Longest title, in characters.
 const MAX_TITLE_CHARS: usize = 200;
@@ -39,6 +40,7 @@ pub(super) struct Rename {
 /// Conversations, newest first: `{"conversations": [...], "next_cursor": "..." | null}`.
 pub(super) async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| {
@@ -58,7 +60,11 @@ pub(super) async fn list(
         0 => DEFAULT_RUN_PAGE,
         n => n.min(MAX_RUN_PAGE),
     };
-    let conversations = state.runs.store().list_conversations(limit, before).await?;
+    let conversations = state
+        .runs
+        .store()
+        .list_conversations(Scope::of(caller.owner()), limit, before)
+        .await?;
     // A full page may have a successor; the next request finds out (an empty page ends it).
     let next_cursor = (conversations.len() == limit as usize)
         .then(|| conversations.last().map(|c| c.id.to_string()))
@@ -73,16 +79,22 @@ pub(super) async fn list(
 /// One conversation with every message, oldest first.
 pub(super) async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id::<ConversationId>(&id, "conversation")?;
-    let detail = state.runs.store().get_conversation(id).await?;
+    let detail = state
+        .runs
+        .store()
+        .get_conversation(Scope::of(caller.owner()), id)
+        .await?;
     Ok(Json(ConversationDetail::from(&detail)).into_response())
 }
 
 /// Rename; answers with the updated conversation (without its messages).
 pub(super) async fn rename(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     AppJson(body): AppJson<Rename>,
 ) -> Result<Response, ApiError> {
@@ -103,17 +115,31 @@ pub(super) async fn rename(
         ));
     }
     let store = state.runs.store();
-    store.rename_conversation(id, title).await?;
-    let detail = store.get_conversation(id).await?;
+    let scope = Scope::of(caller.owner());
+    store.rename_conversation(scope, id, title).await?;
+    let detail = store.get_conversation(scope, id).await?;
     Ok(Json(Conversation::from(&detail.conversation)).into_response())
 }
 
 /// Delete a conversation and its messages (204); its runs stay.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id::<ConversationId>(&id, "conversation")?;
-    state.runs.store().delete_conversation(id).await?;
+    let deleted = state
+        .runs
+        .store()
+        .delete_conversation(Scope::of(caller.owner()), id)
+        .await;
+    let outcome = if deleted.is_ok() { "ok" } else { "failed" };
+    state.hub.audit().record(AuditEvent::by(
+        &caller,
+        "conversation_delete",
+        Some(id.to_string()),
+        outcome,
+    ));
+    deleted?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Sent as `Retry-After` (whole seconds) with a 429.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -33,7 +35,25 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 for a limit the caller reached, with its `Retry-After`.
+    pub fn limited(refused: &crate::access::Refused) -> Self {
+        Self {
+            retry_after: Some(refused.retry_after()),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                refused.to_string(),
+            )
+        }
+    }
+
+    /// 403 for something the caller's role does not grant.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
     /// Attach structured details (validation errors, config errors).
@@ -68,7 +88,16 @@ impl IntoResponse for ApiError {
                 details: self.details.as_ref(),
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after
+            && let Ok(value) =
+                axum::http::HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -88,6 +117,10 @@ impl From<InvokeError> for ApiError {
                 )
                 .with_details(details)
             }
+            InvokeError::Forbidden { .. } => {
+                ApiError::forbidden("tool_not_allowed", err.to_string())
+            }
+            InvokeError::Limited(refused) => ApiError::limited(refused),
             InvokeError::Mcp(mcp) => mcp_error(mcp),
         }
     }
@@ -120,6 +153,13 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body: larger than this server accepts (server.max_body_bytes)",
+                ))
+            }
             Err(rejection) => Err(ApiError::new(
                 rejection.status(),
                 "invalid_body",

@@ -25,8 +25,9 @@ mod stream;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -37,6 +38,7 @@ use super::wire::openai::{
     AssistantMessage, Completion, CompletionChoice, ErrorBody, ErrorDetail, ModelEntry, ModelList,
     Reply, Usage,
 };
+use crate::access::Caller;
 use crate::domain::{RunId, RunOutcome, RunStatus, now_millis};
 use crate::llm::LlmError;
 use crate::runs::{ChatInput, RunError};
@@ -52,6 +54,8 @@ pub(super) struct OpenAiError {
     kind: &'static str,
     param: Option<String>,
     code: Option<&'static str>,
+    /// `Retry-After` of a 429.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl OpenAiError {
@@ -62,6 +66,7 @@ impl OpenAiError {
             kind: "invalid_request_error",
             param: param.map(str::to_owned),
             code: None,
+            retry_after: None,
         }
     }
 
@@ -74,6 +79,7 @@ impl OpenAiError {
             kind: "invalid_request_error",
             param: Some("model".to_owned()),
             code: Some("model_not_found"),
+            retry_after: None,
         }
     }
 
@@ -84,6 +90,7 @@ impl OpenAiError {
             kind: "invalid_request_error",
             param: Some(param),
             code: Some(code),
+            retry_after: None,
         }
     }
 
@@ -94,6 +101,7 @@ impl OpenAiError {
             kind: "server_error",
             param: None,
             code: Some(code),
+            retry_after: None,
         }
     }
 
@@ -127,7 +135,13 @@ impl IntoResponse for OpenAiError {
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, error = %self.message, "chat completion failed");
         }
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(after) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -169,6 +183,20 @@ impl From<RunError> for OpenAiError {
                 "internal_error",
                 err.to_string(),
             ),
+            RunError::AgentNotAllowed { .. } | RunError::ModelNotAllowed { .. } => OpenAiError {
+                kind: "invalid_request_error",
+                param: Some("model".to_owned()),
+                ..OpenAiError::server(StatusCode::FORBIDDEN, "model_not_allowed", err.to_string())
+            },
+            RunError::Limited(refused) => OpenAiError {
+                retry_after: Some(refused.retry_after()),
+                kind: "rate_limit_error",
+                ..OpenAiError::server(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    err.to_string(),
+                )
+            },
         }
     }
 }
@@ -181,18 +209,22 @@ pub(super) fn refusal(status: StatusCode, code: &'static str, message: String) -
         kind: "invalid_request_error",
         param: None,
         code: Some(code),
+        retry_after: None,
     }
     .into_response()
 }
 
 /// The models that can answer now, and every agent as `agent:NAME`.
-pub(super) async fn models(State(state): State<AppState>) -> Json<ModelList> {
+pub(super) async fn models(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<ModelList> {
     let created = now_millis() / 1000;
     let mut data: Vec<ModelEntry> = state
         .models
         .list()
         .into_iter()
-        .filter(|m| m.available)
+        .filter(|m| m.available && caller.may_use_model(&m.name))
         .map(|m| ModelEntry {
             id: m.name,
             object: "model",
@@ -200,12 +232,18 @@ pub(super) async fn models(State(state): State<AppState>) -> Json<ModelList> {
             owned_by: m.provider,
         })
         .collect();
-    data.extend(state.runs.agents().values().map(|agent| ModelEntry {
-        id: format!("{AGENT_PREFIX}{}", agent.name),
-        object: "model",
-        created,
-        owned_by: "switchboard",
-    }));
+    data.extend(
+        state
+            .runs
+            .agents_for(&caller)
+            .iter()
+            .map(|agent| ModelEntry {
+                id: format!("{AGENT_PREFIX}{}", agent.name),
+                object: "model",
+                created,
+                owned_by: "switchboard",
+            }),
+    );
     Json(ModelList {
         object: "list",
         data,
@@ -229,14 +267,37 @@ struct StreamOptions {
 }
 
 /// Run the chain server-side and answer with its final answer.
-pub(super) async fn completions(State(state): State<AppState>, body: Bytes) -> Response {
-    match complete(state, &body).await {
+pub(super) async fn completions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return OpenAiError::too_large(
+                "body_too_large",
+                "the request body is larger than this server accepts (server.max_body_bytes)"
+                    .to_owned(),
+                "messages".to_owned(),
+            )
+            .into_response();
+        }
+        Err(rejection) => {
+            return OpenAiError::invalid(
+                format!("invalid request body: {}", rejection.body_text()),
+                None,
+            )
+            .into_response();
+        }
+    };
+    match complete(state, &caller, &body).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
 }
 
-async fn complete(state: AppState, body: &[u8]) -> Result<Response, OpenAiError> {
+async fn complete(state: AppState, caller: &Caller, body: &[u8]) -> Result<Response, OpenAiError> {
     let request: CompletionRequest = serde_json::from_slice(body)
         .map_err(|err| OpenAiError::invalid(format!("invalid request body: {err}"), None))?;
     if request.n.is_some_and(|n| n != 1) {
@@ -265,14 +326,17 @@ async fn complete(state: AppState, body: &[u8]) -> Result<Response, OpenAiError>
     };
     let started = state
         .runs
-        .start(ChatInput {
-            conversation_id: None,
-            model,
-            agent,
-            message,
-            history: Some(history),
-            temperature: request.temperature,
-        })
+        .start(
+            caller,
+            ChatInput {
+                conversation_id: None,
+                model,
+                agent,
+                message,
+                history: Some(history),
+                temperature: request.temperature,
+            },
+        )
         .await?;
     let headers = run_headers(started.run_id, &started.trace_id);
     let reply = Reply {

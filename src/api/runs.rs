@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -18,8 +18,9 @@ use super::AppState;
 use super::chat;
 use super::error::ApiError;
 use super::wire::runs::{Cancelling, RunDetail, RunPage};
+use crate::access::Caller;
 use crate::domain::{RunId, RunStatus};
-use crate::store::{RunFilter, StoreError};
+use crate::store::{RunFilter, Scope, StoreError};
 
 /// Query of `GET /api/runs`; every filter is optional and they combine with AND.
 #[derive(Debug, Deserialize)]
@@ -38,11 +39,14 @@ pub(super) struct ListQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Runs of this user only (admins; everyone else sees only their own runs anyway).
+    user: Option<String>,
 }
 
 /// Runs matching the query, newest first, one page at a time.
 pub(super) async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
@@ -64,6 +68,10 @@ pub(super) async fn list(
         search: non_empty(query.q),
         limit: number(query.limit.as_deref(), "limit")?.unwrap_or(0),
         cursor: non_empty(query.cursor),
+        user: match caller.owner() {
+            Some(own) => Some(own.to_owned()),
+            None => non_empty(query.user),
+        },
     };
     let page = state.runs.store().list_runs(&filter).await?;
     Ok(Json(RunPage::from(&page)).into_response())
@@ -72,10 +80,15 @@ pub(super) async fn list(
 /// One run with its steps (input, output, error, timing, tokens) and the DAG's edges.
 pub(super) async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
-    let run = state.runs.store().get_run(id).await?;
+    let run = state
+        .runs
+        .store()
+        .get_run(Scope::of(caller.owner()), id)
+        .await?;
     Ok(Json(RunDetail::from(&run)).into_response())
 }
 
@@ -83,13 +96,18 @@ pub(super) async fn get(
 /// (model request aborted, MCP cancellation sent for tool calls in flight).
 pub(super) async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
-    if state.runs.cancel(id).is_ok() {
+    if state.runs.cancel(&caller, id).is_ok() {
         return Ok((StatusCode::ACCEPTED, Json(Cancelling::new(id))).into_response());
     }
-    let run = state.runs.store().get_run(id).await?;
+    let run = state
+        .runs
+        .store()
+        .get_run(Scope::of(caller.owner()), id)
+        .await?;
     let message = match run.summary.status {
         RunStatus::Running => format!("run {id} is not running in this process"),
         status => format!("run {id} already ended ({})", status.as_str()),
@@ -100,10 +118,11 @@ pub(super) async fn cancel(
 /// Live events of one run (see the module docs).
 pub(super) async fn events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: RunId = chat::parse_id(&id, "run")?;
-    let events = state.runs.follow(id).await?;
+    let events = state.runs.follow(&caller, id).await?;
     Ok(chat::sse(chat::follow(events)).into_response())
 }
 
@@ -111,11 +130,14 @@ fn invalid_query(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
+pub(super) fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-fn number<T: std::str::FromStr>(raw: Option<&str>, name: &str) -> Result<Option<T>, ApiError> {
+pub(super) fn number<T: std::str::FromStr>(
+    raw: Option<&str>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
     match raw.filter(|r| !r.is_empty()) {
         None => Ok(None),
         Some(raw) => raw.parse().map(Some).map_err(|_| {

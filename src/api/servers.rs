@@ -1,7 +1,7 @@
-//! `GET /api/mcp/servers` and `POST /api/config/reload`.
+//! `GET /api/mcp/servers`, `POST /api/config/reload` and `GET /readyz`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -9,6 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::wire::catalog::{Server, ServerList};
 use super::wire::reload::Reloaded;
+use crate::access::{AuditEvent, Caller};
 use crate::mcp::ApplySummary;
 
 /// What an applied reload changed, as a [`ConfigReloader`](super::ConfigReloader) reports it.
@@ -33,8 +34,17 @@ pub(super) async fn list(State(state): State<AppState>) -> Response {
 }
 
 /// Re-read the config file and apply it; an invalid file changes nothing and returns its errors.
-pub(super) async fn reload(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match state.reloader.reload().await {
+pub(super) async fn reload(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let reloaded = state.reloader.reload().await;
+    let outcome = if reloaded.is_ok() { "ok" } else { "failed" };
+    state
+        .hub
+        .audit()
+        .record(AuditEvent::by(&caller, "config_reload", None, outcome));
+    match reloaded {
         Ok(report) => Ok(Json(Reloaded::from(&report)).into_response()),
         Err(errors) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -46,4 +56,19 @@ pub(super) async fn reload(State(state): State<AppState>) -> Result<Response, Ap
         )
         .with_details(errors)),
     }
+}
+
+/// Ready to serve: the database answers. (Liveness is `/healthz`, which answers while the
+/// process runs.) MCP servers are not required: they connect in the background and a server
+/// that is down is a degraded catalog, not an unready process.
+pub(super) async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.runs.store().ping().await.map_err(|err| {
+        tracing::warn!(error = %err, "readiness check: the database does not answer");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database does not answer",
+        )
+    })?;
+    Ok("ready".into_response())
 }

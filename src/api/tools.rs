@@ -1,7 +1,7 @@
 //! `GET /api/tools` (the catalog) and `POST /api/tools/{name}/invoke`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -9,17 +9,22 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, AppJson};
 use super::wire::catalog::{Invoked, ToolList};
+use crate::access::Caller;
 use crate::mcp::CallOptions;
 
 /// The catalog with schemas and origin, plus tools left out and why.
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let catalog = state.hub.catalog();
-    Json(ToolList::new(&catalog)).into_response()
+    Json(ToolList::new(&catalog, &caller)).into_response()
 }
 
 /// Validate and call one tool; the body is the arguments object.
 pub(super) async fn invoke(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     AppJson(arguments): AppJson<Value>,
 ) -> Result<Response, ApiError> {
@@ -32,7 +37,7 @@ pub(super) async fn invoke(
     }
     let outcome = state
         .hub
-        .invoke(&name, arguments, CallOptions::default())
+        .invoke(&caller, &name, arguments, CallOptions::default())
         .await?;
     // Serialized straight from the call's result: building a `Value` tree first would copy
     // every result once more on the hot path of every tool call.

@@ -2,6 +2,7 @@
 //! place, not assembled from `json!` trees in handlers or derived from other modules' records.
 //! Handlers convert the hub's, store's and registry's values into these.
 
+pub(super) mod access;
 pub(super) mod agents;
 pub mod catalog;
 pub(super) mod conversations;

@@ -19,7 +19,7 @@
 //! Submodules: `dir` (finding the agent files), `globs` (`tools`), `limits` (`limits:`).
 
 mod dir;
-mod globs;
+pub(super) mod globs;
 mod limits;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@ use super::error::{child_path, shown};
 use super::fields::Ctx;
 use super::model::{Config, McpServerConfig};
 use super::yaml::{Node, Pos, Value};
-use super::{agents, include, mcp_servers, models, settings};
+use super::{access, agents, include, mcp_servers, models, settings};
 
 const TOP_KEYS: &[&str] = &[
     "server",
@@ -20,6 +20,8 @@ const TOP_KEYS: &[&str] = &[
     "mcpServers",
     "include",
     "agents_dir",
+    "roles",
+    "users",
 ];
 
 /// Reads the whole document; problems go to `ctx.errors` and the result is only meaningful
@@ -33,6 +35,8 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
         mcp_servers: BTreeMap::new(),
         models: BTreeMap::new(),
         agents: BTreeMap::new(),
+        roles: BTreeMap::new(),
+        users: BTreeMap::new(),
     };
     if !matches!(root.value, Value::Map(_) | Value::Null) {
         let message = format!(
@@ -65,6 +69,8 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     }
     config.mcp_servers = servers.configs;
     config.agents = agents::agents(ctx, fields.get("agents_dir"), &config.models);
+    config.roles = access::roles(ctx, fields.get("roles"));
+    config.users = access::users(ctx, fields.get("users"));
     config
 }
 

@@ -26,6 +26,11 @@ pub const CONFIG_VAR: &str = "SWITCHBOARD_CONFIG";
 pub const DATA_DIR_VAR: &str = "SWITCHBOARD_DATA_DIR";
 /// Serve the web UI from this directory instead of the embedded copy (beaten by `--web-dir`).
 pub const WEB_DIR_VAR: &str = "SWITCHBOARD_WEB_DIR";
+/// An administrator key that needs no database row (bootstrap, containers): at least
+/// [`MIN_ADMIN_KEY_CHARS`] characters; it authenticates as user `admin` with the `admin` role.
+pub const ADMIN_KEY_VAR: &str = "SWITCHBOARD_ADMIN_KEY";
+/// Shortest accepted [`ADMIN_KEY_VAR`].
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
 /// The base URL of an OTLP collector; `/v1/traces` is appended.
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The full URL for traces; used as is, and wins over [`ENDPOINT_VAR`].
@@ -81,6 +86,8 @@ pub struct EnvSettings {
     /// The OTLP exporter the `OTEL_*` variables ask for; `None` when no endpoint is set or
     /// `OTEL_SDK_DISABLED=true`.
     pub telemetry: Option<TelemetryConfig>,
+    /// [`ADMIN_KEY_VAR`].
+    pub admin_key: Option<super::model::Secret>,
 }
 
 /// A variable of ours with a value that cannot be used.
@@ -96,6 +103,15 @@ pub enum EnvError {
         var: &'static str,
         /// Its value, as set.
         value: String,
+    },
+    /// Too short to be a key.
+    #[error(
+        "{var}: an admin key must have at least {min} characters, this one has {len}; make one with `openssl rand -hex 32`"
+    )]
+    ShortKey {
+        var: &'static str,
+        min: usize,
+        len: usize,
     },
 }
 
@@ -114,8 +130,20 @@ impl EnvSettings {
                 value,
             })?),
         };
+        let admin_key = match env.value(ADMIN_KEY_VAR) {
+            None => None,
+            Some(key) if key.chars().count() < MIN_ADMIN_KEY_CHARS => {
+                return Err(EnvError::ShortKey {
+                    var: ADMIN_KEY_VAR,
+                    min: MIN_ADMIN_KEY_CHARS,
+                    len: key.chars().count(),
+                });
+            }
+            Some(key) => Some(super::model::Secret::new(key)),
+        };
         Ok(Self {
             config_file: env.value(CONFIG_VAR).map(PathBuf::from),
+            admin_key,
             bind,
             data_dir: env.value(DATA_DIR_VAR).map(PathBuf::from),
             web_dir: env.value(WEB_DIR_VAR).map(PathBuf::from),

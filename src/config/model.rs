@@ -27,6 +27,139 @@ pub struct Config {
     /// Agents by name, one per file of the agents directory (`agents_dir`, default `./agents`),
     /// in name order.
     pub agents: BTreeMap<String, AgentConfig>,
+    /// Roles by name (`roles:`), always with the built-in [`ADMIN_ROLE`] and [`DEFAULT_ROLE`]
+    /// (the latter may be redefined).
+    pub roles: BTreeMap<String, RoleConfig>,
+    /// Per-user limit overrides (`users:`), by user name.
+    pub users: BTreeMap<String, LimitOverrides>,
+}
+
+/// How callers prove who they are (`server.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Nobody signs in; every caller is the local administrator. Only for a server that binds
+    /// loopback addresses alone (checked when it starts).
+    #[default]
+    None,
+    /// Every request but the public ones carries an API key (`Authorization: Bearer`) or a
+    /// session cookie made from one.
+    Keys,
+}
+
+impl AuthMode {
+    /// As written in config.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Keys => "keys",
+        }
+    }
+}
+
+/// The built-in role that may do everything, unlimited; cannot be redefined.
+pub const ADMIN_ROLE: &str = "admin";
+/// The built-in role for ordinary users (every model, agent and tool; at most 10 tool calls,
+/// then a 60 s cooldown); a `roles.user` entry replaces it.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// One role: which models, agents and tools its users may use, and their default limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleConfig {
+    pub name: String,
+    /// Only the built-in `admin`: sees everyone's runs, manages keys, reloads config.
+    pub admin: bool,
+    /// Model names this role may use (absent in config = none).
+    pub models: ToolGlobs,
+    /// Agent names this role may run (absent = none).
+    pub agents: ToolGlobs,
+    /// Exposed tool names (`server__tool`) this role may call (absent = none).
+    pub tools: ToolGlobs,
+    pub limits: Limits,
+}
+
+impl RoleConfig {
+    /// The built-in `admin`.
+    pub fn admin() -> Self {
+        Self {
+            name: ADMIN_ROLE.to_owned(),
+            admin: true,
+            models: ToolGlobs::all(),
+            agents: ToolGlobs::all(),
+            tools: ToolGlobs::all(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The built-in `user`: everything, with the seed product's tool-call quota.
+    pub fn default_user() -> Self {
+        Self {
+            name: DEFAULT_ROLE.to_owned(),
+            admin: false,
+            models: ToolGlobs::all(),
+            agents: ToolGlobs::all(),
+            tools: ToolGlobs::all(),
+            limits: Limits {
+                tool_calls: Some(CallQuota::DEFAULT),
+                requests_per_minute: Some(DEFAULT_REQUESTS_PER_MINUTE),
+                concurrent_runs: Some(DEFAULT_CONCURRENT_RUNS),
+            },
+        }
+    }
+}
+
+/// Requests per minute per key of the built-in `user` role.
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 600;
+/// Runs in progress at once per user of the built-in `user` role.
+pub const DEFAULT_CONCURRENT_RUNS: u32 = 8;
+
+/// A user's limits; `None` in a field means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Tool calls (direct invokes and a run's calls alike).
+    pub tool_calls: Option<CallQuota>,
+    /// Requests per minute per API key (any route but the public ones).
+    pub requests_per_minute: Option<u32>,
+    /// Runs in progress at once.
+    pub concurrent_runs: Option<u32>,
+}
+
+impl Limits {
+    /// These limits with a user's overrides applied.
+    pub fn with(self, overrides: &LimitOverrides) -> Limits {
+        Limits {
+            tool_calls: overrides.tool_calls.unwrap_or(self.tool_calls),
+            requests_per_minute: overrides
+                .requests_per_minute
+                .unwrap_or(self.requests_per_minute),
+            concurrent_runs: overrides.concurrent_runs.unwrap_or(self.concurrent_runs),
+        }
+    }
+}
+
+/// `users.NAME.limits`: each given field replaces the role's (`Some(None)` = `unlimited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitOverrides {
+    pub tool_calls: Option<Option<CallQuota>>,
+    pub requests_per_minute: Option<Option<u32>>,
+    pub concurrent_runs: Option<Option<u32>>,
+}
+
+/// At most `calls` tool calls within `window`; the call that reaches it starts a `cooldown`
+/// during which every call is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallQuota {
+    pub calls: u32,
+    pub window: Duration,
+    pub cooldown: Duration,
+}
+
+impl CallQuota {
+    /// The seed product's numbers: 10 calls, then 60 s of cooldown.
+    pub const DEFAULT: CallQuota = CallQuota {
+        calls: 10,
+        window: Duration::from_secs(60),
+        cooldown: Duration::from_secs(60),
+    };
 }
 
 /// One entry of `models:`, in the shape of the seed project's `models.yaml` plus our additions.
@@ -147,7 +280,15 @@ pub struct ServerSettings {
     /// Most characters in any one of those messages (`server.max_message_chars`,
     /// 1 – 10 000 000, default 200 000).
     pub max_message_chars: usize,
+    /// Largest request body in bytes (`server.max_body_bytes`, 1 KiB – 1 GiB, default 4 MiB):
+    /// a bigger one is refused with 413 before it is read.
+    pub max_body_bytes: usize,
+    /// How callers authenticate (`server.auth`, default `none`).
+    pub auth: AuthMode,
 }
+
+/// Default `server.max_body_bytes`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Default `server.max_messages`.
 pub const DEFAULT_MAX_MESSAGES: usize = 1_000;

@@ -31,6 +31,8 @@ const SERVER_KEYS: &[&str] = &[
     "allowed_origins",
     "max_messages",
     "max_message_chars",
+    "max_body_bytes",
+    "auth",
 ];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
@@ -49,6 +51,8 @@ impl Default for ServerSettings {
             allowed_origins: Vec::new(),
             max_messages: super::model::DEFAULT_MAX_MESSAGES,
             max_message_chars: super::model::DEFAULT_MAX_MESSAGE_CHARS,
+            max_body_bytes: super::model::DEFAULT_MAX_BODY_BYTES,
+            auth: super::model::AuthMode::None,
         }
     }
 }
@@ -136,6 +140,31 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
         10_000_000,
         &mut settings.max_message_chars,
     );
+    cap("max_body_bytes", 1 << 30, &mut settings.max_body_bytes);
+    if settings.max_body_bytes < 1024
+        && let Some(node) = fields.get("max_body_bytes")
+    {
+        ctx.error(
+            node.pos,
+            &child_path("server", "max_body_bytes"),
+            format!("must be at least 1024, found {}", settings.max_body_bytes),
+        );
+        settings.max_body_bytes = super::model::DEFAULT_MAX_BODY_BYTES;
+    }
+    if let Some(node) = fields.get("auth") {
+        let path = child_path("server", "auth");
+        if let Some(text) = ctx.string(node, &path) {
+            match text.trim() {
+                "none" => settings.auth = super::model::AuthMode::None,
+                "keys" => settings.auth = super::model::AuthMode::Keys,
+                _ => ctx.error(
+                    node.pos,
+                    &path,
+                    format!("expected `none` or `keys`{}", shown(&text)),
+                ),
+            }
+        }
+    }
     if let Some(node) = fields.get("public_hosts") {
         settings.public_hosts = checked_list(ctx, node, "public_hosts", host_problem);
     }

@@ -207,6 +207,7 @@ fn make_spec(
         cancel: CancellationToken::new(),
         trace_id: None,
         temperature: None,
+        user: None,
     };
     (spec, tools)
 }

@@ -37,6 +37,10 @@ pub enum ToolFailure {
     Unavailable {
         message: String,
     },
+    /// The caller's role or limits refused the call; nothing was sent.
+    Refused {
+        message: String,
+    },
 }
 
 /// The tools one run may use.
@@ -97,6 +101,9 @@ pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
             after.as_millis()
         ),
         ToolFailure::Unavailable { message } => format!("Error: `{name}` could not run: {message}"),
+        ToolFailure::Refused { message } => format!(
+            "Error: the call to `{name}` was refused and not made: {message}. Do not retry it now; answer with what you have."
+        ),
     }
 }
 

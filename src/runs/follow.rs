@@ -199,7 +199,7 @@ async fn poll_until_finished(store: &Store, run_id: RunId, first: Duration) -> O
     loop {
         tokio::time::sleep(wait).await;
         wait = POLL_INTERVAL;
-        match store.get_run(run_id).await {
+        match store.get_run(crate::store::Scope::All, run_id).await {
             Ok(run) if run.summary.status == RunStatus::Running => {}
             Ok(run) => return Some(finished_event(&run.summary)),
             Err(err) => {

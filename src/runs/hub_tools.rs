@@ -12,6 +12,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::access::Caller;
 use crate::config::model::ToolGlobs;
 use crate::domain::{ToolDefinition, ToolProgress};
 use crate::engine::{ToolFailure, ToolInvoker, ToolOutput};
@@ -19,23 +20,26 @@ use crate::hub::{Hub, InvokeError};
 use crate::mcp::{CallOptions, McpError};
 use crate::tools::ToolEntry;
 
-/// The tools one run may use.
+/// The tools one run may use, called as the run's starter.
 pub struct HubTools {
     hub: Hub,
+    caller: Caller,
     tools: BTreeMap<String, Arc<ToolEntry>>,
 }
 
 impl HubTools {
-    /// Tools of the current catalog whose exposed names match `globs` (compiled when the config
-    /// was loaded, so starting a run compiles nothing; [`ToolGlobs::all`] for every tool).
-    pub fn new(hub: Hub, globs: &ToolGlobs) -> Self {
+    /// Tools of the current catalog that `caller`'s role grants and whose exposed names match
+    /// `globs` (compiled when the config was loaded, so starting a run compiles nothing;
+    /// [`ToolGlobs::all`] for every tool): role ∩ agent ∩ the servers' own filters (already
+    /// applied to the catalog).
+    pub fn new(hub: Hub, caller: Caller, globs: &ToolGlobs) -> Self {
         let tools = hub
             .catalog()
             .iter()
-            .filter(|t| globs.is_match(&t.exposed_name))
+            .filter(|t| globs.is_match(&t.exposed_name) && caller.may_use_tool(&t.exposed_name))
             .map(|t| (t.exposed_name.clone(), t.clone()))
             .collect();
-        Self { hub, tools }
+        Self { hub, caller, tools }
     }
 }
 
@@ -84,6 +88,7 @@ impl ToolInvoker for HubTools {
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let hub = self.hub.clone();
+        let caller = self.caller.clone();
         let name = name.to_owned();
         let known = self.tools.contains_key(&name);
         let available: Vec<String> = if known {
@@ -100,7 +105,7 @@ impl ToolInvoker for HubTools {
                 timeout: Some(timeout),
                 traceparent,
             };
-            let outcome = hub.invoke(&name, arguments, options).await;
+            let outcome = hub.invoke(&caller, &name, arguments, options).await;
             match outcome {
                 Ok(outcome) => Ok(ToolOutput {
                     text: result_text(&outcome.result),
@@ -111,6 +116,11 @@ impl ToolInvoker for HubTools {
                 Err(InvokeError::UnknownTool { .. }) => Err(ToolFailure::UnknownTool {
                     available: Vec::new(),
                 }),
+                Err(err @ (InvokeError::Forbidden { .. } | InvokeError::Limited(_))) => {
+                    Err(ToolFailure::Refused {
+                        message: err.to_string(),
+                    })
+                }
                 Err(InvokeError::InvalidArguments { errors, .. }) => {
                     Err(ToolFailure::InvalidArguments {
                         errors: errors.iter().map(ToString::to_string).collect(),

@@ -1,10 +1,11 @@
 //! Conversations and their messages. Writes go through the writer (ordered with run events);
 //! reads use the reader pool.
 
+use super::access::AccessWrite;
 use super::db::{Statement, Tx};
 use super::error::corrupt;
 use super::runs::page_size;
-use super::{ConversationDetail, ConversationRecord, MessageRecord, Store, StoreError};
+use super::{ConversationDetail, ConversationRecord, MessageRecord, Scope, Store, StoreError};
 use crate::domain::{ConversationId, RunId, UnixMillis, now_millis};
 
 /// Roles a stored message may have.
@@ -15,16 +16,23 @@ pub(super) enum Write {
     CreateConversation {
         id: ConversationId,
         title: String,
+        user: Option<String>,
         at: UnixMillis,
     },
     RenameConversation {
         id: ConversationId,
         title: String,
         at: UnixMillis,
+        /// Only if it is this user's.
+        user: Option<String>,
     },
     DeleteConversation {
         id: ConversationId,
+        /// Only if it is this user's.
+        user: Option<String>,
     },
+    /// Keys and sessions (`store::access`).
+    Access(AccessWrite),
     AppendMessage {
         conversation: ConversationId,
         role: String,
@@ -40,17 +48,23 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Database`] or [`StoreError::Closed`].
-    pub async fn create_conversation(&self, title: &str) -> Result<ConversationRecord, StoreError> {
+    pub async fn create_conversation(
+        &self,
+        title: &str,
+        user: Option<&str>,
+    ) -> Result<ConversationRecord, StoreError> {
         let at = now_millis();
         let record = ConversationRecord {
             id: ConversationId::new(),
             title: title.to_owned(),
             created_at: at,
             updated_at: at,
+            user: user.map(str::to_owned),
         };
         self.write(Write::CreateConversation {
             id: record.id,
             title: record.title.clone(),
+            user: record.user.clone(),
             at,
         })
         .await?;
@@ -66,25 +80,21 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn list_conversations(
         &self,
+        scope: Scope<'_>,
         limit: u32,
         before: Option<ConversationId>,
     ) -> Result<Vec<ConversationRecord>, StoreError> {
-        // Ids are UUID v7 strings: their text order is their creation order.
-        let statement = match before {
-            Some(before) => Statement::new(
-                "SELECT id, title, created_at, updated_at FROM conversations \
-                 WHERE id < $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(before.to_string()),
-            None => Statement::new(
-                "SELECT id, title, created_at, updated_at FROM conversations \
-                 ORDER BY id DESC LIMIT $1",
-            ),
-        };
-        let rows: Vec<ConversationRow> = self
-            .reader
-            .fetch_all(statement.bind(i64::from(page_size(limit))))
-            .await?;
+        // Ids are UUID v7 strings: their text order is their creation order. An absent filter
+        // is a NULL parameter, so one statement serves every case.
+        let statement = Statement::new(
+            "SELECT id, title, created_at, updated_at, user_name FROM conversations \
+             WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR user_name = $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(before.map(|id| id.to_string()))
+        .bind(scope.user())
+        .bind(i64::from(page_size(limit)));
+        let rows: Vec<ConversationRow> = self.reader.fetch_all(statement).await?;
         Ok(rows
             .into_iter()
             .map(ConversationRow::into_record)
@@ -98,15 +108,18 @@ impl Store {
     /// [`StoreError::NotFound`] or [`StoreError::Database`].
     pub async fn get_conversation(
         &self,
+        scope: Scope<'_>,
         id: ConversationId,
     ) -> Result<ConversationDetail, StoreError> {
         let row: Option<ConversationRow> = self
             .reader
             .fetch_optional(
                 Statement::new(
-                    "SELECT id, title, created_at, updated_at FROM conversations WHERE id = $1",
+                    "SELECT id, title, created_at, updated_at, user_name FROM conversations \
+                     WHERE id = $1 AND ($2 IS NULL OR user_name = $2)",
                 )
-                .bind(id.to_string()),
+                .bind(id.to_string())
+                .bind(scope.user()),
             )
             .await?;
         let conversation = row
@@ -139,6 +152,7 @@ impl Store {
     /// [`StoreError::NotFound`], [`StoreError::Database`] or [`StoreError::Closed`].
     pub async fn rename_conversation(
         &self,
+        scope: Scope<'_>,
         id: ConversationId,
         title: &str,
     ) -> Result<(), StoreError> {
@@ -146,6 +160,7 @@ impl Store {
             id,
             title: title.to_owned(),
             at: now_millis(),
+            user: scope.user().map(str::to_owned),
         })
         .await
     }
@@ -156,8 +171,16 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::NotFound`], [`StoreError::Database`] or [`StoreError::Closed`].
-    pub async fn delete_conversation(&self, id: ConversationId) -> Result<(), StoreError> {
-        self.write(Write::DeleteConversation { id }).await
+    pub async fn delete_conversation(
+        &self,
+        scope: Scope<'_>,
+        id: ConversationId,
+    ) -> Result<(), StoreError> {
+        self.write(Write::DeleteConversation {
+            id,
+            user: scope.user().map(str::to_owned),
+        })
+        .await
     }
 
     /// Append a message (`role` is `user` or `assistant`). Written in order with the run events
@@ -196,6 +219,7 @@ struct ConversationRow {
     title: String,
     created_at: i64,
     updated_at: i64,
+    user_name: Option<String>,
 }
 
 impl ConversationRow {
@@ -208,6 +232,7 @@ impl ConversationRow {
             title: self.title,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            user: self.user_name,
         })
     }
 }
@@ -241,47 +266,66 @@ pub(super) async fn apply_write(
     write: &Write,
 ) -> Result<Result<(), StoreError>, sqlx::Error> {
     match write {
-        Write::CreateConversation { id, title, at } => {
+        Write::CreateConversation {
+            id,
+            title,
+            user,
+            at,
+        } => {
             tx.execute(
                 Statement::new(
-                    "INSERT INTO conversations (id, title, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $3)",
+                    "INSERT INTO conversations (id, title, created_at, updated_at, user_name) \
+                     VALUES ($1, $2, $3, $3, $4)",
                 )
                 .bind(id.to_string())
                 .bind(title.as_str())
-                .bind(*at),
+                .bind(*at)
+                .bind(user.as_deref()),
             )
             .await?;
         }
-        Write::RenameConversation { id, title, at } => {
+        Write::Access(write) => return super::access::apply(tx, write).await,
+        Write::RenameConversation {
+            id,
+            title,
+            at,
+            user,
+        } => {
             let updated = tx
                 .execute(
                     Statement::new(
-                        "UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1",
+                        "UPDATE conversations SET title = $2, updated_at = $3 \
+                         WHERE id = $1 AND ($4 IS NULL OR user_name = $4)",
                     )
                     .bind(id.to_string())
                     .bind(title.as_str())
-                    .bind(*at),
+                    .bind(*at)
+                    .bind(user.as_deref()),
                 )
                 .await?;
             if updated == 0 {
                 return Ok(Err(conversation_not_found(*id)));
             }
         }
-        Write::DeleteConversation { id } => {
+        Write::DeleteConversation { id, user } => {
             let id = id.to_string();
-            tx.execute(
-                Statement::new("DELETE FROM messages WHERE conversation_id = $1").bind(id.as_str()),
-            )
-            .await?;
+            // The owner check comes first, so nothing of another user's conversation is touched.
             let deleted = tx
                 .execute(
-                    Statement::new("DELETE FROM conversations WHERE id = $1").bind(id.as_str()),
+                    Statement::new(
+                        "DELETE FROM conversations WHERE id = $1 AND ($2 IS NULL OR user_name = $2)",
+                    )
+                    .bind(id.as_str())
+                    .bind(user.as_deref()),
                 )
                 .await?;
             if deleted == 0 {
                 return Ok(Err(StoreError::NotFound(format!("conversation {id}"))));
             }
+            tx.execute(
+                Statement::new("DELETE FROM messages WHERE conversation_id = $1").bind(id.as_str()),
+            )
+            .await?;
             // Runs stay for debugging, detached from the conversation that no longer exists.
             tx.execute(
                 Statement::new("UPDATE runs SET conversation_id = NULL WHERE conversation_id = $1")

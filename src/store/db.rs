@@ -150,6 +150,14 @@ impl Db {
         }
     }
 
+    /// Run `SELECT 1` (is the database there?).
+    pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+
     /// Whether [`Db::close`] was called.
     pub(super) fn is_closed(&self) -> bool {
         match self {

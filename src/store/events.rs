@@ -96,6 +96,7 @@ pub(super) async fn apply_event(
             model,
             user_message,
             trace_id,
+            user,
             at,
         } => {
             let run = Statement::new(INSERT_RUN)
@@ -107,7 +108,8 @@ pub(super) async fn apply_event(
                 .bind(user_message.as_str())
                 .bind(trace_id.as_deref())
                 .bind(*at)
-                .bind(owner);
+                .bind(owner)
+                .bind(user.as_deref());
             tx.execute(run).await?;
             Ok(Ok(()))
         }
@@ -182,8 +184,8 @@ pub(super) async fn apply_event(
 
 /// `RunStarted`'s row; a replayed event changes nothing.
 const INSERT_RUN: &str = "INSERT INTO runs (id, conversation_id, agent, model, status, \
-     user_message, trace_id, started_at, owner, heartbeat_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) \
+     user_message, trace_id, started_at, owner, heartbeat_at, user_name) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10) \
      ON CONFLICT (id) DO NOTHING";
 
 /// `StepStarted`'s row. A retry starts the same step again: the row is reset, not duplicated.

@@ -15,6 +15,111 @@ pub struct ConversationRecord {
     pub created_at: UnixMillis,
     /// Last rename or message.
     pub updated_at: UnixMillis,
+    /// Who it belongs to; `None` for conversations from before users existed.
+    pub user: Option<String>,
+}
+
+/// Whose rows a read or write may touch: everyone's (administrators, the command line) or one
+/// user's, in which case another user's row is exactly like a missing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    User(&'a str),
+}
+
+impl<'a> Scope<'a> {
+    /// `None` (no owner filter, as `Caller::owner` says for admins) is [`Scope::All`].
+    pub fn of(owner: Option<&'a str>) -> Self {
+        owner.map_or(Scope::All, Scope::User)
+    }
+
+    /// The user to filter by, if any.
+    pub fn user(self) -> Option<&'a str> {
+        match self {
+            Scope::All => None,
+            Scope::User(user) => Some(user),
+        }
+    }
+}
+
+/// A stored API key. `hash` is the SHA-256 (hex) of the key; the key itself is never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The public part of the key (`sb_<id>_…`).
+    pub id: String,
+    pub user: String,
+    pub role: String,
+    pub hash: String,
+    pub created_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+    pub revoked_at: Option<UnixMillis>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .field("hash", &"…")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish()
+    }
+}
+
+/// A browser session, by the hash of its cookie value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: String,
+    pub key_id: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+/// One line of the audit log (see `access::AuditEvent` for the vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: UnixMillis,
+    pub user: Option<String>,
+    pub key_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub client: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// A stored audit line with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub entry: AuditEntry,
+}
+
+/// Which audit lines [`Store::list_audit`](super::Store::list_audit) returns (AND of the set
+/// filters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// At or after.
+    pub since: Option<UnixMillis>,
+    /// Strictly before.
+    pub until: Option<UnixMillis>,
+    /// Page size: 0 means [`DEFAULT_RUN_PAGE`], at most [`MAX_RUN_PAGE`].
+    pub limit: u32,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditRecord>,
+    pub next_cursor: Option<String>,
 }
 
 /// A conversation and all its messages, oldest first.
@@ -50,6 +155,8 @@ pub struct RunFilter {
     pub until: Option<UnixMillis>,
     /// Case-insensitive substring of the user message (`%` and `_` match themselves).
     pub search: Option<String>,
+    /// Runs of this user only (exact).
+    pub user: Option<String>,
     /// Page size: 0 means [`DEFAULT_RUN_PAGE`], anything above [`MAX_RUN_PAGE`] is clamped.
     pub limit: u32,
     /// `next_cursor` of the previous page.
@@ -78,6 +185,8 @@ pub struct RunSummary {
     pub id: RunId,
     /// `None` once the conversation has been deleted (runs are kept for debugging).
     pub conversation_id: Option<ConversationId>,
+    /// Who started it; `None` for runs from before users existed.
+    pub user: Option<String>,
     pub agent: Option<String>,
     pub model: String,
     pub status: RunStatus,

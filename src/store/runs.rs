@@ -8,25 +8,25 @@ use super::db::{Arg, Statement};
 use super::error::corrupt;
 use super::{
     DEFAULT_RUN_PAGE, EXCERPT_CHARS, MAX_RUN_PAGE, RunDetail, RunFilter, RunPage, RunSummary,
-    StepEdge, StepRecord, Store, StoreError,
+    Scope, StepEdge, StepRecord, Store, StoreError,
 };
 use crate::domain::{RunId, RunStatus, StepKind, StepStatus, UnixMillis};
 
 /// Summary columns of a listing: long texts are cut in SQL (one character more than an excerpt
 /// keeps, so [`excerpt`] knows whether it was cut) to keep large messages out of the page.
-const LIST_COLUMNS: &str = "r.id, r.conversation_id, r.agent, r.model, r.status, \
+const LIST_COLUMNS: &str = "r.id, r.conversation_id, r.user_name, r.agent, r.model, r.status, \
     substr(r.user_message, 1, 201) AS user_message, substr(r.answer, 1, 201) AS answer, \
     substr(r.error, 1, 201) AS error, r.trace_id, r.started_at, r.finished_at, \
     r.input_tokens, r.output_tokens, \
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS step_count, \
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.kind = 'act') AS tool_call_count";
 
-const DETAIL_SQL: &str = "SELECT r.id, r.conversation_id, r.agent, r.model, r.status, \
+const DETAIL_SQL: &str = "SELECT r.id, r.conversation_id, r.user_name, r.agent, r.model, r.status, \
     r.user_message, r.answer, r.error, r.trace_id, r.started_at, r.finished_at, \
     r.input_tokens, r.output_tokens, \
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS step_count, \
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.kind = 'act') AS tool_call_count \
-    FROM runs r WHERE r.id = $1";
+    FROM runs r WHERE r.id = $1 AND ($2 IS NULL OR r.user_name = $2)";
 
 impl Store {
     /// Runs matching `filter`, newest first, one page at a time.
@@ -45,6 +45,10 @@ impl Store {
         if let Some(agent) = &filter.agent {
             let p = query.arg(agent.as_str());
             query.condition(format!("r.agent = {p}"));
+        }
+        if let Some(user) = &filter.user {
+            let p = query.arg(user.as_str());
+            query.condition(format!("r.user_name = {p}"));
         }
         if let Some(model) = &filter.model {
             let p = query.arg(model.as_str());
@@ -104,11 +108,16 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`] or [`StoreError::Database`].
-    pub async fn get_run(&self, id: RunId) -> Result<RunDetail, StoreError> {
+    /// [`StoreError::NotFound`] (also for another user's run, with `Scope::User`) or
+    /// [`StoreError::Database`].
+    pub async fn get_run(&self, scope: Scope<'_>, id: RunId) -> Result<RunDetail, StoreError> {
         let row: Option<RunRow> = self
             .reader
-            .fetch_optional(Statement::new(DETAIL_SQL).bind(id.to_string()))
+            .fetch_optional(
+                Statement::new(DETAIL_SQL)
+                    .bind(id.to_string())
+                    .bind(scope.user()),
+            )
             .await?;
         let summary = row
             .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?
@@ -209,6 +218,7 @@ fn parse_cursor(cursor: &str) -> Result<(UnixMillis, RunId), StoreError> {
 struct RunRow {
     id: String,
     conversation_id: Option<String>,
+    user_name: Option<String>,
     agent: Option<String>,
     model: String,
     status: String,
@@ -233,6 +243,7 @@ impl RunRow {
         Ok(RunSummary {
             id: self.id.parse().map_err(|_| corrupt("run id", &self.id))?,
             conversation_id,
+            user: self.user_name,
             agent: self.agent,
             model: self.model,
             status: RunStatus::parse(&self.status)

@@ -18,10 +18,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::access::insert_audit;
 use super::conversations::{Write, apply_write};
 use super::db::Db;
 use super::error::StoreError;
 use super::events::{apply_event, interrupt_orphaned, renew_leases};
+use super::records::AuditEntry;
 use crate::domain::{RunEvent, now_millis};
 
 /// Most commands written in one transaction. Large enough to amortize the commit, small enough
@@ -43,6 +45,8 @@ pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub(super) enum Command {
     /// A durable run event; nobody waits for it.
     Event(RunEvent),
+    /// An audit line; nobody waits for it either.
+    Audit(AuditEntry),
     /// A conversation write; the caller waits for its outcome.
     Write(Write, Reply),
     /// Answered once everything sent before it is committed (or has failed and been logged).
@@ -102,6 +106,7 @@ async fn keep_leases(db: &Db, owner: &str, lease: Duration) {
 /// A command that changes rows, with whoever waits for its outcome.
 enum Work {
     Event(RunEvent),
+    Audit(AuditEntry),
     Write(Write, Reply),
 }
 
@@ -111,6 +116,7 @@ async fn write_batch(db: &Db, owner: &str, commands: Vec<Command>, failures: &At
     for command in commands {
         match command {
             Command::Event(event) => work.push(Work::Event(event)),
+            Command::Audit(entry) => work.push(Work::Audit(entry)),
             Command::Write(write, reply) => work.push(Work::Write(write, reply)),
             Command::Flush(done) => flushes.push(done),
         }
@@ -129,7 +135,7 @@ async fn write_batch(db: &Db, owner: &str, commands: Vec<Command>, failures: &At
                 tracing::error!(error = %err, commands = work.len(), "store batch not written");
                 for item in work {
                     match item {
-                        Work::Event(_) => {
+                        Work::Event(_) | Work::Audit(_) => {
                             failures.fetch_add(1, Ordering::Relaxed);
                         }
                         Work::Write(..) => {
@@ -214,6 +220,7 @@ async fn write_together(
     for item in work {
         outcomes.push(match item {
             Work::Event(event) => apply_event(&mut tx, event, owner).await?,
+            Work::Audit(entry) => insert_audit(&mut tx, entry).await?,
             Work::Write(write, _) => apply_write(&mut tx, write).await?,
         });
     }
@@ -246,6 +253,11 @@ fn finish(item: Work, outcome: Result<(), StoreError>, failures: &AtomicU64) {
                 tracing::error!(error = %error_chain(err), "store write failed");
             }
             let _ = reply.send(outcome);
+        }
+        Work::Audit(entry) => {
+            if let Err(err) = outcome {
+                tracing::error!(error = %error_chain(&err), action = %entry.action, "audit line not stored");
+            }
         }
         Work::Event(event) => {
             if let Err(err) = outcome {

@@ -455,6 +455,7 @@ mod tests {
             model: "gpt".into(),
             user_message: "hi".into(),
             trace_id: trace_id.map(crate::domain::TraceId::from),
+            user: None,
             at,
         }
     }

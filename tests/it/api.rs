@@ -63,9 +63,16 @@ async fn router_over(t: &TestHub) -> Router {
         runs: RunService::new(
             t.hub.clone(),
             models,
-            store,
+            store.clone(),
             Default::default(),
             switchboard::telemetry::Telemetry::off(),
+        ),
+        auth: switchboard::auth::Authenticator::new(
+            switchboard::config::AuthMode::None,
+            store,
+            Default::default(),
+            Default::default(),
+            None,
         ),
     })
 }

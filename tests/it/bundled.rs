@@ -87,7 +87,12 @@ fn assert_ok(outcome: &InvokeOutcome) {
 
 async fn invoke(hub: &TestHub, name: &str, args: Value) -> InvokeOutcome {
     hub.hub
-        .invoke(name, args, CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            name,
+            args,
+            CallOptions::default(),
+        )
         .await
         .unwrap_or_else(|err| panic!("`{name}` failed: {err}"))
 }
@@ -225,6 +230,7 @@ async fn check_bundled(hub: &TestHub, transport: &str) {
     let err = hub
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "calc__evaluate",
             json!({"expression": 5}),
             CallOptions::default(),
@@ -240,6 +246,7 @@ async fn check_bundled(hub: &TestHub, transport: &str) {
     let err = hub
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "calc__evaluate_many",
             json!({"expressions": ["1+1", 2, "3"]}),
             CallOptions::default(),
@@ -253,7 +260,12 @@ async fn check_bundled(hub: &TestHub, transport: &str) {
     assert_eq!(paths, ["/expressions/1"], "{errors:?}");
     let err = hub
         .hub
-        .invoke("notes__get_note", json!({}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "notes__get_note",
+            json!({}),
+            CallOptions::default(),
+        )
         .await
         .expect_err("id is required");
     let InvokeError::InvalidArguments { errors, .. } = err else {
@@ -265,7 +277,12 @@ async fn check_bundled(hub: &TestHub, transport: &str) {
 
     let err = hub
         .hub
-        .invoke("calc__nope", json!({}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "calc__nope",
+            json!({}),
+            CallOptions::default(),
+        )
         .await
         .expect_err("no such tool");
     assert!(
@@ -276,6 +293,7 @@ async fn check_bundled(hub: &TestHub, transport: &str) {
     let err = hub
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "evaluate",
             json!({"expression": "1"}),
             CallOptions::default(),
@@ -469,6 +487,7 @@ async fn progress_and_tool_list_changes_reach_the_hub() {
     let outcome = hub
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "testkit__sleep",
             json!({"ms": 500, "steps": 5}),
             CallOptions {
@@ -515,7 +534,12 @@ async fn progress_and_tool_list_changes_reach_the_hub() {
     // Its schema came along: it is validated like any other tool.
     let err = hub
         .hub
-        .invoke("testkit__late_echo", json!({}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "testkit__late_echo",
+            json!({}),
+            CallOptions::default(),
+        )
         .await
         .expect_err("message is required");
     assert!(
@@ -603,7 +627,12 @@ async fn catalog_caps_and_filters_apply_per_server() {
     // Filtered tools are not callable, even though the server has them.
     let err = hub
         .hub
-        .invoke("picky__sleep", json!({"ms": 1}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "picky__sleep",
+            json!({"ms": 1}),
+            CallOptions::default(),
+        )
         .await
         .expect_err("sleep is filtered out");
     assert!(matches!(err, InvokeError::UnknownTool { .. }), "{err:?}");

@@ -109,7 +109,9 @@ async fn long_call_reports_progress(t: &TestHub) {
         timeout: None,
         traceparent: None,
     };
+    let local = switchboard::access::Caller::local();
     let call = t.hub.invoke(
+        &local,
         "everything__trigger-long-running-operation",
         json!({"duration": 2, "steps": 4}),
         options,
@@ -142,6 +144,7 @@ async fn timeout_leaves_the_session_usable(t: &TestHub) {
     let outcome = t
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "everything__trigger-long-running-operation",
             json!({"duration": 30, "steps": 30}),
             CallOptions {
@@ -270,7 +273,12 @@ fn event_stream(endpoint: String) -> Response {
 async fn call(t: &TestHub, tool: &str, arguments: Value) -> String {
     let outcome = t
         .hub
-        .invoke(tool, arguments, CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            tool,
+            arguments,
+            CallOptions::default(),
+        )
         .await
         .unwrap_or_else(|err| panic!("{tool}: {err}"));
     assert_ne!(outcome.result.is_error, Some(true), "{tool}: {outcome:?}");

@@ -130,6 +130,7 @@ async fn sleep_in_background(
     let name = format!("{server}__sleep");
     let call = tokio::spawn(async move {
         hub.invoke(
+            &switchboard::access::Caller::local(),
             &name,
             json!({"ms": ms, "steps": ms / 50}),
             CallOptions {
@@ -152,6 +153,7 @@ async fn sleep_in_background(
 async fn echo(hub: &TestHub, server: &str, message: &str) -> Result<InvokeOutcome, InvokeError> {
     hub.hub
         .invoke(
+            &switchboard::access::Caller::local(),
             &format!("{server}__echo"),
             json!({"message": message}),
             CallOptions::default(),
@@ -218,7 +220,12 @@ async fn exit_mid_call_reports_the_code_and_stderr() {
     let old_pid = pid_of(&hub, "crashy");
     let result = hub
         .hub
-        .invoke("crashy__exit", json!({"code": 7}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "crashy__exit",
+            json!({"code": 7}),
+            CallOptions::default(),
+        )
         .await;
     let err = match result {
         Err(InvokeError::Mcp(err)) => err,
@@ -371,6 +378,7 @@ async fn a_hanging_tool_times_out_and_the_server_is_told() {
     let result = hub
         .hub
         .invoke(
+            &switchboard::access::Caller::local(),
             "sloth__sleep",
             json!({"ms": 60_000}),
             CallOptions::default(),
@@ -444,7 +452,12 @@ async fn a_stdout_flood_mid_call_names_the_frame_cap() {
     let started = Instant::now();
     let err = hub
         .hub
-        .invoke("gusher__flood", json!({}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "gusher__flood",
+            json!({}),
+            CallOptions::default(),
+        )
         .await
         .expect_err("a flooding call cannot succeed");
     let message = err.to_string();
@@ -484,7 +497,12 @@ async fn max_concurrency_queues_calls_in_waves() {
         let hub = hub.hub.clone();
         async move {
             let outcome = hub
-                .invoke("narrow__sleep", json!({"ms": 300}), CallOptions::default())
+                .invoke(
+                    &switchboard::access::Caller::local(),
+                    "narrow__sleep",
+                    json!({"ms": 300}),
+                    CallOptions::default(),
+                )
                 .await;
             (outcome, t0.elapsed())
         }

@@ -69,7 +69,7 @@ on_both_backends!(
 async fn sqlite_writes_wait_out_a_long_foreign_lock() {
     let db = TestDb::sqlite();
     let store = db.open().await;
-    let conversation = store.create_conversation("locked").await.unwrap();
+    let conversation = store.create_conversation("locked", None).await.unwrap();
     let options = SqliteConnectOptions::from_str(&db.url).unwrap();
     let mut other = SqliteConnection::connect_with(&options).await.unwrap();
     sqlx::raw_sql("BEGIN IMMEDIATE; DELETE FROM conversations WHERE id = 'none';")
@@ -89,7 +89,10 @@ async fn sqlite_writes_wait_out_a_long_foreign_lock() {
     });
     let read_started = Instant::now();
     store.list_runs(&RunFilter::default()).await.unwrap();
-    store.get_conversation(conversation.id).await.unwrap();
+    store
+        .get_conversation(switchboard::store::Scope::All, conversation.id)
+        .await
+        .unwrap();
     assert!(
         read_started.elapsed() < Duration::from_secs(2),
         "reads waited on the lock"
@@ -103,12 +106,18 @@ async fn sqlite_writes_wait_out_a_long_foreign_lock() {
         .expect("the append waited for the lock");
     store.flush().await;
     assert_eq!(store.write_failures(), 0);
-    let run = store.get_run(run_id).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, run_id)
+        .await
+        .unwrap();
     assert_eq!(
         (run.summary.status, run.steps.len()),
         (RunStatus::Succeeded, 5)
     );
-    let detail = store.get_conversation(conversation.id).await.unwrap();
+    let detail = store
+        .get_conversation(switchboard::store::Scope::All, conversation.id)
+        .await
+        .unwrap();
     assert_eq!(detail.messages.len(), 1);
 }
 
@@ -206,6 +215,7 @@ fn run_started(run_id: RunId, conversation_id: ConversationId, at: UnixMillis) -
         model: "fake-model".to_owned(),
         user_message: "what time is it?".to_owned(),
         trace_id: None,
+        user: None,
         at,
     }
 }
@@ -296,6 +306,7 @@ async fn records_a_full_run(db: &TestDb) {
             model: "fake-model".to_owned(),
             user_message: "What time is it in Paris and in Tokyo?".to_owned(),
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            user: None,
             at: T0,
         },
         RunEvent::StepStarted {
@@ -434,6 +445,7 @@ async fn records_a_full_run(db: &TestDb) {
     let summary = RunSummary {
         id: run_id,
         conversation_id: Some(conversation),
+        user: None,
         agent: Some("helper".to_owned()),
         model: "fake-model".to_owned(),
         status: RunStatus::Succeeded,
@@ -510,13 +522,21 @@ async fn records_a_full_run(db: &TestDb) {
             StepEdge { from: 2, to: 3 },
         ],
     };
-    assert_eq!(store.get_run(run_id).await.unwrap(), expected);
+    assert_eq!(
+        store
+            .get_run(switchboard::store::Scope::All, run_id)
+            .await
+            .unwrap(),
+        expected
+    );
     // The listing shows the same summary.
     let page = store.list_runs(&RunFilter::default()).await.unwrap();
     assert_eq!(page.runs, vec![summary]);
     assert_eq!(page.next_cursor, None);
     assert!(matches!(
-        store.get_run(RunId::new()).await,
+        store
+            .get_run(switchboard::store::Scope::All, RunId::new())
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.write_failures(), 0);
@@ -557,7 +577,10 @@ async fn a_retried_step_keeps_one_row(db: &TestDb) {
     });
     store.flush().await;
 
-    let run = store.get_run(run_id).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, run_id)
+        .await
+        .unwrap();
     assert_eq!(run.steps.len(), 2);
     let retried = &run.steps[1];
     assert_eq!(
@@ -580,7 +603,10 @@ async fn a_bad_event_is_counted_and_spares_its_batch(db: &TestDb) {
     store.flush().await;
 
     assert_eq!(store.write_failures(), 1);
-    let run = store.get_run(good).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, good)
+        .await
+        .unwrap();
     assert_eq!(run.summary.status, RunStatus::Succeeded);
     assert_eq!(run.steps.len(), 5);
     assert!(run.steps.iter().all(|s| s.status == StepStatus::Succeeded));
@@ -600,7 +626,10 @@ async fn finishing_a_run_closes_its_running_steps(db: &TestDb) {
         ],
     );
     store.flush().await;
-    let run = store.get_run(run_id).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, run_id)
+        .await
+        .unwrap();
     assert_eq!(run.summary.status, RunStatus::Cancelled);
     let statuses: Vec<_> = run
         .steps
@@ -635,6 +664,7 @@ async fn lists_runs_with_filters_and_pages(db: &TestDb) {
                 "x".repeat(300)
             ),
             trace_id: None,
+            user: None,
             at,
         });
         if i % 3 != 0 {
@@ -655,6 +685,7 @@ async fn lists_runs_with_filters_and_pages(db: &TestDb) {
         model: "m9".to_owned(),
         user_message: "Weather in ZÜRICH".to_owned(),
         trace_id: None,
+        user: None,
         at: T0 - 1000,
     });
     store.flush().await;
@@ -770,30 +801,48 @@ async fn lists_runs_with_filters_and_pages(db: &TestDb) {
     let excerpt = &page.runs[0].user_message;
     assert_eq!(excerpt.chars().count(), 200);
     assert!(excerpt.ends_with('…'), "{excerpt}");
-    let detail = store.get_run(ids[11]).await.unwrap();
+    let detail = store
+        .get_run(switchboard::store::Scope::All, ids[11])
+        .await
+        .unwrap();
     assert!(detail.summary.user_message.ends_with(&"x".repeat(300)));
 }
 
 async fn conversations_and_messages(db: &TestDb) {
     let store = db.open().await;
-    let first = store.create_conversation("first").await.unwrap();
-    let second = store.create_conversation("second").await.unwrap();
-    let third = store.create_conversation("third").await.unwrap();
+    let first = store.create_conversation("first", None).await.unwrap();
+    let second = store.create_conversation("second", None).await.unwrap();
+    let third = store.create_conversation("third", None).await.unwrap();
     assert_eq!(first.created_at, first.updated_at);
 
     let titles = |records: Vec<switchboard::store::ConversationRecord>| {
         records.into_iter().map(|c| c.title).collect::<Vec<_>>()
     };
     assert_eq!(
-        titles(store.list_conversations(10, None).await.unwrap()),
+        titles(
+            store
+                .list_conversations(switchboard::store::Scope::All, 10, None)
+                .await
+                .unwrap()
+        ),
         ["third", "second", "first"]
     );
     assert_eq!(
-        titles(store.list_conversations(1, Some(third.id)).await.unwrap()),
+        titles(
+            store
+                .list_conversations(switchboard::store::Scope::All, 1, Some(third.id))
+                .await
+                .unwrap()
+        ),
         ["second"]
     );
     assert_eq!(
-        titles(store.list_conversations(10, Some(first.id)).await.unwrap()),
+        titles(
+            store
+                .list_conversations(switchboard::store::Scope::All, 10, Some(first.id))
+                .await
+                .unwrap()
+        ),
         Vec::<String>::new()
     );
 
@@ -812,7 +861,10 @@ async fn conversations_and_messages(db: &TestDb) {
         .append_message(second.id, "user", "and now?", None)
         .await
         .unwrap();
-    let detail = store.get_conversation(second.id).await.unwrap();
+    let detail = store
+        .get_conversation(switchboard::store::Scope::All, second.id)
+        .await
+        .unwrap();
     let messages: Vec<_> = detail
         .messages
         .iter()
@@ -835,12 +887,12 @@ async fn conversations_and_messages(db: &TestDb) {
     );
 
     store
-        .rename_conversation(second.id, "renamed")
+        .rename_conversation(switchboard::store::Scope::All, second.id, "renamed")
         .await
         .unwrap();
     assert_eq!(
         store
-            .get_conversation(second.id)
+            .get_conversation(switchboard::store::Scope::All, second.id)
             .await
             .unwrap()
             .conversation
@@ -851,11 +903,15 @@ async fn conversations_and_messages(db: &TestDb) {
     // Errors a caller can act on.
     let missing = ConversationId::new();
     assert!(matches!(
-        store.get_conversation(missing).await,
+        store
+            .get_conversation(switchboard::store::Scope::All, missing)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.rename_conversation(missing, "x").await,
+        store
+            .rename_conversation(switchboard::store::Scope::All, missing, "x")
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
@@ -868,24 +924,43 @@ async fn conversations_and_messages(db: &TestDb) {
     ));
 
     // Deleting takes the messages; the run stays, detached.
-    store.delete_conversation(second.id).await.unwrap();
+    store
+        .delete_conversation(switchboard::store::Scope::All, second.id)
+        .await
+        .unwrap();
     assert!(matches!(
-        store.get_conversation(second.id).await,
+        store
+            .get_conversation(switchboard::store::Scope::All, second.id)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete_conversation(second.id).await,
+        store
+            .delete_conversation(switchboard::store::Scope::All, second.id)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        titles(store.list_conversations(0, None).await.unwrap()),
+        titles(
+            store
+                .list_conversations(switchboard::store::Scope::All, 0, None)
+                .await
+                .unwrap()
+        ),
         ["third", "first"]
     );
-    let run = store.get_run(run_id).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, run_id)
+        .await
+        .unwrap();
     assert_eq!(run.summary.conversation_id, None);
     // The other conversations are untouched.
     assert_eq!(
-        store.get_conversation(first.id).await.unwrap().messages,
+        store
+            .get_conversation(switchboard::store::Scope::All, first.id)
+            .await
+            .unwrap()
+            .messages,
         vec![]
     );
     assert_eq!(store.write_failures(), 0);
@@ -933,7 +1008,10 @@ async fn caps_large_step_payloads(db: &TestDb) {
     });
     store.flush().await;
 
-    let run = store.get_run(run_id).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, run_id)
+        .await
+        .unwrap();
     for (stored, original) in [
         (&run.steps[0].input, &big_input),
         (run.steps[0].output.as_ref().unwrap(), &big_output),
@@ -985,7 +1063,10 @@ async fn reopening_after_a_crash_interrupts_running_runs(db: &TestDb) {
 
     let (store, interrupted) = Store::open(&db.url).await.unwrap();
     assert_eq!(interrupted, 1);
-    let run = store.get_run(crashed).await.unwrap();
+    let run = store
+        .get_run(switchboard::store::Scope::All, crashed)
+        .await
+        .unwrap();
     assert_eq!(run.summary.status, RunStatus::Interrupted);
     assert!(run.summary.finished_at.is_some());
     assert!(run.summary.error.is_some());
@@ -1003,7 +1084,10 @@ async fn reopening_after_a_crash_interrupts_running_runs(db: &TestDb) {
     assert!(act.finished_at.is_some());
     assert_eq!(run.edges, vec![StepEdge { from: 0, to: 1 }]);
     // The finished run is untouched.
-    let other = store.get_run(finished).await.unwrap();
+    let other = store
+        .get_run(switchboard::store::Scope::All, finished)
+        .await
+        .unwrap();
     assert_eq!(other.summary.status, RunStatus::Succeeded);
     assert_eq!(other.summary.finished_at, Some(T0 + 3));
     drop(store);
@@ -1029,14 +1113,20 @@ async fn leases_keep_live_runs_and_free_orphaned_ones(db: &TestDb) {
     assert_eq!(interrupted, 0, "a live process's run is not orphaned");
     // Both renew and sweep every 500 ms meanwhile.
     tokio::time::sleep(lease * 2).await;
-    let run = second.get_run(live).await.unwrap();
+    let run = second
+        .get_run(switchboard::store::Scope::All, live)
+        .await
+        .unwrap();
     assert_eq!(run.summary.status, RunStatus::Running, "{run:?}");
 
     // The first process stops renewing: the second interrupts the run once the lease is over.
     drop(first);
     let stopped = Instant::now();
     loop {
-        let run = second.get_run(live).await.unwrap();
+        let run = second
+            .get_run(switchboard::store::Scope::All, live)
+            .await
+            .unwrap();
         if run.summary.status == RunStatus::Interrupted {
             assert!(run.summary.error.is_some(), "{run:?}");
             break;
@@ -1098,7 +1188,10 @@ async fn concurrent_runs_lose_nothing(db: &TestDb) {
         .unwrap();
     assert_eq!(page.runs.len(), 50);
     for id in ids {
-        let run = second.get_run(id).await.unwrap();
+        let run = second
+            .get_run(switchboard::store::Scope::All, id)
+            .await
+            .unwrap();
         assert_eq!(run.summary.status, RunStatus::Succeeded, "{id}");
         assert_eq!(run.steps.len(), 5, "{id}");
         assert_eq!(run.edges.len(), 5, "{id}");

@@ -339,6 +339,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         cancel: CancellationToken::new(),
         trace_id: Some(TRACE_ID.into()),
         temperature: None,
+        user: None,
     };
     let sink = Arc::new(TelemetrySink {
         telemetry: telemetry.clone(),
@@ -527,6 +528,7 @@ async fn an_unreachable_collector_never_blocks_a_run() {
             model: "m".into(),
             user_message: "hi".into(),
             trace_id: None,
+            user: None,
             at: 1,
         },
         RunEvent::RunFinished {
@@ -593,7 +595,12 @@ async fn tool_calls_carry_traceparent_in_meta() {
 
     let plain = hub
         .hub
-        .invoke("probe__whoami", json!({}), CallOptions::default())
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "probe__whoami",
+            json!({}),
+            CallOptions::default(),
+        )
         .await
         .expect("call");
     assert_eq!(
@@ -606,7 +613,12 @@ async fn tool_calls_carry_traceparent_in_meta() {
     };
     let traced = hub
         .hub
-        .invoke("probe__whoami", json!({}), options)
+        .invoke(
+            &switchboard::access::Caller::local(),
+            "probe__whoami",
+            json!({}),
+            options,
+        )
         .await
         .expect("call");
     assert_eq!(
@@ -615,7 +627,11 @@ async fn tool_calls_carry_traceparent_in_meta() {
     );
 
     // The run's tools (what the engine calls) pass on the one they are given.
-    let tools = HubTools::new(hub.hub.clone(), &switchboard::config::ToolGlobs::all());
+    let tools = HubTools::new(
+        hub.hub.clone(),
+        switchboard::access::Caller::local(),
+        &switchboard::config::ToolGlobs::all(),
+    );
     let (progress, _ticks) = mpsc::channel(4);
     let output = tools
         .invoke(

@@ -9,6 +9,7 @@ use rmcp::model::{CallToolResult, ToolAnnotations};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::access::Caller;
 use crate::hub::{self, InvokeOutcome};
 use crate::mcp::{ConnectionState, ServerStatus};
 use crate::tools::{Catalog, DroppedTool, ToolEntry};
@@ -131,11 +132,20 @@ pub struct ToolSummary<'a> {
 }
 
 impl<'a> ToolList<'a> {
-    /// The listing of `catalog`.
-    pub(in crate::api) fn new(catalog: &'a Catalog) -> Self {
+    /// The listing of `catalog` as `caller` may see it: the tools its role grants; the tools
+    /// the catalog refused (with server names and reasons) only for admins.
+    pub(in crate::api) fn new(catalog: &'a Catalog, caller: &Caller) -> Self {
         Self {
-            tools: catalog.iter().map(|tool| Tool::from(&**tool)).collect(),
-            dropped: catalog.dropped().map(Dropped::from).collect(),
+            tools: catalog
+                .iter()
+                .filter(|tool| caller.may_use_tool(&tool.exposed_name))
+                .map(|tool| Tool::from(&**tool))
+                .collect(),
+            dropped: if caller.is_admin() {
+                catalog.dropped().map(Dropped::from).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -258,6 +268,8 @@ impl<'a> From<&'a ToolEntry> for ToolSummary<'a> {
 
 #[cfg(test)]
 mod tests {
+    use crate::access::Caller;
+
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -339,7 +351,7 @@ mod tests {
         let catalog = catalog();
         let entry = catalog.get("calc__add").expect("listed");
         assert_eq!(
-            serde_json::to_value(ToolList::new(&catalog)).unwrap(),
+            serde_json::to_value(ToolList::new(&catalog, &Caller::local())).unwrap(),
             json!({
                 "tools": [{
                     "name": "calc__add",
@@ -372,7 +384,7 @@ mod tests {
         let tool = Tool::new("echo", "", object(json!({"type": "object"})));
         let tools = ServerTools::build("t", vec![tool], &ToolFilter::default(), &settings());
         let catalog = Catalog::merge([Arc::new(tools)]);
-        let json = serde_json::to_value(ToolList::new(&catalog)).unwrap();
+        let json = serde_json::to_value(ToolList::new(&catalog, &Caller::local())).unwrap();
         let json = &json["tools"][0];
         assert_eq!(json["title"], Value::Null);
         assert_eq!(json["output_schema"], Value::Null);

@@ -89,6 +89,7 @@ mod tests {
             title: "Sums".to_owned(),
             created_at: 1_000,
             updated_at: 2_000,
+            user: None,
         }
     }
 

@@ -146,6 +146,7 @@ impl WireEvents {
                 user_message,
                 trace_id,
                 at,
+                ..
             } => {
                 self.run_started_at = Some(*at);
                 WireEvent::RunStarted {

@@ -24,6 +24,8 @@ pub(in crate::api) struct RunSummary<'a> {
     id: RunId,
     /// Null once the conversation has been deleted (runs are kept for `/debug`).
     conversation_id: Option<ConversationId>,
+    /// Who started it (null for runs from before users existed).
+    user: Option<&'a str>,
     agent: Option<&'a str>,
     model: &'a str,
     status: RunStatus,
@@ -112,6 +114,7 @@ impl<'a> From<&'a store::RunSummary> for RunSummary<'a> {
         Self {
             id: run.id,
             conversation_id: run.conversation_id,
+            user: run.user.as_deref(),
             agent: run.agent.as_deref(),
             model: &run.model,
             status: run.status,
@@ -186,6 +189,7 @@ mod tests {
         RunSummary {
             id: run_id(),
             conversation_id: Some(ConversationId(uuid::Uuid::from_u128(2))),
+            user: None,
             agent: None,
             model: "gpt".to_owned(),
             status: RunStatus::BudgetExhausted,
@@ -221,6 +225,7 @@ mod tests {
             "input_tokens": 10,
             "output_tokens": 20,
             "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "user": null,
         })
     }
 

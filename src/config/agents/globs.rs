@@ -11,30 +11,58 @@ use super::super::yaml::{Node, Pos, Value};
 /// `tools`: a list of globs (one glob alone is accepted too); each must compile and be able to
 /// match an exposed tool name.
 pub(super) fn tools(ctx: &mut Ctx<'_>, node: &Node) -> Option<ToolGlobs> {
+    globs(ctx, node, "tools", Names::Tools)
+}
+
+/// What a glob list matches, which decides what a glob that can never match looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::config) enum Names {
+    /// Exposed tool names (`server__tool`, only `[A-Za-z0-9_-]`).
+    Tools,
+    /// Configured model or agent names (any of their alphabets).
+    Other,
+}
+
+/// A list of globs at `path` (one glob alone is accepted too); each must compile and, for tool
+/// names, be able to match an exposed tool name. Shared by agents' `tools` and roles' globs.
+pub(in crate::config) fn globs(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    path: &str,
+    names: Names,
+) -> Option<ToolGlobs> {
     let (patterns, items): (Vec<String>, Vec<(Option<Pos>, String)>) = match &node.value {
         Value::Str(_) | Value::Int(..) | Value::Float(_) | Value::Bool(..) => {
-            let pattern = ctx.string(node, "tools")?;
-            (vec![pattern], vec![(node.pos, "tools".to_owned())])
+            let pattern = ctx.string(node, path)?;
+            (vec![pattern], vec![(node.pos, path.to_owned())])
         }
         Value::Seq(items) => {
-            let patterns = ctx.string_list(node, "tools")?;
+            let patterns = ctx.string_list(node, path)?;
             let places = items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| (item.pos, item_path("tools", i)))
+                .map(|(i, item)| (item.pos, item_path(path, i)))
                 .collect();
             (patterns, places)
         }
         Value::Null => return Some(ToolGlobs::default()),
         _ => {
-            ctx.expected(node, "tools", "a list of tool name globs such as `calc__*`");
+            let what = match names {
+                Names::Tools => "a list of tool name globs such as `calc__*`",
+                Names::Other => "a list of name globs such as `gpt-*`",
+            };
+            ctx.expected(node, path, what);
             return None;
         }
     };
     let mut ok = true;
-    for (pattern, (pos, path)) in patterns.iter().zip(&items) {
-        if let Err(problem) = tool_glob(pattern) {
-            ctx.error(*pos, path, problem);
+    for (pattern, (pos, item)) in patterns.iter().zip(&items) {
+        let checked = match names {
+            Names::Tools => tool_glob(pattern).map(drop),
+            Names::Other => name_glob(pattern),
+        };
+        if let Err(problem) = checked {
+            ctx.error(*pos, item, problem);
             ok = false;
         }
     }
@@ -45,10 +73,20 @@ pub(super) fn tools(ctx: &mut Ctx<'_>, node: &Node) -> Option<ToolGlobs> {
         Ok(globs) => Some(globs),
         Err(e) => {
             let message = format!("the globs cannot be combined: {}", e.kind());
-            ctx.error(node.pos, "tools", message);
+            ctx.error(node.pos, path, message);
             None
         }
     }
+}
+
+/// One glob over model or agent names, or why it is unusable.
+fn name_glob(pattern: &str) -> Result<(), String> {
+    if pattern.trim().is_empty() {
+        return Err("must not be empty; `*` matches every name".to_owned());
+    }
+    Glob::new(pattern)
+        .map(drop)
+        .map_err(|e| format!("invalid glob{}: {}", shown(pattern), e.kind()))
 }
 
 /// One `tools` glob, compiled as [`ToolGlobs::compile`] compiles it, or why it is unusable.

@@ -526,6 +526,7 @@ fn hub_caller(hub: Hub) -> Caller {
         Box::pin(async move {
             let outcome = hub
                 .invoke(
+                    &switchboard::access::Caller::local(),
                     EXPOSED_TOOL,
                     json!({"message": "hi"}),
                     CallOptions::default(),
