@@ -27,6 +27,7 @@ mod forms;
 mod hostile;
 mod pages;
 mod servers;
+mod signin;
 mod trace;
 
 use std::time::{Duration, Instant};

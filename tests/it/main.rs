@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access;
 mod api;
 mod browser;
 mod bundled;
@@ -14,6 +15,8 @@ mod guard;
 mod llm;
 mod plan;
 mod restart;
+mod roles;
 mod startup;
 mod store;
+mod store_access;
 mod telemetry;

@@ -216,6 +216,17 @@ impl Drop for EverythingServer {
     }
 }
 
+/// What [`InProcessServer::start_with`] adds to the test defaults.
+#[derive(Default)]
+pub struct ServeExtras {
+    /// `SWITCHBOARD_ADMIN_KEY` as the binary would read it (at least 32 characters).
+    pub admin_key: Option<String>,
+    /// The clock limits count in; keep an `Arc<ManualClock>` to move it.
+    pub clock: Option<std::sync::Arc<dyn switchboard::access::Clock>>,
+    /// Extra variables of the process environment (`${VAR}` in the config).
+    pub env: Vec<(String, String)>,
+}
+
 /// The real server (`app::serve_on`) serving `config_file` in-process on a port-0 listener;
 /// stopped by [`InProcessServer::stop`] (graceful, checked) or by dropping it (aborted).
 pub struct InProcessServer {
@@ -228,8 +239,16 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Load `config_file` with the test environment and serve it.
     pub async fn start(config_file: &Path) -> InProcessServer {
+        InProcessServer::start_with(config_file, ServeExtras::default()).await
+    }
+
+    /// [`InProcessServer::start`] with an administrator key, a clock the test moves, or extra
+    /// environment variables.
+    pub async fn start_with(config_file: &Path, extras: ServeExtras) -> InProcessServer {
         use switchboard::app::{self, Overrides};
-        let env = Environment::capture(test_env());
+        let mut vars = test_env();
+        vars.extend(extras.env);
+        let env = Environment::capture(vars);
         let config = app::load_config(config_file, &env, &Overrides::default())
             .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -242,6 +261,8 @@ impl InProcessServer {
             config,
             app::ServeOptions {
                 env,
+                admin_key: extras.admin_key.map(switchboard::config::Secret::new),
+                clock: extras.clock,
                 ..app::ServeOptions::default()
             },
             async move {
