@@ -346,8 +346,10 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Re-check every cached key against the database (revocations by another process).
+    /// Re-check every cached key against the database (revocations by another process, and
+    /// expiry: a key that expires ends its open streams as a revoked one does).
     pub async fn refresh(&self) {
+        let now = crate::domain::now_millis();
         let ids: Vec<String> = self
             .inner
             .keys
@@ -358,7 +360,10 @@ impl Authenticator {
             .collect();
         for id in ids {
             match self.inner.store.get_key(&id).await {
-                Ok(Some(record)) if record.revoked_at.is_none() => {
+                Ok(Some(record))
+                    if record.revoked_at.is_none()
+                        && record.expires_at.is_none_or(|at| at > now) =>
+                {
                     if let Some(cached) = self.cached(&id) {
                         self.remember(record, cached.revoked.clone());
                     }

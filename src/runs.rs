@@ -376,10 +376,10 @@ impl RunService {
             Some(agent) => Ok(Some(agent.clone())),
             None => Err(RunError::UnknownAgent {
                 name: name.to_owned(),
-                available: agents
-                    .keys()
-                    .filter(|agent| caller.may_use_agent(agent))
-                    .cloned()
+                available: self
+                    .agents_for(caller)
+                    .into_iter()
+                    .map(|agent| agent.name)
                     .collect::<Vec<_>>()
                     .join(", "),
             }),

@@ -38,6 +38,20 @@ CREATE TABLE audit (
 );
 
 CREATE INDEX audit_by_time ON audit (at DESC, id DESC);
+
+-- Append-only: a row, once written, is never changed or removed (retention, when it comes,
+-- is a migration of its own that says so).
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END;
+$$;
+
+CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 CREATE INDEX audit_by_user ON audit (user_name, id DESC);
 CREATE INDEX audit_by_action ON audit (action, id DESC);
 

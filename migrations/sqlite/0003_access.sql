@@ -38,6 +38,18 @@ CREATE TABLE audit (
 );
 
 CREATE INDEX audit_by_time ON audit (at DESC, id DESC);
+
+-- Append-only: a row, once written, is never changed or removed (retention, when it comes,
+-- is a migration of its own that says so).
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
 CREATE INDEX audit_by_user ON audit (user_name, id DESC);
 CREATE INDEX audit_by_action ON audit (action, id DESC);
 

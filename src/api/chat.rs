@@ -60,7 +60,7 @@ pub(super) async fn chat(
         .map(|id| parse_id::<ConversationId>(id, "conversation"))
         .transpose()?;
     if let Some(model) = &request.model {
-        check_model_known(&state, model)?;
+        check_model_known(&state, &caller, model)?;
     }
     check_temperature(request.temperature)?;
     let started = state
@@ -133,12 +133,23 @@ where
 }
 
 /// 404 for a model name that is not configured (the registry cannot tell "unknown" from
-/// "unavailable" in its error, and they deserve different statuses).
-pub(super) fn check_model_known(state: &AppState, model: &str) -> Result<(), ApiError> {
+/// "unavailable" in its error, and they deserve different statuses). Only the models
+/// `caller`'s role grants are named, as `/api/models` lists them.
+pub(super) fn check_model_known(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+) -> Result<(), ApiError> {
     if state.models.get(Some(model)).is_ok() {
         return Ok(());
     }
-    let configured: Vec<String> = state.models.list().into_iter().map(|m| m.name).collect();
+    let configured: Vec<String> = state
+        .models
+        .list()
+        .into_iter()
+        .map(|m| m.name)
+        .filter(|name| caller.may_use_model(name))
+        .collect();
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "model_not_found",

@@ -206,7 +206,12 @@ pub(super) fn refusal(status: StatusCode, code: &'static str, message: String) -
     OpenAiError {
         status,
         message,
-        kind: "invalid_request_error",
+        // The same type as a run refused for its limits, so clients handle 429s alike.
+        kind: if status == StatusCode::TOO_MANY_REQUESTS {
+            "rate_limit_error"
+        } else {
+            "invalid_request_error"
+        },
         param: None,
         code: Some(code),
         retry_after: None,

@@ -9,7 +9,10 @@
 //! Measures runs/s and p50/p99 at each concurrency, the added p50 of a whole run over one direct
 //! call to the fake, this process's RSS (idle, and peak while 64 runs are in flight) and the
 //! bundled servers' RSS, and the parallelism check (4 × `testkit__sleep {ms: 200}` in one model
-//! turn: wall time of the act steps vs. 200 ms). Prints PASS/FAIL against the targets.
+//! turn: wall time of the act steps vs. 200 ms). Then a second server with `server.auth: keys`
+//! (a bearer key, limits counted but never reached) is measured beside the first, level by level
+//! in turn, for the cost of authentication and limit accounting on a whole run. Prints PASS/FAIL
+//! against the targets.
 //!
 //! `cargo build --release --workspace --bins && target/release/bench-runs`; see
 //! `docs/benchmarks.md`.
@@ -38,6 +41,10 @@ const MAX_RSS_AT_64_MB: f64 = 150.0;
 /// The parallelism check: this many sleeps of this long, in one model turn.
 const SLEEPS: usize = 4;
 const SLEEP_MS: u64 = 200;
+/// Issue 11's target: `auth: keys` keeps at least this share of `auth: none`'s runs/s.
+const MIN_KEYS_RUNS_RATIO: f64 = 0.97;
+/// The administrator key of the `auth: keys` server (it creates the bench's key).
+const BENCH_ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
 
 /// Measure chat-with-tools runs through Switchboard against the fake model.
 #[derive(Parser, Debug)]
@@ -114,8 +121,8 @@ async fn measure_all(args: &Args, bin: &Path, data_dir: &Path) -> anyhow::Result
     fake.set_fallback(Fallback::Demo);
     let env = Environment::capture(std::env::vars());
     let external = ExternalFake::start(&bin.with_file_name("fake-llm")).await?;
-    let config = bench_config(bin, data_dir, &fake, &external.openai_base_url, &env)?;
-    let served = Served::start(config, env).await?;
+    let config = bench_config(bin, data_dir, &fake, &external.openai_base_url, &env, false)?;
+    let served = Served::start(config, env.clone(), None).await?;
 
     // Idle: everything started, nothing in flight.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -191,6 +198,8 @@ async fn measure_all(args: &Args, bin: &Path, data_dir: &Path) -> anyhow::Result
     load(&direct_call, 1, Duration::from_secs_f64(args.warmup_secs)).await;
     let direct = load(&direct_call, 1, Duration::from_secs_f64(args.duration_secs)).await;
 
+    let auth = compare_auth(args, bin, data_dir, &fake, &external, &env, &run_call).await?;
+
     let recorded = fake.requests();
     let recorded_bytes: usize = recorded.iter().map(|r| r.body.to_string().len()).sum();
     let report = Report {
@@ -202,6 +211,7 @@ async fn measure_all(args: &Args, bin: &Path, data_dir: &Path) -> anyhow::Result
         parallel,
         breakdown: format!("{breakdown}\n{replay}"),
         recorded: (recorded.len(), recorded_bytes),
+        auth,
     };
     drop(recorded);
     let passed = report.print(args);
@@ -210,14 +220,46 @@ async fn measure_all(args: &Args, bin: &Path, data_dir: &Path) -> anyhow::Result
     Ok(passed)
 }
 
+/// `auth: none` and `auth: keys` runs/s at each level, measured in turn on two servers.
+async fn compare_auth(
+    args: &Args,
+    bin: &Path,
+    data_dir: &Path,
+    fake: &FakeLlm,
+    external: &ExternalFake,
+    env: &Environment,
+    none_call: &Caller,
+) -> anyhow::Result<Vec<(usize, Sample, Sample)>> {
+    let keys_dir = data_dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("creating {}", keys_dir.display()))?;
+    let config = bench_config(bin, &keys_dir, fake, &external.openai_base_url, env, true)?;
+    let keyed = Served::start(config, env.clone(), Some(BENCH_ADMIN_KEY)).await?;
+    let keys_call = keyed.run_caller();
+    let span = Duration::from_secs_f64(args.duration_secs);
+    let warm = Duration::from_secs_f64(args.warmup_secs);
+    let mut pairs = Vec::new();
+    for &level in &args.concurrency {
+        load(none_call, level, warm).await;
+        let none = load(none_call, level, span).await;
+        load(&keys_call, level, warm).await;
+        let keys = load(&keys_call, level, span).await;
+        pairs.push((level, none, keys));
+    }
+    keyed.stop().await;
+    Ok(pairs)
+}
+
 /// calc, clock and testkit from the switchboard binary, the fake as the default model, the
 /// SQLite store in `data_dir`; through the real loader so defaults apply as in production.
+/// With `keys`, `server.auth: keys` and a role whose limits are counted but never reached.
 fn bench_config(
     bin: &Path,
     data_dir: &Path,
     fake: &FakeLlm,
     external: &str,
     env: &Environment,
+    keys: bool,
 ) -> anyhow::Result<switchboard::config::Config> {
     let bin = json!(bin.display().to_string());
     let server = |name: &str| {
@@ -226,8 +268,15 @@ fn bench_config(
         )
     };
     // JSON strings are valid YAML double-quoted scalars, so any path survives quoting.
+    let access = if keys {
+        "  auth: keys\nroles:\n  bench:\n    models: [\"*\"]\n    agents: [\"*\"]\n    tools: [\"*\"]\n\
+         \x20   limits:\n      tool_calls: {calls: 1000000, window_ms: 60000, cooldown_ms: 1000}\n\
+         \x20     requests_per_minute: 1000000\n      concurrent_runs: 1000\n"
+    } else {
+        ""
+    };
     let yaml = format!(
-        "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\n\
+        "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\n{access}\
          models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
          \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
          \x20 - name: inproc\n    type: openai\n    base_url: {inproc}\n    model_name: fake-model\n\
@@ -250,12 +299,20 @@ fn bench_config(
 struct Served {
     base: String,
     http: reqwest::Client,
+    /// The key every request carries (`auth: keys`), none with `auth: none`.
+    bearer: Option<String>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Served {
-    async fn start(config: switchboard::config::Config, env: Environment) -> anyhow::Result<Self> {
+    /// Serve `config`; with `admin_key` the bench makes a key of role `bench` through
+    /// `POST /api/keys` and signs every request with it.
+    async fn start(
+        config: switchboard::config::Config,
+        env: Environment,
+        admin_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding 127.0.0.1:0")?;
@@ -266,6 +323,7 @@ impl Served {
             config,
             app::ServeOptions {
                 env,
+                admin_key: admin_key.map(switchboard::config::Secret::new),
                 ..app::ServeOptions::default()
             },
             shutdown.clone().cancelled_owned(),
@@ -280,20 +338,50 @@ impl Served {
             .pool_idle_timeout(None)
             .build()
             .context("building the HTTP client")?;
-        let served = Self {
+        let mut served = Self {
             base: format!("http://{addr}"),
             http,
+            bearer: admin_key.map(str::to_owned),
             shutdown,
             task,
         };
         served.wait_ready().await?;
+        if admin_key.is_some() {
+            served.bearer = Some(served.create_key().await?);
+        }
         Ok(served)
+    }
+
+    /// A key for user `bench` of role `bench`, made with the administrator key.
+    async fn create_key(&self) -> anyhow::Result<String> {
+        let response = self
+            .authorized(self.http.post(format!("{}/api/keys", self.base)))
+            .json(&json!({"user": "bench", "role": "bench"}))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "POST /api/keys answered {status}: {body}"
+        );
+        body["secret"]
+            .as_str()
+            .map(str::to_owned)
+            .context("POST /api/keys answered without a secret")
+    }
+
+    /// `request` with this server's key, if it has one.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     async fn servers(&self) -> anyhow::Result<Vec<Value>> {
         let body: Value = self
-            .http
-            .get(format!("{}/api/mcp/servers", self.base))
+            .authorized(self.http.get(format!("{}/api/mcp/servers", self.base)))
             .send()
             .await?
             .json()
@@ -343,11 +431,15 @@ impl Served {
         let body = bytes::Bytes::from(
             json!({"model": "fake", "messages": [{"role": "user", "content": PROMPT}]}).to_string(),
         );
+        let bearer = self.bearer.clone();
         Arc::new(move || {
-            let request = http
+            let mut request = http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
+            if let Some(token) = &bearer {
+                request = request.bearer_auth(token);
+            }
             Box::pin(async move {
                 let response = request.send().await?;
                 let status = response.status();
@@ -735,6 +827,8 @@ struct Report {
     breakdown: String,
     /// Requests the fake recorded (it keeps every one), and their JSON bodies' total bytes.
     recorded: (usize, usize),
+    /// (level, `auth: none`, `auth: keys`), measured in turn after the main levels.
+    auth: Vec<(usize, Sample, Sample)>,
 }
 
 fn ms(d: Duration) -> String {
@@ -838,6 +932,23 @@ impl Report {
             ms(self.parallel.run_wall),
         );
         println!();
+        println!("auth: none vs auth: keys (bearer key, limits counted), measured in turn:");
+        println!();
+        println!(
+            "| concurrency | none runs/s | keys runs/s | keys / none | none p50 ms | keys p50 ms |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for (level, none, keys) in &self.auth {
+            println!(
+                "| {level} | {:.0} | {:.0} | {:.3} | {} | {} |",
+                none.per_sec(),
+                keys.per_sec(),
+                keys.per_sec() / none.per_sec().max(1e-9),
+                ms(none.percentile(0.5)),
+                ms(keys.percentile(0.5)),
+            );
+        }
+        println!();
 
         let mut all = true;
         let mut verdict = |ok: bool, line: String| {
@@ -863,6 +974,16 @@ impl Report {
                 );
             }
             None => println!("SKIP runs/s and RSS at concurrency 64 (level not measured)"),
+        }
+        for (level, none, keys) in &self.auth {
+            let kept = keys.per_sec() / none.per_sec().max(1e-9);
+            verdict(
+                kept >= MIN_KEYS_RUNS_RATIO && keys.errors == 0,
+                format!(
+                    "auth: keys runs/s at concurrency {level}: {kept:.3} x auth: none (target >= {MIN_KEYS_RUNS_RATIO}, {} errors)",
+                    keys.errors
+                ),
+            );
         }
         verdict(
             ratio <= MAX_PARALLEL_RATIO,

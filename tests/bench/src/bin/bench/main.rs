@@ -3,7 +3,9 @@
 //! through `POST /api/tools/testkit__echo/invoke` on a Switchboard served in-process, at each
 //! concurrency level; prints p50/p99 latency, calls/s and CPU per call for each path, the ratios,
 //! and PASS/FAIL against the targets (added p50 ≤ 100 µs at concurrency 1, throughput at 64 ≥
-//! 0.5× direct). `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
+//! 0.5× direct). The judged invoke is also made on a second server with `server.auth: keys`, a
+//! bearer key and counted limits, against the target that auth adds ≤ 5 µs p50 (issue 11).
+//! `--breakdown` adds paths that split the overhead: `Hub::invoke` in-process (no
 //! HTTP), the same invoke with hyper's and with reqwest's client as the load generator, and
 //! `GET /healthz` (HTTP alone). The judged HTTP load generator is a wrk-style HTTP/1.1 client
 //! (`rawhttp.rs`).
@@ -46,6 +48,12 @@ const MIN_THROUGHPUT_RATIO: f64 = 0.5;
 const HYPER_PATH: &str = "invoke with hyper's client as the load generator";
 const REQWEST_PATH: &str = "invoke with reqwest as the load generator";
 const HEALTHZ_PATH: &str = "GET /healthz (HTTP alone, no tool call)";
+/// The judged path again, on a second server with `server.auth: keys`.
+const KEYS_PATH: &str = "invoke with auth: keys (bearer key checked, limits counted)";
+/// Issue 11's target: what the key check and the limit accounting may add to an invoke.
+const MAX_AUTH_ADDED_P50: Duration = Duration::from_micros(5);
+/// The administrator key the `auth: keys` server is started with (it creates the bench's key).
+const BENCH_ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
 
 /// Measure a trivial tool called directly over stdio and through Switchboard's HTTP API.
 #[derive(Parser, Debug)]
@@ -153,13 +161,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         call: direct.caller(),
         processes: vec![me, children.new_ones()?],
     };
-    let via = ViaSwitchboard::start(config.clone(), env.clone()).await?;
+    let via = ViaSwitchboard::start(config.clone(), env.clone(), None).await?;
     let via_path = CallPath {
         name: "switchboard",
         call: via.caller(),
         processes: vec![me, children.new_ones()?],
     };
-    let mut paths = vec![direct_path, via_path];
+    let keys_config = bench_config_with_keys(&bin, &data_dir, max_concurrency, &env)?;
+    let keyed = ViaSwitchboard::start(keys_config, env.clone(), Some(BENCH_ADMIN_KEY)).await?;
+    let keyed_path = CallPath {
+        name: KEYS_PATH,
+        call: keyed.caller(),
+        processes: vec![me, children.new_ones()?],
+    };
+    let mut paths = vec![direct_path, via_path, keyed_path];
     let hub = if args.breakdown {
         let hub = app::start_hub(&config, &env)?;
         hub.mcp().wait_settled(Duration::from_secs(30)).await;
@@ -257,6 +272,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         hub.mcp().shutdown().await;
     }
     via.stop().await;
+    keyed.stop().await;
     direct.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
@@ -284,6 +300,28 @@ fn bench_config(
     );
     switchboard::config::load_str(&yaml, &data_dir.join("bench.yaml"), &|key| env.get(key))
         .map_err(|errors| anyhow::anyhow!("bench config: {errors}"))
+}
+
+/// [`bench_config`] with `server.auth: keys` and a role whose limits are counted but never
+/// reached, so the keyed path pays for the key check and the accounting, not for refusals.
+fn bench_config_with_keys(
+    bin: &Path,
+    data_dir: &Path,
+    max_concurrency: usize,
+    env: &Environment,
+) -> anyhow::Result<Config> {
+    let data_dir = data_dir.join("keys");
+    let yaml = format!(
+        "server:\n  bind: 127.0.0.1:0\n  auth: keys\n  data_dir: {dir}\n\
+         roles:\n  bench:\n    tools: [\"*\"]\n    limits:\n\
+         \x20     tool_calls: {{calls: 1000000, window_ms: 60000, cooldown_ms: 1000}}\n\
+         \x20     requests_per_minute: 1000000\n      concurrent_runs: 1000\n\
+         mcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n",
+        dir = json!(data_dir.display().to_string()),
+        bin = json!(bin.display().to_string()),
+    );
+    switchboard::config::load_str(&yaml, &data_dir.join("bench.yaml"), &|key| env.get(key))
+        .map_err(|errors| anyhow::anyhow!("bench config (auth: keys): {errors}"))
 }
 
 /// Finds the child process each path started (each starts exactly one testkit server).
@@ -379,12 +417,20 @@ struct ViaSwitchboard {
     raw: rawhttp::RawClient,
     hyper: hyperhttp::HyperClient,
     http: reqwest::Client,
+    /// The key every request carries (`auth: keys`), none with `auth: none`.
+    bearer: Option<String>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl ViaSwitchboard {
-    async fn start(config: Config, env: Environment) -> anyhow::Result<Self> {
+    /// Serve `config`; with `admin_key` the server runs `auth: keys` and the bench signs its
+    /// calls with a key made for it through `POST /api/keys`.
+    async fn start(
+        config: Config,
+        env: Environment,
+        admin_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding 127.0.0.1:0")?;
@@ -395,6 +441,7 @@ impl ViaSwitchboard {
             config,
             app::ServeOptions {
                 env,
+                admin_key: admin_key.map(switchboard::config::Secret::new),
                 ..app::ServeOptions::default()
             },
             shutdown.clone().cancelled_owned(),
@@ -412,16 +459,62 @@ impl ViaSwitchboard {
             .pool_idle_timeout(None)
             .build()
             .context("building the HTTP client")?;
-        let via = Self {
+        let mut via = Self {
             addr,
             raw: rawhttp::RawClient::new(addr),
             hyper: hyperhttp::HyperClient::new(addr),
             http,
+            bearer: admin_key.map(str::to_owned),
             shutdown,
             server,
         };
+        if admin_key.is_some() {
+            via.bearer = Some(via.create_key().await?);
+        }
         via.wait_for_tool().await?;
         Ok(via)
+    }
+
+    /// A key for user `bench` of role `bench`, made with the administrator key.
+    async fn create_key(&self) -> anyhow::Result<String> {
+        let url = format!("http://{}/api/keys", self.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let sent = self
+                .authorized(self.http.post(&url))
+                .json(&json!({"user": "bench", "role": "bench"}))
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                anyhow::ensure!(
+                    status.is_success(),
+                    "POST /api/keys answered {status}: {body}"
+                );
+                return body["secret"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("POST /api/keys answered without a secret");
+            }
+            anyhow::ensure!(
+                !self.server.is_finished(),
+                "the switchboard server (auth: keys) stopped during start-up"
+            );
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the switchboard server (auth: keys) did not answer within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `request` with this server's key, if it has one.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// Until the catalog lists the tool (the testkit connected and listed its tools).
@@ -429,7 +522,7 @@ impl ViaSwitchboard {
         let url = format!("http://{}/api/tools", self.addr);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = self.http.get(&url).send().await
+            if let Ok(response) = self.authorized(self.http.get(&url)).send().await
                 && let Ok(body) = response.json::<serde_json::Value>().await
                 && body["tools"]
                     .as_array()
@@ -452,10 +545,11 @@ impl ViaSwitchboard {
     /// `POST /api/tools/testkit__echo/invoke` through the wrk-style client: the judged path.
     fn caller(&self) -> Caller {
         let client = self.raw.clone();
-        let request = client.request(
+        let request = client.request_as(
             "POST",
             &format!("/api/tools/{EXPOSED_TOOL}/invoke"),
             br#"{"message":"hi"}"#,
+            self.bearer.as_deref(),
         );
         Arc::new(move || {
             let (client, request) = (client.clone(), request.clone());
@@ -606,7 +700,7 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
     }
     if rows.iter().any(|r| !r.extra.is_empty()) {
         println!();
-        println!("Breakdown (ratios against direct at the same concurrency):");
+        println!("Other paths (ratios against direct at the same concurrency):");
         println!();
         println!(
             "| path | concurrency | p50 µs | p99 µs | calls/s | CPU µs/call | added p50 µs | throughput ratio |"
@@ -673,6 +767,7 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
         }
         None => println!("n/a: the throughput ratio needs concurrency 64 in --concurrency"),
     }
+    print_auth_verdict(rows);
     // For the record: the same targets with the other load generators.
     for (client, path) in [("hyper's client", HYPER_PATH), ("reqwest", REQWEST_PATH)] {
         let with = |level: usize| {
@@ -687,6 +782,48 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
                 s64.calls_per_sec / d64.calls_per_sec
             );
         }
+    }
+}
+
+/// `auth: keys` against `auth: none`, both through the judged client: the p50 the key check and
+/// the limit accounting add at concurrency 1 (the target), and the throughput kept at each level.
+fn print_auth_verdict(rows: &[Row]) {
+    let keyed = |row: &Row| {
+        row.extra
+            .iter()
+            .find(|(name, _)| *name == KEYS_PATH)
+            .map(|(_, sample)| *sample)
+    };
+    for row in rows {
+        if let Some(sample) = keyed(row) {
+            println!(
+                "info: auth: keys at concurrency {}: p50 {} µs vs {} µs with auth: none, throughput {:.3}× auth: none",
+                row.level,
+                micros(sample.p50),
+                micros(row.via.p50),
+                sample.calls_per_sec / row.via.calls_per_sec
+            );
+        }
+    }
+    match rows
+        .iter()
+        .find(|r| r.level == 1)
+        .and_then(|row| Some((row, keyed(row)?)))
+    {
+        Some((row, sample)) => {
+            let added = sample.p50.as_secs_f64() - row.via.p50.as_secs_f64();
+            let verdict = if added <= MAX_AUTH_ADDED_P50.as_secs_f64() {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            println!(
+                "{verdict}: auth: keys adds {:.1} µs p50 to an invoke at concurrency 1 (target ≤ {} µs)",
+                added * 1e6,
+                MAX_AUTH_ADDED_P50.as_micros()
+            );
+        }
+        None => println!("n/a: the auth: keys verdict needs concurrency 1 in --concurrency"),
     }
 }
 

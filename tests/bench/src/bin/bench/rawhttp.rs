@@ -43,7 +43,21 @@ impl RawClient {
 
     /// `method path` with a JSON `body` (none when empty), as HTTP/1.1 bytes.
     pub(crate) fn request(&self, method: &str, path: &str, body: &[u8]) -> RawRequest {
+        self.request_as(method, path, body, None)
+    }
+
+    /// [`RawClient::request`] sent with `Authorization: Bearer token` when there is one.
+    pub(crate) fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        bearer: Option<&str>,
+    ) -> RawRequest {
         let mut bytes = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.addr).into_bytes();
+        if let Some(token) = bearer {
+            bytes.extend_from_slice(format!("authorization: Bearer {token}\r\n").as_bytes());
+        }
         if !body.is_empty() {
             bytes.extend_from_slice(
                 format!(
