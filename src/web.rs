@@ -1,6 +1,11 @@
-//! The web UI: the pages (`/` chat, `/debug` runs and traces, `/servers` catalog) and their
-//! assets, embedded at build time from `web/` (see `src/build.rs`), plus the security headers
-//! every response carries.
+//! The web UI: the pages (`/` chat, `/debug` runs and traces, `/debug/audit` the audit log,
+//! `/servers` catalog, `/signin` the sign-in page) and their assets, embedded at build time from
+//! `web/` (see `src/build.rs`), plus the security headers every response carries.
+//!
+//! Who may load which page is decided in front of this router (`api::auth`): `/signin` and
+//! `/assets/…` are public, every other page without a caller redirects to
+//! `/signin?next=<path>`. The pages themselves hold no data; what they show comes from the API,
+//! which checks the caller on every call.
 //!
 //! The UI is static HTML shells with small vanilla ES modules that call the JSON API: there is no
 //! front-end build, so `cargo run` stays the only build step. Everything untrusted (model output,
@@ -49,8 +54,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(assets: WebAssets) -> Router<S> 
     Router::new()
         .route("/", page_route("index.html"))
         .route("/debug", page_route("debug.html"))
+        .route("/debug/audit", page_route("debug.html"))
         .route("/debug/runs/{id}", page_route("debug.html"))
         .route("/servers", page_route("servers.html"))
+        .route("/signin", page_route("signin.html"))
         .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(Arc::new(assets))
@@ -178,7 +185,7 @@ mod tests {
 
     #[test]
     fn every_page_is_embedded() {
-        for page in ["index.html", "debug.html", "servers.html"] {
+        for page in ["index.html", "debug.html", "servers.html", "signin.html"] {
             assert!(
                 lookup(&WebAssets::Embedded, page).is_some(),
                 "{page} is not embedded"

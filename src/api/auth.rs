@@ -83,7 +83,7 @@ pub async fn authenticate(
                     trace_id: None,
                 });
             }
-            return refusal(&failure, request.method(), &path);
+            return refusal(&failure, request.method(), &path, request.uri().query());
         }
     };
     if credential == Credential::Cookie
@@ -159,7 +159,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The answer to a request without a valid credential.
-fn refusal(failure: &AuthFailure, method: &Method, path: &str) -> Response {
+fn refusal(failure: &AuthFailure, method: &Method, path: &str, query: Option<&str>) -> Response {
     if let AuthFailure::UnknownRole(_) = failure {
         return error_for(
             path,
@@ -178,10 +178,11 @@ fn refusal(failure: &AuthFailure, method: &Method, path: &str) -> Response {
         );
     }
     if is_page(path) && *method == Method::GET {
-        let next = if path.starts_with('/') && !path.starts_with("//") {
-            path
-        } else {
-            "/"
+        // Back to the same page and query after signing in (the conversation open, the filters).
+        let next = match query {
+            _ if !path.starts_with('/') || path.starts_with("//") => "/".to_owned(),
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
         };
         let location = format!(
             "/signin?next={}",

@@ -18,6 +18,11 @@
 //! - `forms`: try-it forms generated from schemas with booleans, enums (also behind `$ref` and
 //!   `oneOf`), arrays of strings and objects, nested objects; what is sent is exactly what was
 //!   filled in; JSON mode reports invalid JSON before sending and shows the server's error paths.
+//! - `signin`: with `server.auth: keys`, signing in with a pasted key (a wrong one gets a
+//!   message), the header's "signed in as", Sign out, the cookie's HttpOnly/SameSite flags,
+//!   `next` followed only to this server, a foreign page that cannot use the session the browser
+//!   holds, the Audit view (administrators only; plain messages for everyone else, on /servers
+//!   too), and a 401 sending the page to sign in and back; with `auth: none`, "local".
 //!
 //! The pages' DOM contract (ids, classes, `data-` attributes) is what these tests select on.
 
