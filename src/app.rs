@@ -61,6 +61,9 @@ pub struct ServeOptions {
     /// The time limits are counted in; `None` is the system's monotonic clock (tests pass a
     /// clock they move, to cross a cooldown without waiting for it).
     pub clock: Option<Arc<dyn Clock>>,
+    /// The `switchboard` binary that runs each stdio child under its guard ([`own_guard`] in
+    /// the binary); `None` runs children directly (library use, in-process tests).
+    pub child_guard: Option<PathBuf>,
 }
 
 /// Audit events into the store's audit table (queued, never blocking the action).
@@ -133,22 +136,66 @@ pub fn load_config(
     Ok(config)
 }
 
-/// Build the tool hub and start the configured servers (start-up does not wait for them).
+/// Build the tool hub and start the configured servers (start-up does not wait for them),
+/// running children directly (see [`start_hub_with`]).
 ///
 /// # Errors
 /// When the data directory cannot be created.
 pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
+    start_hub_with(config, env, None)
+}
+
+/// The guard program of the `switchboard` binary: the running binary itself, by the path that
+/// names it even after it was replaced on disk (an upgrade in place). Only the binary may pass
+/// this on (its `main` answers `mcp-guard`); in a library user it would name that program.
+pub fn own_guard() -> Option<PathBuf> {
+    let path = PathBuf::from("/proc/self/exe");
+    path.exists().then_some(path)
+}
+
+/// [`start_hub`], with each stdio child run under `guard` when given, and recorded under the
+/// data dir (`processes/`). First ends what a previous Switchboard on this data dir left
+/// running (the start-up sweep, `mcp::sweep`).
+///
+/// # Errors
+/// When the data directory cannot be created.
+pub fn start_hub_with(
+    config: &Config,
+    env: &Environment,
+    guard: Option<&Path>,
+) -> anyhow::Result<Hub> {
     let data_dir = prepare_data_dir(&config.server.data_dir)?;
+    let records = data_dir.join(crate::mcp::sweep::RECORDS_DIR);
+    sweep_children(&records);
     let settings = ManagerSettings {
         inherited_env: env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         child_env: vec![(
             "SWITCHBOARD_DATA_DIR".to_owned(),
             data_dir.display().to_string(),
         )],
+        outbound: config.server.outbound.clone(),
+        children: crate::mcp::ChildControl {
+            guard: guard.map(Path::to_path_buf),
+            records: Some(records),
+        },
     };
     let hub = Hub::new(settings, config.tools.clone());
     hub.apply(&config.mcp_servers, config.tools.clone());
     Ok(hub)
+}
+
+/// The start-up sweep, with what it did in the log.
+fn sweep_children(records: &Path) {
+    let report = crate::mcp::sweep::sweep(records);
+    for (server, pid) in &report.ended {
+        tracing::warn!(server = %server, pid, "ended a process a previous switchboard left running");
+    }
+    for (server, pgid) in &report.ended_groups {
+        tracing::warn!(server = %server, pgid, "ended the remains of a process group a previous switchboard left");
+    }
+    for problem in &report.unreadable {
+        tracing::warn!(record = %problem, "removed an unreadable child record");
+    }
 }
 
 /// Open the store: `server.database_url`, else SQLite under the data dir.
@@ -200,6 +247,7 @@ pub fn run_service(
         telemetry,
     );
     runs.set_message_caps(message_caps(&config.server));
+    runs.set_redactor(crate::redact::Redactor::for_config(config));
     runs
 }
 
@@ -280,13 +328,15 @@ pub async fn serve_on(
         telemetry,
         admin_key,
         clock,
+        child_guard,
     } = options;
     let local = listener.local_addr().context("reading the bound address")?;
     check_auth_mode(&config.server, local)?;
     let store = open_store(&config).await?;
     let clock = clock.unwrap_or_else(|| Arc::new(SystemClock::default()));
-    let hub = start_hub(&config, &env)?.with_access(Limiter::new(clock), store_audit(&store));
-    let http = model_http_client()?;
+    let hub = start_hub_with(&config, &env, child_guard.as_deref())?
+        .with_access(Limiter::new(clock), store_audit(&store));
+    let http = model_http_client(&config.server.outbound)?;
     let models = ModelRegistry::default();
     models.apply(&config.models, &http);
     let telemetry = Telemetry::from_config(telemetry.as_ref());
@@ -360,10 +410,13 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// One HTTP client for all model providers: pooled connections, no Nagle delay on small writes.
-fn model_http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
+/// One HTTP client for all model providers: pooled connections, no Nagle delay on small
+/// writes, and `server.outbound` (`policy`) applied to every connection and redirect.
+///
+/// # Errors
+/// When the TLS backend cannot start.
+pub fn model_http_client(policy: &crate::outbound::Policy) -> anyhow::Result<reqwest::Client> {
+    crate::outbound::client_builder(policy)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .context("building the HTTP client for model providers")
@@ -407,6 +460,8 @@ impl ConfigReloader for FileReloader {
             self.models.apply(&fresh.models, &self.http);
             self.runs.set_agents(fresh.agents.clone());
             self.runs.set_message_caps(message_caps(&fresh.server));
+            self.runs
+                .set_redactor(crate::redact::Redactor::for_config(&fresh));
             self.auth.set_policy(fresh.roles.clone(), fresh.users.clone());
             let model_names: Vec<String> = fresh.models.keys().cloned().collect();
             let mut restart_required = Vec::new();
@@ -433,6 +488,10 @@ impl ConfigReloader for FileReloader {
             }
             if fresh.server.max_body_bytes != current.server.max_body_bytes {
                 restart_required.push("server.max_body_bytes");
+            }
+            // The HTTP clients of servers and models were built with the policy at start-up.
+            if fresh.server.outbound != current.server.outbound {
+                restart_required.push("server.outbound");
             }
             tracing::info!(started = ?summary.started, stopped = ?summary.stopped, restarted = ?summary.restarted, "config reloaded");
             *current = fresh;

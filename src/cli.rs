@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::auth::CreatedKey;
-use crate::domain::{RunEvent, RunStatus, StepIndex, StepKind, UnixMillis};
+use crate::domain::{RunEvent, StepIndex, StepKind, UnixMillis};
 use crate::hub::{Hub, InvokeError, InvokeOutcome};
 use crate::runs::Followed;
 use crate::store::KeyRecord;
@@ -32,6 +32,9 @@ pub fn tools_report(hub: &Hub, as_json: bool) -> String {
         ));
         if let Some(err) = &s.last_error {
             out.push_str(&format!("  last error: {err}"));
+        }
+        if let Some(note) = &s.note {
+            out.push_str(&format!("  note: {note}"));
         }
         out.push('\n');
     }
@@ -280,7 +283,8 @@ impl RunPrinter {
         if let Some(error) = error {
             let _ = writeln!(printed.stderr, "error: {error}");
         }
-        printed.finished = Some(*status == RunStatus::Succeeded);
+        // `partial` answered too (its note went to stderr above): the command did its job.
+        printed.finished = Some(status.is_answered());
     }
 
     /// End a line of streamed text before the next step line.
@@ -295,7 +299,7 @@ impl RunPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConversationId, RunId, StepStatus, TokenUsage};
+    use crate::domain::{ConversationId, RunId, RunStatus, StepStatus, TokenUsage};
 
     #[test]
     fn a_run_prints_its_steps_streamed_text_and_end() {

@@ -9,7 +9,8 @@
 //! `suggest` (did-you-mean), `settings` (`server:` / `tools:`), `models` (the `models:` list),
 //! `mcp_servers` (one server entry), `include` (Claude Desktop / Cursor JSON files), `agents`
 //! (the `agents/*.yaml` files), `document` (the top level), `error` (the error types),
-//! `specs` (field specs the sections share).
+//! `specs` (field specs the sections share), `outbound` (`server.outbound`, and the check of
+//! each remote URL's literal host against it).
 //!
 //! [`environment`] is the other half of start-up: the process environment, captured once, and
 //! the typed settings read from it (listen address, directories, the OTLP exporter).
@@ -28,6 +29,7 @@ mod interpolate;
 mod json;
 mod mcp_servers;
 mod models;
+mod outbound;
 mod settings;
 mod specs;
 mod suggest;
@@ -190,6 +192,7 @@ mod tests {
             assert_eq!(config.tools.max_result_bytes, 256 * 1024);
             assert_eq!(config.tools.max_tools_per_server, 256);
             assert_eq!(config.tools.max_description_chars, 2048);
+            assert_eq!(config.tools.max_argument_bytes, 256 * 1024);
             assert_eq!(config.source, PathBuf::from("t.yaml"));
         }
     }
@@ -197,7 +200,7 @@ mod tests {
     #[test]
     fn sections_are_read() {
         let config = check(
-            "server:\n  bind: '[::1]:${PORT}'\n  data_dir: ${HOME}/sb\n  run_lease_ms: 5000\ntools:\n  max_result_bytes: 1000\n  max_tools_per_server: '10'\n  max_description_chars: ${N:-99}\n",
+            "server:\n  bind: '[::1]:${PORT}'\n  data_dir: ${HOME}/sb\n  run_lease_ms: 5000\ntools:\n  max_result_bytes: 1000\n  max_tools_per_server: '10'\n  max_description_chars: ${N:-99}\n  max_argument_bytes: 4096\n",
             &[],
         )
         .unwrap();
@@ -209,18 +212,20 @@ mod tests {
         assert_eq!(config.tools.max_result_bytes, 1000);
         assert_eq!(config.tools.max_tools_per_server, 10);
         assert_eq!(config.tools.max_description_chars, 99);
+        assert_eq!(config.tools.max_argument_bytes, 4096);
     }
 
     #[test]
     fn section_errors() {
         check(
-            "server:\n  bind: localhost:80\n  data_dir: ''\n  run_lease_ms: 50\ntools:\n  max_result_bytes: 0\n  max_tools: 5\n",
+            "server:\n  bind: localhost:80\n  data_dir: ''\n  run_lease_ms: 50\ntools:\n  max_result_bytes: 0\n  max_tools: 5\n  max_argument_bytes: 0\n",
             &[
                 "t.yaml:2:9: server.bind: not a valid socket address `localhost:80`; expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080 (host names are not resolved)",
                 "t.yaml:3:13: server.data_dir: must not be empty",
                 "t.yaml:4:17: server.run_lease_ms: must be between 1000 and 3600000, found 50",
                 "t.yaml:6:21: tools.max_result_bytes: must be between 1 and 1073741824, found 0",
-                "t.yaml:7:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars",
+                "t.yaml:7:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars, max_argument_bytes",
+                "t.yaml:8:23: tools.max_argument_bytes: must be between 1 and 1073741824, found 0",
             ],
         );
         check(

@@ -154,7 +154,13 @@ pub fn traceparent(trace_id: &str, span_id: u64) -> String {
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Answered, and every tool call the answer rests on succeeded.
     Succeeded,
+    /// Answered, but some tool calls failed, were skipped or were not run, and no later call of
+    /// the same tool made them good: the answer may be missing what they would have given. Kept
+    /// apart from `succeeded` so a user, a dashboard or an API client is not told everything
+    /// worked when part of the work did not happen (the run's `error` says which tools).
+    Partial,
     Failed,
     Cancelled,
     /// The process stopped while the run was running (found at start-up).
@@ -164,11 +170,24 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, in the order lists and filters offer them (the API's error for an unknown
+    /// status filter names them from here, so a new status cannot be forgotten there).
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Partial,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Interrupted,
+        RunStatus::BudgetExhausted,
+    ];
+
     /// The wire/storage name (`running`, `budget_exhausted`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
@@ -178,16 +197,13 @@ impl RunStatus {
 
     /// Parse a storage name.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-            RunStatus::Cancelled,
-            RunStatus::Interrupted,
-            RunStatus::BudgetExhausted,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Whether the run ended with an answer for the user (`succeeded` or `partial`): what the
+    /// faces check before showing an answer as the run's result.
+    pub fn is_answered(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Partial)
     }
 }
 
@@ -422,6 +438,21 @@ impl RunEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_run_status_round_trips_and_only_answers_are_answered() {
+        for status in RunStatus::ALL {
+            assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_value(status).expect("statuses serialize");
+            assert_eq!(json, status.as_str(), "the wire name is the storage name");
+        }
+        assert_eq!(RunStatus::parse("partial"), Some(RunStatus::Partial));
+        let answered: Vec<RunStatus> = RunStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_answered())
+            .collect();
+        assert_eq!(answered, [RunStatus::Succeeded, RunStatus::Partial]);
+    }
 
     #[test]
     fn an_events_type_name_is_its_serde_tag() {

@@ -6,6 +6,8 @@
 //! [`RunEvent`] handed to an [`EventSink`]; the engine knows neither HTTP nor SQL and talks to
 //! models and tools only through the `ChatModel` and [`ToolInvoker`] traits.
 
+mod admit;
+mod gaps;
 mod plan;
 mod react;
 mod recorder;
@@ -48,6 +50,15 @@ pub struct RunSpec {
     pub temperature: Option<f64>,
     /// Who started the run: recorded on `RunStarted`, so the store knows the run's owner.
     pub user: Option<String>,
+    /// Largest tool-call arguments (JSON text, bytes) sent to a tool (`tools.max_argument_bytes`):
+    /// a larger call is refused before it runs and the model is told the cap and the size.
+    pub max_argument_bytes: usize,
+}
+
+/// What a run body that answered hands back: the answer, and which tool calls it may lack.
+pub(crate) struct Answer {
+    pub text: String,
+    pub gaps: gaps::Gaps,
 }
 
 /// Why the run body stopped before an answer (budgets and failures, not crashes).
@@ -58,7 +69,9 @@ pub(crate) enum Stop {
 }
 
 /// Execute one run to its end, emitting every event to `sink`. Never panics on model or tool
-/// behaviour; budgets, cancellation and the run timeout all end with a terminal status.
+/// behaviour; budgets, cancellation and the run timeout all end with a terminal status. A run
+/// that answered ends `succeeded`, or `partial` (with `error` naming the tools) when some tool
+/// calls failed or did not run and nothing made them good (see `engine/gaps.rs`).
 pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
     let recorder = Recorder::new(spec.run_id, sink.clone());
     sink.emit(RunEvent::RunStarted {
@@ -98,7 +111,10 @@ pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
         }
     };
     match result {
-        Ok(answer) => finish(&recorder, RunStatus::Succeeded, Some(answer), None),
+        Ok(Answer { text, gaps }) => match gaps.summary() {
+            None => finish(&recorder, RunStatus::Succeeded, Some(text), None),
+            Some(note) => finish(&recorder, RunStatus::Partial, Some(text), Some(note)),
+        },
         Err(Stop::Budget(reason)) => {
             recorder.abort_running(crate::domain::StepStatus::Cancelled, &reason);
             finish(&recorder, RunStatus::BudgetExhausted, None, Some(reason))

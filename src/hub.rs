@@ -112,6 +112,16 @@ impl Hub {
         self.mcp.apply(servers)
     }
 
+    /// The `tools:` caps in force (a reload replaces them), for the caps enforced where the
+    /// model's raw call is still at hand: the run engine refuses arguments over
+    /// `max_argument_bytes` before a call is even parsed into `invoke`'s arguments.
+    pub fn tool_settings(&self) -> ToolSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The MCP manager, for status and shutdown.
     pub fn mcp(&self) -> &McpManager {
         &self.mcp

@@ -15,6 +15,8 @@ pub mod engine;
 pub mod hub;
 pub mod llm;
 pub mod mcp;
+pub mod outbound;
+pub mod redact;
 pub mod runs;
 pub mod sse;
 pub mod store;

@@ -154,6 +154,10 @@ struct McpServerArgs {
 }
 
 fn main() -> ExitCode {
+    // A guard between us and a stdio MCP server (`mcp::guard`): before anything else, while
+    // this process has one thread.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    switchboard::mcp::guard::run_if_requested(&args);
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -226,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 telemetry,
                 admin_key,
                 clock: None,
+                child_guard: app::own_guard(),
             };
             app::serve(config, options, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -240,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tools { json, wait_ms } => {
-            let hub = app::start_hub(&config, &env)?;
+            let hub = app::start_hub_with(&config, &env, app::own_guard().as_deref())?;
             hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
             let report = switchboard::cli::tools_report(&hub, json);
             hub.mcp().shutdown().await;
@@ -393,7 +398,7 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let arguments: serde_json::Value =
         serde_json::from_str(args).context("--args is not valid JSON")?;
-    let hub = app::start_hub(config, env)?;
+    let hub = app::start_hub_with(config, env, app::own_guard().as_deref())?;
     hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
     // The command line is the machine's operator (it reads the config and the database
     // directly), so it calls as the local administrator, as `auth: none` does.
@@ -450,9 +455,12 @@ mod chat {
         env: &Environment,
         args: ChatArgs,
     ) -> anyhow::Result<ExitCode> {
-        let hub = app::start_hub(config, env)?;
+        let hub = app::start_hub_with(config, env, app::own_guard().as_deref())?;
         let models = ModelRegistry::default();
-        models.apply(&config.models, &reqwest::Client::new());
+        models.apply(
+            &config.models,
+            &app::model_http_client(&config.server.outbound)?,
+        );
         let runs = app::start_runs(
             config,
             &hub,

@@ -5,17 +5,21 @@
 
 mod client;
 mod error;
+pub mod guard;
 mod manager;
 pub mod process;
+pub mod procfs;
 mod session;
 mod status;
 mod supervisor;
+pub mod sweep;
 pub mod transport;
 
 use std::sync::Arc;
 
 pub use error::{ConnectError, McpError};
 pub use manager::{ApplySummary, CallOptions, ManagerSettings, McpManager};
+pub use process::ChildControl;
 pub use status::{ConnectionState, ServerStatus};
 
 use crate::config::model::ToolFilter;

@@ -22,6 +22,7 @@ use crate::domain::{
 use crate::engine::{self, EventSink, RunSpec};
 use crate::hub::Hub;
 use crate::llm::{LlmError, ModelRegistry};
+use crate::redact::Redactor;
 use crate::store::{Scope, Store, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -143,6 +144,8 @@ struct Inner {
     agents: RwLock<Arc<BTreeMap<String, AgentConfig>>>,
     live: Mutex<HashMap<RunId, Arc<LiveRun>>>,
     caps: RwLock<MessageCaps>,
+    /// Secrets out of every event a run emits (the config's secrets change on reload).
+    redactor: RwLock<Arc<Redactor>>,
     /// Every run task, so shutdown can wait for them without polling.
     tasks: TaskTracker,
     /// Where run spans are exported (or [`Telemetry::off`]).
@@ -175,6 +178,7 @@ impl RunService {
                 agents: RwLock::new(Arc::new(agents)),
                 live: Mutex::new(HashMap::new()),
                 caps: RwLock::new(MessageCaps::default()),
+                redactor: RwLock::new(Arc::new(Redactor::default())),
                 tasks: TaskTracker::new(),
                 telemetry,
             }),
@@ -184,6 +188,15 @@ impl RunService {
     /// Replace the message caps (start-up and config reload).
     pub fn set_message_caps(&self, caps: MessageCaps) {
         *self.inner.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
+    }
+
+    /// Replace the redactor (start-up and config reload: the configured secrets it knows).
+    pub fn set_redactor(&self, redactor: Redactor) {
+        *self
+            .inner
+            .redactor
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(redactor);
     }
 
     /// Replace the agent definitions (config reload).
@@ -330,6 +343,7 @@ impl RunService {
             trace_id: Some(trace_id.clone()),
             temperature: input.temperature,
             user: Some(caller.user().to_owned()),
+            max_argument_bytes: self.inner.hub.tool_settings().max_argument_bytes,
         };
         let task = self.spawn(spec, live, slot);
         Ok(StartedRun {
@@ -447,6 +461,12 @@ impl RunService {
             store: self.inner.store.clone(),
             live,
             telemetry: self.inner.telemetry.clone(),
+            redactor: self
+                .inner
+                .redactor
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         });
         let service = self.clone();
         self.inner.tasks.spawn(async move {
@@ -559,15 +579,19 @@ impl RunService {
     }
 }
 
-/// Fans events out: the store (durable ones), live subscribers, and the log/telemetry.
+/// Fans events out: the store (durable ones), live subscribers, and the log/telemetry; every
+/// one of them gets the event with its secrets redacted (the engine keeps the real values for
+/// the model and the tools).
 struct ServiceSink {
     store: Store,
     live: Arc<LiveRun>,
     telemetry: Telemetry,
+    redactor: Arc<Redactor>,
 }
 
 impl EventSink for ServiceSink {
     fn emit(&self, event: RunEvent) {
+        let event = self.redactor.event(event);
         crate::trace::run_event(&event);
         self.telemetry.record(&event);
         if event.is_durable() {

@@ -6,6 +6,10 @@
 //! crash loses at most what was still queued (the step in flight); [`Store::open`] marks runs
 //! left `running` as `interrupted`.
 //!
+//! When the database cannot take writes (a full disk, a lost connection) the store says so
+//! ([`Store::health`]) until a write succeeds again, and a run whose writes were lost ends
+//! marked incomplete ([`Store::end_run`], [`TraceGap`]); see [`health`] and [`writer`].
+//!
 //! Deliberately not here: the wire shapes of the HTTP API (the records serialize, but `api`
 //! decides what to expose), and live streaming of run events (the engine's broadcast does that).
 
@@ -15,6 +19,7 @@ mod conversations;
 mod db;
 mod error;
 mod events;
+mod health;
 mod records;
 mod runs;
 mod writer;
@@ -25,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -32,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use cap::{MAX_STORED_ERROR_BYTES, MAX_STORED_JSON_BYTES, PREVIEW_BYTES};
 pub use error::StoreError;
+pub use health::{StoreHealth, TraceGap, incomplete_end};
 pub use records::{
     AuditEntry, AuditFilter, AuditPage, AuditRecord, ConversationDetail, ConversationRecord,
     DEFAULT_RUN_PAGE, EXCERPT_CHARS, KeyRecord, MAX_RUN_PAGE, MessageRecord, RunDetail, RunFilter,
@@ -40,7 +47,9 @@ pub use records::{
 
 use crate::domain::{RunEvent, now_millis};
 use db::Db;
+use health::Health;
 use writer::Command;
+pub use writer::RecordedEnd;
 
 /// File name of the SQLite database inside the data dir.
 pub const SQLITE_FILE_NAME: &str = "switchboard.sqlite";
@@ -51,6 +60,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_READERS: u32 = 4;
 /// Connections to Postgres, shared by readers and the writer.
 const POSTGRES_CONNECTIONS: u32 = 8;
+/// How long a Postgres read or write waits for a connection. sqlx keeps reconnecting to a
+/// server that refuses connections until then (its default is 30 s), so this bounds how long a
+/// request waits on a database that is down before it is answered 503.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -66,6 +79,8 @@ pub struct Store {
     writer_db: Db,
     /// Commands the writer could not store (logged at error level when they happen).
     write_failures: Arc<AtomicU64>,
+    /// Whether writes succeed now (the writer updates it).
+    health: Arc<Health>,
 }
 
 /// How a [`Store`] shares its database with other processes.
@@ -134,9 +149,11 @@ impl Store {
             );
         }
         let write_failures = Arc::new(AtomicU64::new(0));
+        let health = Arc::new(Health::new());
         let writer = writer::spawn(
             writer_db.clone(),
             write_failures.clone(),
+            health.clone(),
             owner,
             options.run_lease,
         );
@@ -145,6 +162,7 @@ impl Store {
             writer,
             writer_db,
             write_failures,
+            health,
         };
         Ok((store, interrupted))
     }
@@ -171,11 +189,55 @@ impl Store {
     ///
     /// Returns at once: the event is queued for the writer, committed within milliseconds. Use
     /// [`Store::flush`] to wait for it. A failure is logged and counted
-    /// ([`Store::write_failures`]), never returned: the run goes on.
+    /// ([`Store::write_failures`]), never returned: the run goes on. A `RunFinished` is stored
+    /// as [`Store::end_run`] stores it (marked incomplete when some of the run's writes were
+    /// lost), without waiting.
     pub fn record(&self, event: &RunEvent) {
-        if event.is_durable() {
-            self.send(Command::Event(event.clone()));
+        match event {
+            RunEvent::RunFinished { .. } => {
+                self.send(Command::End(event.clone(), None));
+            }
+            event if event.is_durable() => {
+                self.send(Command::Event(event.clone()));
+            }
+            _ => {}
         }
+    }
+
+    /// Store a run's end (its `RunFinished`) after everything queued before it, and say what was
+    /// stored: the end as given, or, when some of the run's writes could not be stored (a full
+    /// disk, a lost connection), the same end marked incomplete ([`incomplete_end`]: never
+    /// `succeeded`, the error saying how many writes were lost and why). That is the end to report
+    /// to the run's clients, so they are told exactly what the store keeps.
+    ///
+    /// Waits at most `wait`; past it (or when the store is closed) the end is reported
+    /// incomplete ([`TraceGap::unconfirmed`]), and the writer stores it so when it gets to it. An
+    /// end that cannot be written now is written once the store can write again, so the run is
+    /// not left `running`.
+    pub async fn end_run(&self, end: RunEvent, wait: Duration) -> RecordedEnd {
+        let (reply, recorded) = oneshot::channel();
+        let unconfirmed = |end: RunEvent| {
+            let gap = TraceGap::unconfirmed();
+            RecordedEnd {
+                event: incomplete_end(end, &gap),
+                gap: Some(gap),
+            }
+        };
+        if !self.send(Command::End(end.clone(), Some(reply))) {
+            return unconfirmed(end);
+        }
+        match tokio::time::timeout(wait, recorded).await {
+            Ok(Ok(recorded)) => recorded,
+            Ok(Err(_)) | Err(_) => unconfirmed(end),
+        }
+    }
+
+    /// Whether the database takes writes now: [`StoreHealth::Unwritable`] (with the reason)
+    /// from the first write that failed for a reason about the database itself until a write
+    /// succeeds again (the writer tries one every 500 ms meanwhile). The run service refuses new
+    /// runs and `/readyz` says not ready while it is unwritable.
+    pub fn health(&self) -> StoreHealth {
+        self.health.get()
     }
 
     /// Append a line to the audit log. Returns at once, like [`Store::record`]: the line is
@@ -256,6 +318,17 @@ async fn open_sqlite(url: &str) -> Result<(Db, Db), StoreError> {
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
+        // A write that fails on a full disk may make SQLite roll the transaction back by itself;
+        // sqlx's own ROLLBACK then fails and it goes on believing the connection is inside a
+        // transaction, so every later BEGIN on it would fail until a restart. A connection that
+        // comes back to the pool still inside a transaction is closed instead, and the next
+        // write opens a fresh one. (The ping first runs the rollback sqlx queued on release.)
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        })
         .connect_with(options.clone())
         .await?;
     SQLITE_MIGRATIONS.run(&writer).await?;
@@ -272,6 +345,7 @@ async fn open_postgres(url: &str) -> Result<Db, StoreError> {
         PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
     let pool = PgPoolOptions::new()
         .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
     POSTGRES_MIGRATIONS.run(&pool).await?;

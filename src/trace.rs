@@ -1,15 +1,22 @@
 //! Logging set-up: one `tracing` subscriber writing to stderr (stdout belongs to the MCP
 //! protocol when we run as a bundled stdio server), filtered by `RUST_LOG`.
 
+mod escape;
+
+pub use escape::{Escaped, EscapingFields, escape_control};
 use tracing_subscriber::EnvFilter;
 
-/// Install the global subscriber; `default_filter` applies when `RUST_LOG` is unset.
+/// Install the global subscriber; `default_filter` applies when `RUST_LOG` is unset. Every
+/// field of every line is escaped ([`EscapingFields`]): a log that shows text from outside
+/// (child stderr, servers' and providers' messages) must not let it forge lines or drive the
+/// terminal.
 pub fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .fmt_fields(EscapingFields)
         // Colour codes only for a person at a terminal: a bundled server's stderr is captured
         // into our log and the status API's stderr tail, where escapes would be noise.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

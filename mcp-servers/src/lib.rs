@@ -119,7 +119,9 @@ pub async fn serve_stdio(server: BundledServer) -> Result<(), Error> {
         BundledServer::Files { root } => transport::stdio(open_files(root)?).await,
         BundledServer::Testkit => {
             if testkit::apply_start_mode().await {
-                transport::stdio(testkit::Testkit::from_env()).await
+                let served = transport::stdio(testkit::Testkit::from_env()).await;
+                testkit::after_session().await;
+                served
             } else {
                 Ok(())
             }

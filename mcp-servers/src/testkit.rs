@@ -17,10 +17,32 @@
 //!   - `never-init`: read and discard stdin until EOF, never answer, then return.
 //!   - `flood`: write `x` bytes without any newline to stdout until the pipe closes.
 //!   - `exit-on-start`: write `testkit: exit-on-start` to stderr and exit with code 3.
+//!   - `stderr-flood`: behave, while a thread writes `SWITCHBOARD_TESTKIT_STDERR_LINES`
+//!     lines (default 200000, at most 10000000) `stderr flood line <i> of <n>` to stderr
+//!     as fast as the pipe takes them (tests of the client's stderr rate limit).
+//!   - `stderr-forge`: write [`FORGED_STDERR`] (a carriage return that would forge a
+//!     line, ANSI colour and title sequences, C0/C1 controls, bidi overrides) to stderr,
+//!     then `testkit: stderr-forge done`, then behave (tests of log escaping).
+//!   - `ignore-eof`: behave, but keep running after the client closes stdin (until a
+//!     signal ends the process), like a server that never notices its client left.
+//!   - `descendants`: like `ignore-eof`, after starting three `sleep 600` processes: one
+//!     in the testkit's process group, one in a process group of its own, and one in a
+//!     session of its own (through util-linux `setsid`, which must be on `PATH`).
+//!   - `wedge-tools-list`: like `ignore-eof`; answers the first `tools/list`, then sends
+//!     `notifications/tools/list_changed` and never answers another `tools/list` (it
+//!     writes `testkit: not answering tools/list` to stderr when one arrives).
 //!   - anything else: a warning on stderr, then behave.
+//! - `SWITCHBOARD_TESTKIT_PID_FILE=PATH` (`descendants` only): where the mode writes the
+//!   pids it knows, one `<role> <pid>` line each (`server`, `group`, `own-group`,
+//!   `session`); the file appears complete or not at all (written, then renamed).
 //! - `SWITCHBOARD_TESTKIT_TOOLS=N`: add N trivial tools `t000`, `t001`, … (at least
 //!   three digits; at most 10000 tools) that return their own name, for catalog-cap
 //!   tests.
+//! - `SWITCHBOARD_TESTKIT_PROTOCOL=VERSION` (tests of version negotiation): act as a
+//!   server of the `initialize` era that speaks only `VERSION`: `server/discover` is
+//!   answered "method not found", and `initialize` is answered with `VERSION` whatever
+//!   the client offered. Any string works, real revision or not, as long as it sorts
+//!   before `2026-07-28` (rmcp's server side replaces later ones).
 //!
 //! The tool list lives in an `Arc<RwLock<ToolRouter>>` shared by every clone of the
 //! handler, so tools added at runtime survive the per-request handler instances of
@@ -29,7 +51,10 @@
 
 use std::{
     io::Write as _,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -55,6 +80,27 @@ use serde::{Deserialize, Serialize};
 pub const MODE_ENV: &str = "SWITCHBOARD_TESTKIT_MODE";
 /// Name of the extra-tools variable.
 pub const TOOLS_ENV: &str = "SWITCHBOARD_TESTKIT_TOOLS";
+/// Name of the variable that pins the protocol version `initialize` is answered with.
+pub const PROTOCOL_ENV: &str = "SWITCHBOARD_TESTKIT_PROTOCOL";
+/// Name of the variable naming the file the `descendants` mode writes its pids to.
+pub const PID_FILE_ENV: &str = "SWITCHBOARD_TESTKIT_PID_FILE";
+/// How long the processes the `descendants` mode starts live, in seconds, if nobody ends
+/// them: far longer than any test, short enough that a leak ends by itself.
+pub const DESCENDANT_SECONDS: u32 = 600;
+/// Name of the variable giving how many lines the `stderr-flood` mode writes.
+pub const STDERR_LINES_ENV: &str = "SWITCHBOARD_TESTKIT_STDERR_LINES";
+/// Lines the `stderr-flood` mode writes when [`STDERR_LINES_ENV`] is unset.
+pub const DEFAULT_STDERR_LINES: u64 = 200_000;
+/// Most lines [`STDERR_LINES_ENV`] may ask for.
+pub const MAX_STDERR_LINES: u64 = 10_000_000;
+/// What the `stderr-forge` mode writes to stderr, one entry a line: each would change what a
+/// terminal shows if a client logged it raw.
+pub const FORGED_STDERR: &[&str] = &[
+    "ok\rFORGED",
+    "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}",
+    "bidi \u{202e}desrever\u{202c} isolate \u{2066}x\u{2069}",
+    "c1 \u{9b}31m nul \u{0} bs \u{8} del \u{7f}",
+];
 /// Most extra tools `SWITCHBOARD_TESTKIT_TOOLS` may add.
 pub const MAX_EXTRA_TOOLS: usize = 10_000;
 /// Largest `big` result, in bytes.
@@ -71,6 +117,10 @@ const TINY_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 #[derive(Clone)]
 pub struct Testkit {
     router: Arc<RwLock<ToolRouter<Testkit>>>,
+    /// Set in the `wedge-tools-list` mode: how many `tools/list` requests arrived.
+    wedged_lists: Option<Arc<AtomicUsize>>,
+    /// Set by `SWITCHBOARD_TESTKIT_PROTOCOL`: the only version spoken, over `initialize`.
+    pinned_version: Option<rmcp::model::ProtocolVersion>,
 }
 
 impl std::fmt::Debug for Testkit {
@@ -147,16 +197,49 @@ impl Testkit {
         }
         Self {
             router: Arc::new(RwLock::new(router)),
+            wedged_lists: None,
+            pinned_version: None,
         }
     }
 
-    /// A testkit configured from `SWITCHBOARD_TESTKIT_TOOLS` (see the module docs).
+    /// A testkit configured from `SWITCHBOARD_TESTKIT_TOOLS` and, for the
+    /// `wedge-tools-list` mode, `SWITCHBOARD_TESTKIT_MODE` (see the module docs).
     pub fn from_env() -> Self {
         let extra = std::env::var(TOOLS_ENV)
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(0);
-        Self::new(extra)
+        let mut kit = Self::new(extra);
+        if start_mode() == "wedge-tools-list" {
+            kit.wedged_lists = Some(Arc::default());
+        }
+        kit.pinned_version = std::env::var(PROTOCOL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|v| {
+                serde_json::from_value(serde_json::Value::String(v.trim().to_owned())).ok()
+            });
+        kit
+    }
+
+    /// `tools/list` in the `wedge-tools-list` mode: the first is answered and followed by
+    /// `notifications/tools/list_changed`; every later one waits forever.
+    async fn wedged_list(&self, lists: &AtomicUsize, context: &RequestContext<RoleServer>) {
+        if lists.fetch_add(1, Ordering::SeqCst) == 0 {
+            let peer = context.peer.clone();
+            tokio::spawn(async move {
+                // After the answer to this request has gone out.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let sent = peer.notify_tool_list_changed().await.is_ok();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "testkit: tools/list_changed sent: {sent}"
+                );
+            });
+            return;
+        }
+        let _ = writeln!(std::io::stderr(), "testkit: not answering tools/list");
+        std::future::pending::<()>().await;
     }
 
     /// A copy of the current tool table.
@@ -174,9 +257,16 @@ impl Testkit {
 /// server should go on to serve, `false` when the mode has already played out.
 /// `exit-on-start` does not return.
 pub(crate) async fn apply_start_mode() -> bool {
-    let mode = std::env::var(MODE_ENV).unwrap_or_default();
-    match mode.trim() {
+    let mode = start_mode();
+    match mode.as_str() {
         "" | "normal" => true,
+        "ignore-eof" | "wedge-tools-list" => true,
+        "descendants" => {
+            if let Err(err) = start_descendants() {
+                let _ = writeln!(std::io::stderr(), "testkit: descendants: {err}");
+            }
+            true
+        }
         "never-init" => {
             let mut stdin = tokio::io::stdin();
             let _ = tokio::io::copy(&mut stdin, &mut tokio::io::sink()).await;
@@ -185,6 +275,23 @@ pub(crate) async fn apply_start_mode() -> bool {
         "flood" => {
             let _ = tokio::task::spawn_blocking(flood_stdout).await;
             false
+        }
+        "stderr-flood" => {
+            let lines = std::env::var(STDERR_LINES_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(DEFAULT_STDERR_LINES)
+                .min(MAX_STDERR_LINES);
+            std::thread::spawn(move || flood_stderr(lines));
+            true
+        }
+        "stderr-forge" => {
+            let mut stderr = std::io::stderr().lock();
+            for line in FORGED_STDERR {
+                let _ = writeln!(stderr, "{line}");
+            }
+            let _ = writeln!(stderr, "testkit: stderr-forge done");
+            true
         }
         "exit-on-start" => {
             let _ = writeln!(std::io::stderr(), "testkit: exit-on-start");
@@ -200,12 +307,87 @@ pub(crate) async fn apply_start_mode() -> bool {
     }
 }
 
+/// `SWITCHBOARD_TESTKIT_MODE`, trimmed.
+fn start_mode() -> String {
+    std::env::var(MODE_ENV)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// What the testkit does once its client closed the session: return, or, in the modes
+/// that ignore stdin EOF, wait until a signal ends the process.
+pub(crate) async fn after_session() {
+    if matches!(
+        start_mode().as_str(),
+        "ignore-eof" | "descendants" | "wedge-tools-list"
+    ) {
+        let _ = writeln!(std::io::stderr(), "testkit: stdin closed; staying alive");
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The `descendants` mode: start a `sleep` in our process group, one in a group of its
+/// own and one in a session of its own, and write the pids to `SWITCHBOARD_TESTKIT_PID_FILE`.
+/// The children are never waited for: they are meant to outlive whoever forgets them.
+fn start_descendants() -> std::io::Result<()> {
+    let seconds = DESCENDANT_SECONDS.to_string();
+    let quiet = |command: &mut std::process::Command| {
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    };
+    let mut group = std::process::Command::new("sleep");
+    group.arg(&seconds);
+    quiet(&mut group);
+    let mut own_group = std::process::Command::new("sleep");
+    own_group.arg(&seconds);
+    quiet(&mut own_group);
+    std::os::unix::process::CommandExt::process_group(&mut own_group, 0);
+    // util-linux `setsid` calls setsid(2) and execs in place (it only forks when it leads a
+    // process group, which a child in our group does not), so the pid is the sleeper's.
+    let mut session = std::process::Command::new("setsid");
+    session.args(["sleep", &seconds]);
+    quiet(&mut session);
+    let mut lines = format!("server {}\n", std::process::id());
+    for (role, command) in [
+        ("group", &mut group),
+        ("own-group", &mut own_group),
+        ("session", &mut session),
+    ] {
+        let child = command
+            .spawn()
+            .map_err(|err| std::io::Error::new(err.kind(), format!("starting {role}: {err}")))?;
+        lines.push_str(&format!("{role} {}\n", child.id()));
+    }
+    if let Some(path) = std::env::var_os(PID_FILE_ENV) {
+        let path = std::path::PathBuf::from(path);
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, lines)?;
+        std::fs::rename(&partial, &path)?;
+    }
+    Ok(())
+}
+
 /// Write `x` to stdout, never a newline, until the reader closes the pipe (EPIPE; Rust ignores
 /// SIGPIPE).
 fn flood_stdout() {
     let chunk = vec![b'x'; 64 * 1024];
     let mut stdout = std::io::stdout().lock();
     while stdout.write_all(&chunk).is_ok() {}
+}
+
+/// Write `lines` numbered lines to stderr through one buffer, so the pipe, not our syscalls,
+/// sets the pace.
+fn flood_stderr(lines: u64) {
+    let mut stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr().lock());
+    for i in 1..=lines {
+        if writeln!(stderr, "stderr flood line {i} of {lines}").is_err() {
+            return;
+        }
+    }
+    let _ = stderr.flush();
 }
 
 fn trivial_tool(name: String) -> ToolRoute<Testkit> {
@@ -486,6 +668,75 @@ impl Testkit {
 
 #[tool_handler(router = self.snapshot())]
 impl ServerHandler for Testkit {
+    // `SWITCHBOARD_TESTKIT_PROTOCOL`: the pinned version over `initialize`. 2026-07-28 is listed
+    // too only so that rmcp lets the `server/discover` probe reach `discover` below, which
+    // refuses it as a server of the `initialize` era does ("method not found"), instead of
+    // answering "unsupported protocol version" itself, which a client reads as a modern server.
+    fn supported_protocol_versions(
+        &self,
+    ) -> std::borrow::Cow<'static, [rmcp::model::ProtocolVersion]> {
+        match &self.pinned_version {
+            Some(version) => std::borrow::Cow::Owned(vec![
+                version.clone(),
+                rmcp::model::ProtocolVersion::V_2026_07_28,
+            ]),
+            None => std::borrow::Cow::Borrowed(rmcp::model::ProtocolVersion::KNOWN_VERSIONS),
+        }
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::DiscoverResult, rmcp::ErrorData> {
+        if self.pinned_version.is_some() {
+            return Err(rmcp::ErrorData::method_not_found::<
+                rmcp::model::DiscoverRequestMethod,
+            >());
+        }
+        Ok(rmcp::model::DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::InitializeResult, rmcp::ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let Some(version) = &self.pinned_version else {
+            return self.negotiate_initialize(&request);
+        };
+        // The serve loop negotiates once more and keeps this answer, since the client's
+        // offer is not among the supported versions.
+        let mut info = self.get_info();
+        info.protocol_version = version.clone();
+        Ok(info)
+    }
+
+    // What `#[tool_handler]` would generate, plus the `wedge-tools-list` mode.
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        if let Some(lists) = &self.wedged_lists {
+            self.wedged_list(lists, &context).await;
+        }
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28);
+        Ok(rmcp::model::ListToolsResult {
+            result_type: Some(rmcp::model::ResultType::COMPLETE),
+            tools: self.snapshot().list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: supports_cache_hints.then_some(0),
+            cache_scope: supports_cache_hints.then_some(rmcp::model::CacheScope::Public),
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()

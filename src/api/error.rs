@@ -25,6 +25,9 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Sent as `Retry-After` (whole seconds) with a 429.
     pub retry_after: Option<std::time::Duration>,
+    /// The whole cause chain of a failure (rmcp and reqwest errors with their type names and
+    /// URLs): logged with the request id, never sent.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -62,6 +66,12 @@ impl ApiError {
         self
     }
 
+    /// Keep `err`'s cause chain for the log (5xx only; never sent to the client).
+    pub fn with_detail(mut self, err: &(dyn std::error::Error + 'static)) -> Self {
+        self.detail = Some(error_chain(err));
+        self
+    }
+
     /// A route that does not exist.
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
@@ -72,11 +82,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = format!("{:016x}", fastrand::u64(..));
         let message = if self.status.is_server_error() && self.code == "internal" {
-            tracing::error!(request_id = %request_id, error = %self.message, "request failed");
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            tracing::error!(request_id = %request_id, error = %detail, "request failed");
             "internal error; the server log has details under this request id".to_owned()
         } else {
             if self.status.is_server_error() {
-                tracing::warn!(request_id = %request_id, code = self.code, error = %self.message, "request failed");
+                let detail = self.detail.as_deref().unwrap_or(&self.message);
+                tracing::warn!(request_id = %request_id, code = self.code, error = %detail, "request failed");
             }
             self.message
         };
@@ -134,10 +146,25 @@ fn mcp_error(err: &McpError) -> ApiError {
         McpError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "tool_timeout"),
         McpError::Protocol { .. } => (StatusCode::BAD_GATEWAY, "tool_protocol_error"),
         McpError::Transport { .. } => (StatusCode::BAD_GATEWAY, "server_transport_error"),
+        McpError::OutcomeUnknown { .. } => (StatusCode::BAD_GATEWAY, "tool_outcome_unknown"),
         McpError::Cancelled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "tool_cancelled"),
     };
-    // These messages describe the MCP server's state in user terms; they hold no internals of ours.
-    ApiError::new(status, code, err.to_string())
+    // These messages describe the MCP server's state in user terms; they hold no internals of
+    // ours (`McpError`'s messages never embed an rmcp or reqwest error's text). The cause chain,
+    // which does, goes to the log under the request id.
+    ApiError::new(status, code, err.to_string()).with_detail(err)
+}
+
+/// `err` and each of its sources, joined with ": ", for the log.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 /// `Json<T>` whose rejections use our error shape and say what was wrong with the body.

@@ -15,6 +15,10 @@
 //!   until then; a plan-mode answer streams as it is written;
 //! - a run that fails answers 502 with the run's error and id (streaming: an error chunk, then
 //!   `[DONE]`);
+//! - a run that answered (`succeeded`, or `partial`: some tool calls behind the answer failed
+//!   or did not run) answers 200 with a vendor field `switchboard: {run_id, status, note}` on
+//!   the completion (streaming: on the chunk with `finish_reason`), and a whole completion also
+//!   says the status in `x-switchboard-run-status`;
 //! - both kinds of response carry `x-switchboard-run-id` and `x-switchboard-trace-id`, and the
 //!   run is stored as a new conversation like any other.
 //!
@@ -36,7 +40,7 @@ use super::AppState;
 use super::chat::{run_headers, sse};
 use super::wire::openai::{
     AssistantMessage, Completion, CompletionChoice, ErrorBody, ErrorDetail, ModelEntry, ModelList,
-    Reply, Usage,
+    Reply, RunMeta, Usage,
 };
 use crate::access::Caller;
 use crate::domain::{RunId, RunOutcome, RunStatus, now_millis};
@@ -45,6 +49,11 @@ use crate::runs::{ChatInput, RunError};
 
 /// What `model` starts with to name an agent.
 const AGENT_PREFIX: &str = "agent:";
+
+/// How the run of a whole (not streamed) completion ended: `succeeded`, `partial`, `failed`…
+/// A streamed completion's headers leave before the run ends, so it carries the status in its
+/// last chunk's `switchboard` field instead.
+const RUN_STATUS_HEADER: &str = "x-switchboard-run-status";
 
 /// An error in OpenAI's shape.
 #[derive(Debug)]
@@ -358,7 +367,12 @@ async fn complete(state: AppState, caller: &Caller, body: &[u8]) -> Result<Respo
         return Ok((headers, sse(stream)).into_response());
     }
     let outcome = started.events.outcome().await;
-    if outcome.status != RunStatus::Succeeded {
+    let mut headers = headers;
+    headers.insert(
+        header::HeaderName::from_static(RUN_STATUS_HEADER),
+        HeaderValue::from_static(outcome.status.as_str()),
+    );
+    if !outcome.status.is_answered() {
         return Ok((headers, run_failure(started.run_id, &outcome)).into_response());
     }
     let body = Completion {
@@ -376,6 +390,11 @@ async fn complete(state: AppState, caller: &Caller, body: &[u8]) -> Result<Respo
             finish_reason: "stop",
         }],
         usage: Usage::from(outcome.usage),
+        switchboard: RunMeta {
+            run_id: started.run_id,
+            status: outcome.status,
+            note: outcome.error.as_deref(),
+        },
     };
     Ok((headers, Json(body)).into_response())
 }

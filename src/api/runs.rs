@@ -52,10 +52,8 @@ pub(super) async fn list(
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) => Some(RunStatus::parse(raw).ok_or_else(|| {
-            invalid_query(format!(
-                "status `{raw}` is not one of running, succeeded, failed, cancelled, \
-                 interrupted, budget_exhausted"
-            ))
+            let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            invalid_query(format!("status `{raw}` is not one of {}", known.join(", ")))
         })?),
         None => None,
     };

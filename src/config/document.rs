@@ -11,7 +11,7 @@ use super::error::{child_path, shown};
 use super::fields::Ctx;
 use super::model::{Config, McpServerConfig};
 use super::yaml::{Node, Pos, Value};
-use super::{access, agents, include, mcp_servers, models, settings};
+use super::{access, agents, include, mcp_servers, models, outbound, settings};
 
 const TOP_KEYS: &[&str] = &[
     "server",
@@ -51,8 +51,10 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     };
     config.server = settings::server(ctx, fields.get("server"));
     config.tools = settings::tools(ctx, fields.get("tools"));
+    // Remote URLs, here and in included files, are checked against `server.outbound`.
+    servers.outbound = config.server.outbound.clone();
     if let Some(node) = fields.get("models") {
-        config.models = models::models(ctx, node);
+        config.models = models::models(ctx, node, &config.server.outbound);
     }
     if let Some(node) = fields.get("mcpServers")
         && let Some(entries) = ctx.mapping(node, "mcpServers")
@@ -95,6 +97,8 @@ impl fmt::Display for Place {
 pub(super) struct Servers {
     configs: BTreeMap<String, McpServerConfig>,
     places: BTreeMap<String, Place>,
+    /// The policy each remote server's URL must pass (`server.outbound`).
+    outbound: crate::outbound::Policy,
 }
 
 impl Servers {
@@ -129,6 +133,10 @@ impl Servers {
             );
         }
         let server = mcp_servers::server(ctx, name, name_pos, node, &path);
+        if let Some(url) = server.as_ref().and_then(|s| s.transport.url()) {
+            let url_path = child_path(&path, "url");
+            outbound::check_url(ctx, &self.outbound, node, "url", &url_path, url);
+        }
         match server {
             Some(server) if ctx.errors.len() == errors_before => {
                 self.configs.insert(name.to_owned(), server);

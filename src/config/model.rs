@@ -285,6 +285,11 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How callers authenticate (`server.auth`, default `none`).
     pub auth: AuthMode,
+    /// Which addresses remote MCP servers and model providers may be reached at
+    /// (`server.outbound`; default: link-local and cloud-metadata addresses refused, loopback
+    /// and private networks allowed). Read at start-up; a reload that changes it says a restart
+    /// is required.
+    pub outbound: crate::outbound::Policy,
 }
 
 /// Default `server.max_body_bytes`.
@@ -307,7 +312,16 @@ pub struct ToolSettings {
     pub max_tools_per_server: usize,
     /// Tool descriptions are cut to this many characters (`tools.max_description_chars`, default 2048).
     pub max_description_chars: usize,
+    /// A model's tool call whose arguments (the JSON text it wrote) are larger than this many
+    /// bytes is refused before it reaches a server, and the model is told the cap and the size
+    /// (`tools.max_argument_bytes`, default 256 KiB): a runaway or hostile model must not be able
+    /// to push megabytes into a server, a log or the store through one call.
+    pub max_argument_bytes: usize,
 }
+
+/// Default `tools.max_argument_bytes` (256 KiB), also what a run uses when no config says
+/// otherwise (tests, the engine's own defaults).
+pub const DEFAULT_MAX_ARGUMENT_BYTES: usize = 256 * 1024;
 
 /// One entry of `mcpServers:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -374,6 +388,16 @@ impl TransportConfig {
             TransportConfig::Stdio { .. } => "stdio",
             TransportConfig::Sse { .. } => "sse",
             TransportConfig::StreamableHttp { .. } => "streamable-http",
+        }
+    }
+
+    /// The remote server's URL; `None` for a stdio server. Where `server.outbound` applies.
+    pub fn url(&self) -> Option<&url::Url> {
+        match self {
+            TransportConfig::Stdio { .. } => None,
+            TransportConfig::Sse { url, .. } | TransportConfig::StreamableHttp { url, .. } => {
+                Some(url)
+            }
         }
     }
 }

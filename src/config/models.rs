@@ -113,13 +113,25 @@ impl Default for HealthcheckConfig {
 
 /// Reads `models:` (a list, or a mapping from name to entry). Entries with problems are
 /// reported and left out; the result is only meaningful when no error was recorded.
-pub(super) fn models(ctx: &mut Ctx<'_>, node: &Node) -> BTreeMap<String, ModelConfig> {
+/// Each `base_url` whose host is a literal address must pass `outbound` (`server.outbound`).
+pub(super) fn models(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    outbound: &crate::outbound::Policy,
+) -> BTreeMap<String, ModelConfig> {
     let mut table = Table::default();
+    let check = |ctx: &mut Ctx<'_>, read: &Read, item: &Node| {
+        if let Some(config) = &read.config {
+            let path = child_path(&read.path, "base_url");
+            super::outbound::check_url(ctx, outbound, item, "base_url", &path, &config.base_url);
+        }
+    };
     match &node.value {
         Value::Null => {}
         Value::Seq(items) => {
             for (index, item) in items.iter().enumerate() {
                 let read = entry(ctx, None, item, &item_path("models", index));
+                check(ctx, &read, item);
                 table.add(ctx, read);
             }
         }
@@ -129,6 +141,7 @@ pub(super) fn models(ctx: &mut Ctx<'_>, node: &Node) -> BTreeMap<String, ModelCo
                     let keyed = Some((name, entry_node.key.pos));
                     let path = child_path("models", name);
                     let read = entry(ctx, keyed, &entry_node.value, &path);
+                    check(ctx, &read, &entry_node.value);
                     table.add(ctx, read);
                 }
             }

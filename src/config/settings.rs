@@ -33,11 +33,13 @@ const SERVER_KEYS: &[&str] = &[
     "max_message_chars",
     "max_body_bytes",
     "auth",
+    "outbound",
 ];
 const TOOLS_KEYS: &[&str] = &[
     "max_result_bytes",
     "max_tools_per_server",
     "max_description_chars",
+    "max_argument_bytes",
 ];
 
 impl Default for ServerSettings {
@@ -53,6 +55,7 @@ impl Default for ServerSettings {
             max_message_chars: super::model::DEFAULT_MAX_MESSAGE_CHARS,
             max_body_bytes: super::model::DEFAULT_MAX_BODY_BYTES,
             auth: super::model::AuthMode::None,
+            outbound: crate::outbound::Policy::default(),
         }
     }
 }
@@ -63,6 +66,7 @@ impl Default for ToolSettings {
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             max_tools_per_server: DEFAULT_MAX_TOOLS_PER_SERVER,
             max_description_chars: DEFAULT_MAX_DESCRIPTION_CHARS,
+            max_argument_bytes: super::model::DEFAULT_MAX_ARGUMENT_BYTES,
         }
     }
 }
@@ -164,6 +168,9 @@ pub(super) fn server(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ServerSettings {
                 ),
             }
         }
+    }
+    if let Some(node) = fields.get("outbound") {
+        settings.outbound = super::outbound::outbound(ctx, node);
     }
     if let Some(node) = fields.get("public_hosts") {
         settings.public_hosts = checked_list(ctx, node, "public_hosts", host_problem);
@@ -268,6 +275,11 @@ pub(super) fn tools(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ToolSettings {
         "max_description_chars",
         1 << 20,
         &mut settings.max_description_chars,
+    );
+    limit(
+        "max_argument_bytes",
+        1 << 30,
+        &mut settings.max_argument_bytes,
     );
     settings
 }

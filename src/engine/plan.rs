@@ -2,7 +2,10 @@
 //! (unknown tools, arguments against schemas, references to missing steps, cycles via petgraph
 //! toposort, size caps) with every problem fed back to the planner a bounded number of times;
 //! then the plan runs with maximal parallelism, dependents of a failed step are skipped, and a
-//! final model call writes the answer — or a new plan, a bounded number of times.
+//! final model call writes the answer — or a new plan, a bounded number of times. An answer
+//! written from a plan with failed or skipped steps, not made good by a later plan, makes the
+//! run `partial` (`engine/gaps.rs`); arguments over `tools.max_argument_bytes` are a plan
+//! problem, and a step whose `{{id}}` substitution grows past the cap fails without running.
 //!
 //! Plan format: `{"steps": [{"id": "a", "tool": "calc__evaluate", "args": {...},
 //! "depends_on": ["b"]}]}`. A string argument may contain `{{id}}`, replaced by the text output
@@ -20,10 +23,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use super::gaps::{CallEnd, Gaps};
 use super::react::{self, check_steps, finish_act, initial_messages, model_step, model_step_as};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
-use super::{RunSpec, Stop};
+use super::{Answer, RunSpec, Stop};
 use crate::domain::{ChatMessage, StepIndex, StepKind, StepStatus, StepSummary};
 
 /// Most steps one plan may have, whatever the tool-call budget says.
@@ -56,11 +60,12 @@ pub(crate) struct Plan {
     nodes: Vec<NodeIndex>,
 }
 
-pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, Stop> {
+pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, Stop> {
     let mut messages = initial_messages(spec);
     messages.insert(0, ChatMessage::system(planner_instructions(spec)));
     let mut replans_left = spec.limits.max_replans;
     let mut after: Vec<StepIndex> = Vec::new();
+    let mut gaps = Gaps::default();
     loop {
         // Ask for a plan, feeding problems back until it is valid or the attempts run out.
         let (plan, plan_step) = loop {
@@ -96,8 +101,11 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
                 spec.limits.max_tool_calls
             )));
         }
-        check_steps(spec, recorder, plan.steps.len() as u32 + 2)?;
-        let (observe, results_text) = execute(spec, recorder, &plan, plan_step).await;
+        let (observe, results_text, ends) = execute(spec, recorder, &plan, plan_step).await;
+        gaps.round(
+            ends.iter()
+                .map(|(i, end)| (plan.steps[*i].tool.as_str(), *end)),
+        );
         messages.push(ChatMessage::user(format!(
             "The plan ran. Results:\n{results_text}\n\nWrite the final answer for the user now. If the results are not enough, reply with a new JSON plan instead (only the JSON)."
         )));
@@ -124,7 +132,12 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
                 ));
                 after = vec![answer_step];
             }
-            _ => return Ok(response.content),
+            _ => {
+                return Ok(Answer {
+                    text: response.content,
+                    gaps,
+                });
+            }
         }
     }
 }
@@ -214,6 +227,15 @@ fn check(spec: &RunSpec, doc: PlanDoc) -> Result<Plan, Vec<String>> {
             problems.push(format!("step `{}`: args must be a JSON object", step.id));
             continue;
         }
+        let bytes = step.args.to_string().len();
+        if bytes > spec.max_argument_bytes {
+            problems.push(format!(
+                "step `{}`: the arguments are {bytes} bytes, over the cap of {} bytes \
+                 (tools.max_argument_bytes); split the work into smaller steps",
+                step.id, spec.max_argument_bytes
+            ));
+            continue;
+        }
         // Arguments with {{references}} are checked once the referenced outputs exist.
         if references(&step.args).is_empty() {
             match spec.tools.validate(&step.tool, &step.args) {
@@ -301,13 +323,14 @@ fn substitute(value: &Value, outputs: &HashMap<String, String>) -> Value {
     }
 }
 
-/// Run a checked plan with maximal parallelism. Returns the observe step and the results text.
+/// Run a checked plan with maximal parallelism. Returns the observe step, the results text, and
+/// how each step ended (by position), for the run's gaps.
 async fn execute(
     spec: &RunSpec,
     recorder: &Recorder,
     plan: &Plan,
     plan_step: StepIndex,
-) -> (StepIndex, String) {
+) -> (StepIndex, String, Vec<(usize, CallEnd)>) {
     let permits = Arc::new(Semaphore::new(
         spec.limits.max_parallel_tools.max(1) as usize
     ));
@@ -332,7 +355,9 @@ async fn execute(
         };
         progress.finished(recorder, i, step, &outcome);
     }
-    progress.observe(recorder, plan_step)
+    let ends = progress.ends.iter().map(|(i, end)| (*i, *end)).collect();
+    let (observe, text) = progress.observe(recorder, plan_step);
+    (observe, text, ends)
 }
 
 /// One act of the plan, once a permit is free: record it, validate, invoke, record the outcome.
@@ -348,17 +373,32 @@ async fn run_act(
 ) -> (usize, StepIndex, Result<ToolOutput, ToolFailure>) {
     let server = spec.tools.server_of(&planned.tool);
     let _permit = permits.acquire_owned().await;
+    // `{{id}}` substitution can grow arguments past the cap the plan was checked against.
+    let bytes = arguments.to_string().len();
+    let too_large = bytes > spec.max_argument_bytes;
+    let input = if too_large {
+        json!({ "arguments_omitted": { "bytes": bytes, "cap": spec.max_argument_bytes } })
+    } else {
+        arguments.clone()
+    };
     let step = recorder.start(
         StepKind::Act,
         &planned.tool,
         server,
-        arguments.clone(),
+        input,
         None,
         depends_on,
     );
-    let outcome = match spec.tools.validate(&planned.tool, &arguments) {
-        Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
-        Err(failure) => Err(failure),
+    let outcome = if too_large {
+        Err(ToolFailure::ArgumentsTooLarge {
+            bytes,
+            limit: spec.max_argument_bytes,
+        })
+    } else {
+        match spec.tools.validate(&planned.tool, &arguments) {
+            Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
+            Err(failure) => Err(failure),
+        }
     };
     finish_act(recorder, step, &planned.tool, &outcome);
     (i, step, outcome)
@@ -384,6 +424,8 @@ struct Progress<'p> {
     outputs: HashMap<String, String>,
     /// Observation text and whether it is an error, for every finished or skipped step.
     results: BTreeMap<usize, (String, bool)>,
+    /// How every finished or skipped step ended, for the run's gaps.
+    ends: BTreeMap<usize, CallEnd>,
 }
 
 impl<'p> Progress<'p> {
@@ -395,6 +437,7 @@ impl<'p> Progress<'p> {
             step_of: vec![None; count],
             outputs: HashMap::new(),
             results: BTreeMap::new(),
+            ends: BTreeMap::new(),
         }
     }
 
@@ -456,6 +499,7 @@ impl<'p> Progress<'p> {
                 .insert(self.plan.steps[i].id.clone(), text.clone());
         }
         self.results.insert(i, (text, is_error));
+        self.ends.insert(i, CallEnd::of(outcome));
     }
 
     /// Everything downstream of the failed step `i` (act `step`) is skipped, and recorded as such.
@@ -481,6 +525,7 @@ impl<'p> Progress<'p> {
             );
             self.step_of[j] = Some(skipped);
             self.results.insert(j, (reason.clone(), true));
+            self.ends.insert(j, CallEnd::NotRun);
         }
     }
 

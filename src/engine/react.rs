@@ -1,7 +1,8 @@
 //! ReAct mode: the graph grows turn by turn. Each model turn is a `plan` step; its tool calls
 //! are `act` steps run concurrently (up to `max_parallel_tools`); an `observe` step joins them
 //! and folds the results back; when the model answers without tools, an `answer` step closes
-//! the run. Model and tool misbehaviour becomes observations the model can correct itself from.
+//! the run. Model and tool misbehaviour becomes observations the model can correct itself from;
+//! what a turn's calls may do before they run is decided in `engine/admit.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,19 +11,25 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
+use super::admit::{self, Admitted, Verdict};
+use super::gaps::{CallEnd, Gaps};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
-use super::{RunSpec, Stop};
+use super::{Answer, RunSpec, Stop};
 use crate::domain::{
     ChatMessage, RunEvent, StepIndex, StepKind, StepStatus, StepSummary, TokenUsage, ToolCall,
 };
 use crate::llm::{ChatRequest, ChatResponse, StreamEvent};
 
+/// One call of a turn as it ended: the call (with its unique id), its outcome, its act step.
+pub(crate) type ActResult = (ToolCall, Result<ToolOutput, ToolFailure>, StepIndex);
+
 /// Run the ReAct loop to an answer.
-pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, Stop> {
+pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, Stop> {
     let mut messages = initial_messages(spec);
     let mut after: Vec<StepIndex> = Vec::new();
     let mut repeats: HashMap<(String, String), u32> = HashMap::new();
+    let mut gaps = Gaps::default();
     loop {
         check_steps(spec, recorder, 1)?;
         let (response, plan_step) =
@@ -42,20 +49,27 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
                 }),
                 None,
             );
-            return Ok(answer);
+            return Ok(Answer { text: answer, gaps });
         }
         let (_, tool_calls_so_far) = recorder.counts();
-        if tool_calls_so_far as usize + response.tool_calls.len()
-            > spec.limits.max_tool_calls as usize
-        {
+        let budget = spec.limits.max_tool_calls;
+        let turn = admit::admit(
+            &response.tool_calls,
+            spec.max_argument_bytes,
+            budget.saturating_sub(tool_calls_so_far),
+            budget,
+        );
+        if admit::runnable(&turn) > 0 && tool_calls_so_far >= budget {
             return Err(Stop::Budget(format!(
-                "the budget of {} tool calls would be exceeded",
-                spec.limits.max_tool_calls
+                "the budget of {budget} tool calls would be exceeded"
             )));
         }
-        check_steps(spec, recorder, response.tool_calls.len() as u32 + 2)?;
-        for call in &response.tool_calls {
-            let key = (call.name.clone(), canonical_arguments(&call.arguments));
+        for admitted in turn.iter().filter(|a| a.verdict == Verdict::Run) {
+            let call = &admitted.call;
+            let key = (
+                call.name.clone(),
+                admit::canonical_arguments(&call.arguments),
+            );
             let seen = repeats.entry(key).or_insert(0);
             *seen += 1;
             if *seen > spec.limits.max_repeats {
@@ -65,11 +79,11 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
                 )));
             }
         }
-        let results = run_acts(spec, recorder, &response.tool_calls, plan_step).await;
+        let results = run_turn(spec, recorder, &turn, plan_step).await;
         let act_steps: Vec<StepIndex> = results.iter().map(|(_, _, step)| *step).collect();
         messages.push(ChatMessage::assistant(
             response.content.clone(),
-            response.tool_calls.clone(),
+            turn.iter().map(|a| a.call.clone()).collect(),
         ));
         let mut folded = Vec::new();
         let mut errors = 0;
@@ -79,6 +93,11 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
             folded.push(json!({ "tool": call.name, "call_id": call.id, "is_error": is_error, "content": text }));
             messages.push(ChatMessage::tool_result(call.id.clone(), text, is_error));
         }
+        gaps.round(
+            results
+                .iter()
+                .map(|(call, outcome, _)| (call.name.as_str(), CallEnd::of(outcome))),
+        );
         let observe = recorder.instant(
             StepKind::Observe,
             "observe",
@@ -96,6 +115,54 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<String, S
     }
 }
 
+/// One turn's calls as act steps, in call order: those refused before running are recorded
+/// first (failed or skipped, never sent), then the rest run concurrently.
+async fn run_turn(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    turn: &[Admitted],
+    after: StepIndex,
+) -> Vec<ActResult> {
+    let mut results: Vec<Option<ActResult>> = vec![None; turn.len()];
+    let mut to_run = Vec::new();
+    let mut positions = Vec::new();
+    for (i, admitted) in turn.iter().enumerate() {
+        match &admitted.verdict {
+            Verdict::Run => {
+                to_run.push(admitted.call.clone());
+                positions.push(i);
+            }
+            Verdict::Refuse(failure) => {
+                let name = &admitted.call.name;
+                let status = match failure {
+                    ToolFailure::Dropped { .. } | ToolFailure::Duplicate { .. } => {
+                        StepStatus::Skipped
+                    }
+                    _ => StepStatus::Failed,
+                };
+                let step = recorder.instant(
+                    StepKind::Act,
+                    name,
+                    admitted.input.clone(),
+                    vec![after],
+                    status,
+                    None,
+                    None,
+                    Some(tools::describe_failure(name, failure)),
+                );
+                results[i] = Some((admitted.call.clone(), Err(failure.clone()), step));
+            }
+        }
+    }
+    for (i, result) in positions
+        .into_iter()
+        .zip(run_acts(spec, recorder, &to_run, after).await)
+    {
+        results[i] = Some(result);
+    }
+    results.into_iter().flatten().collect()
+}
+
 pub(crate) fn initial_messages(spec: &RunSpec) -> Vec<ChatMessage> {
     let mut messages = Vec::with_capacity(spec.history.len() + 2);
     if let Some(prompt) = spec.system_prompt.as_deref().filter(|p| !p.is_empty()) {
@@ -106,21 +173,18 @@ pub(crate) fn initial_messages(spec: &RunSpec) -> Vec<ChatMessage> {
     messages
 }
 
+/// Whether `more` model calls fit the step budget. `max_steps` counts model calls (plan and
+/// answer steps), as its documentation says: the tool calls of a turn are bounded by
+/// `max_tool_calls` instead, so a wide turn never exhausts the step budget.
 pub(crate) fn check_steps(spec: &RunSpec, recorder: &Recorder, more: u32) -> Result<(), Stop> {
-    let (steps, _) = recorder.counts();
-    if steps + more > spec.limits.max_steps {
+    let (model_calls, _) = recorder.counts();
+    if model_calls + more > spec.limits.max_steps {
         return Err(Stop::Budget(format!(
-            "the budget of {} steps was reached",
+            "the budget of {} steps (model calls) was reached",
             spec.limits.max_steps
         )));
     }
     Ok(())
-}
-
-/// JSON arguments with keys sorted, so `{"a":1,"b":2}` and `{"b":2,"a":1}` count as the same call.
-fn canonical_arguments(arguments: &str) -> String {
-    serde_json::from_str::<Value>(arguments)
-        .map_or_else(|_| arguments.to_owned(), |v| v.to_string())
 }
 
 /// One model call as a step, streaming its tokens as events.
@@ -231,7 +295,7 @@ pub(crate) async fn run_acts(
     recorder: &Recorder,
     calls: &[ToolCall],
     after: StepIndex,
-) -> Vec<(ToolCall, Result<ToolOutput, ToolFailure>, StepIndex)> {
+) -> Vec<ActResult> {
     let permits = Arc::new(Semaphore::new(
         spec.limits.max_parallel_tools.max(1) as usize
     ));
@@ -239,10 +303,7 @@ pub(crate) async fn run_acts(
         let permits = permits.clone();
         async move {
             let parsed = serde_json::from_str::<Value>(&call.arguments);
-            let input = match &parsed {
-                Ok(arguments) => arguments.clone(),
-                Err(_) => json!({ "raw_arguments": call.arguments }),
-            };
+            let input = admit::input_of(&call.arguments);
             let server = spec.tools.server_of(&call.name);
             let _permit = permits.acquire_owned().await;
             let step = recorder.start(StepKind::Act, &call.name, server, input, None, vec![after]);

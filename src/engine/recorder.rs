@@ -1,5 +1,6 @@
 //! Step bookkeeping for one run: numbering steps, emitting their start/finish events, tracking
-//! which are still running (so cancellation and budgets can close them), and summing tokens.
+//! which are still running (so cancellation and budgets can close them), counting what the
+//! budgets count (model calls and tool calls actually made), and summing tokens.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -23,8 +24,10 @@ struct State {
     next_step: StepIndex,
     running: BTreeSet<StepIndex>,
     usage: TokenUsage,
+    /// Act steps that ran (were started): what `max_tool_calls` counts.
     tool_calls: u32,
-    steps: u32,
+    /// Plan and answer steps that ran, each one model call: what `max_steps` counts.
+    model_calls: u32,
 }
 
 impl Recorder {
@@ -46,7 +49,8 @@ impl Recorder {
         self.sink.emit(event);
     }
 
-    /// Start a step and return its index.
+    /// Start a step that does work and return its index: an act is a tool call, a plan or
+    /// answer step a model call, and each counts against its budget.
     pub fn start(
         &self,
         kind: StepKind,
@@ -56,13 +60,33 @@ impl Recorder {
         summary: Option<StepSummary>,
         depends_on: Vec<StepIndex>,
     ) -> StepIndex {
+        self.open(kind, name, server, input, summary, depends_on, true)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a step's start fields plus whether it counts against the budgets"
+    )]
+    fn open(
+        &self,
+        kind: StepKind,
+        name: &str,
+        server: Option<String>,
+        input: Value,
+        summary: Option<StepSummary>,
+        depends_on: Vec<StepIndex>,
+        counted: bool,
+    ) -> StepIndex {
         let step = {
             let mut state = self.lock();
             let step = state.next_step;
             state.next_step += 1;
-            state.steps += 1;
-            if kind == StepKind::Act {
-                state.tool_calls += 1;
+            if counted {
+                match kind {
+                    StepKind::Act => state.tool_calls += 1,
+                    StepKind::Plan | StepKind::Answer => state.model_calls += 1,
+                    StepKind::Observe => {}
+                }
             }
             state.running.insert(step);
             step
@@ -113,7 +137,9 @@ impl Recorder {
         });
     }
 
-    /// Record a step that is decided without running (skipped dependents, instant answers).
+    /// Record a step that is decided without running (skipped dependents, calls refused or
+    /// dropped before they ran, observes, instant answers). It counts against no budget:
+    /// nothing was called.
     #[expect(
         clippy::too_many_arguments,
         reason = "a step's start and finish fields in one call; a struct would only rename them"
@@ -129,7 +155,7 @@ impl Recorder {
         summary: Option<StepSummary>,
         error: Option<String>,
     ) -> StepIndex {
-        let step = self.start(kind, name, None, input, None, depends_on);
+        let step = self.open(kind, name, None, input, None, depends_on, false);
         self.finish(step, status, output, summary, error, None);
         step
     }
@@ -147,10 +173,10 @@ impl Recorder {
         self.lock().usage
     }
 
-    /// Steps and tool calls started so far.
+    /// Model calls and tool calls made so far (what `max_steps` and `max_tool_calls` count).
     pub fn counts(&self) -> (u32, u32) {
         let state = self.lock();
-        (state.steps, state.tool_calls)
+        (state.model_calls, state.tool_calls)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -208,6 +208,7 @@ fn make_spec(
         trace_id: None,
         temperature: None,
         user: None,
+        max_argument_bytes: crate::config::model::DEFAULT_MAX_ARGUMENT_BYTES,
     };
     (spec, tools)
 }
@@ -333,7 +334,8 @@ async fn malformed_json_arguments_never_reach_the_tool() {
     let model = ScriptedModel::new(vec![bad, text("ok")]);
     let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
     let (outcome, _) = run(spec).await;
-    assert_eq!(outcome.status, RunStatus::Succeeded);
+    // Answered without retrying the call it botched: the answer lacks that call's result.
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
     assert!(tools.invoked.lock().expect("lock").is_empty());
     let second = &model.requests.lock().expect("lock")[1];
     assert!(
@@ -365,13 +367,19 @@ async fn budgets_end_runs_with_a_terminal_status() {
         max_tool_calls: 2,
         ..AgentLimits::default()
     };
-    let model = ScriptedModel::new(vec![calls(&[
-        ("a", "echo", json!({"n": 1})),
-        ("b", "echo", json!({"n": 2})),
-        ("c", "echo", json!({"n": 3})),
-    ])]);
-    let (spec, _) = make_spec(model, AgentMode::React, limits);
+    // The two calls that fit run and the third is dropped; asking again once the budget is used
+    // up ends the run.
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("a", "echo", json!({"n": 1})),
+            ("b", "echo", json!({"n": 2})),
+            ("c", "echo", json!({"n": 3})),
+        ]),
+        calls(&[("d", "echo", json!({"n": 4}))]),
+    ]);
+    let (spec, tools) = make_spec(model, AgentMode::React, limits);
     let (outcome, _) = run(spec).await;
+    assert_eq!(tools.invoked.lock().expect("lock").len(), 2);
     assert_eq!(outcome.status, RunStatus::BudgetExhausted);
     assert!(
         outcome
@@ -533,7 +541,14 @@ async fn plan_mode_skips_dependents_of_a_failed_step() {
     let model = ScriptedModel::new(vec![text(&plan.to_string()), text("partial answer")]);
     let (spec, tools) = make_spec(model, AgentMode::Plan, AgentLimits::default());
     let (outcome, events) = run(spec).await;
-    assert_eq!(outcome.status, RunStatus::Succeeded);
+    // It answered, but `a` failed and `b`, `c` never ran: not `succeeded`.
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
+    assert_eq!(outcome.answer.as_deref(), Some("partial answer"));
+    let note = outcome.error.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("`fail` (1 failed)") && note.contains("`echo` (2 not run)"),
+        "{note}"
+    );
     let invoked: Vec<String> = tools
         .invoked
         .lock()
@@ -553,4 +568,294 @@ async fn plan_mode_skips_dependents_of_a_failed_step() {
             .count(),
         2
     );
+}
+
+/// The tool messages of request `n` of the scripted model: (tool_call_id, content).
+fn tool_messages(model: &ScriptedModel, n: usize) -> Vec<(String, String)> {
+    model.requests.lock().expect("lock")[n]
+        .messages
+        .iter()
+        .filter(|m| m.role == crate::domain::Role::Tool)
+        .map(|m| {
+            (
+                m.tool_call_id.clone().unwrap_or_default(),
+                m.content.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The tool calls of the last assistant message of request `n`.
+fn echoed_calls(model: &ScriptedModel, n: usize) -> Vec<ToolCall> {
+    model.requests.lock().expect("lock")[n]
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == crate::domain::Role::Assistant)
+        .map(|m| m.tool_calls.clone())
+        .unwrap_or_default()
+}
+
+fn act_statuses(events: &[RunEvent]) -> Vec<StepStatus> {
+    let acts: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepStarted {
+                step,
+                kind: StepKind::Act,
+                ..
+            } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepFinished { step, status, .. } if acts.contains(step) => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn duplicate_tool_call_ids_are_made_unique_before_anything_runs() {
+    // Two different calls sharing id `a`, an exact repeat of the first (a duplicated emission),
+    // and a call without an id.
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("a", "echo", json!({"n": 1})),
+            ("a", "echo", json!({"n": 2})),
+            ("a", "echo", json!({"n": 1})),
+            ("", "echo", json!({"n": 3})),
+        ]),
+        text("done"),
+    ]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    let invoked: Vec<Value> = tools
+        .invoked
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, args)| args["n"].clone())
+        .collect();
+    assert_eq!(invoked.len(), 3, "the exact repeat never runs: {invoked:?}");
+    for n in 1..=3 {
+        assert!(invoked.contains(&json!(n)), "{invoked:?}");
+    }
+    // The history sent back pairs every call with exactly one result, by unique ids.
+    let echoed = echoed_calls(&model, 1);
+    let ids: Vec<&str> = echoed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), 4, "ids are unique: {ids:?}");
+    assert!(ids.iter().all(|id| !id.is_empty()), "{ids:?}");
+    assert_eq!(ids[0], "a", "the first call keeps its id");
+    let results = tool_messages(&model, 1);
+    let answered: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(answered, ids, "one result per call, in order");
+    assert!(
+        results[2].1.contains("repeats call `a`"),
+        "the duplicate is told why: {results:?}"
+    );
+    assert_eq!(
+        act_statuses(&events)
+            .iter()
+            .filter(|s| **s == StepStatus::Skipped)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_argument_never_reaches_the_tool_and_the_model_is_told_the_cap() {
+    let huge = "x".repeat(1 << 20);
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("big", "echo", json!({ "text": huge })),
+            ("small", "echo", json!({ "n": 1 })),
+        ]),
+        text("done"),
+    ]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let cap = crate::config::model::DEFAULT_MAX_ARGUMENT_BYTES;
+    let size = json!({ "text": huge }).to_string().len();
+    let (outcome, events) = run(spec).await;
+    let invoked = tools.invoked.lock().expect("lock").clone();
+    assert_eq!(invoked.len(), 1, "only the small call ran");
+    assert_eq!(invoked[0].1, json!({ "n": 1 }));
+    let results = tool_messages(&model, 1);
+    assert!(
+        results[0].1.contains(&cap.to_string()) && results[0].1.contains(&size.to_string()),
+        "the observation names the cap and the size: {}",
+        results[0].1
+    );
+    assert!(
+        echoed_calls(&model, 1)[0].arguments.len() < 100,
+        "the megabyte is not sent back to the model"
+    );
+    assert_eq!(act_statuses(&events)[0], StepStatus::Failed);
+    let recorded = events.iter().find_map(|e| match e {
+        RunEvent::StepStarted {
+            kind: StepKind::Act,
+            input,
+            ..
+        } if input.get("arguments_omitted").is_some() => Some(input.clone()),
+        _ => None,
+    });
+    assert!(
+        recorded.is_some(),
+        "the step records the size, not the bytes"
+    );
+    // Answered, but one call did not run and nothing made it good.
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
+
+    // Plan mode: refused when the plan is checked, before anything runs.
+    let big =
+        json!({"steps": [{"id": "a", "tool": "echo", "args": {"text": "y".repeat(1 << 20)}}]});
+    let good = json!({"steps": [{"id": "a", "tool": "echo", "args": {"text": "y"}}]});
+    let model = ScriptedModel::new(vec![
+        text(&big.to_string()),
+        text(&good.to_string()),
+        text("ok"),
+    ]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::Plan, AgentLimits::default());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    let invoked = tools.invoked.lock().expect("lock").clone();
+    assert_eq!(invoked, vec![("echo".to_owned(), json!({"text": "y"}))]);
+    let feedback = &model.requests.lock().expect("lock")[1];
+    let last = &feedback.messages.last().expect("feedback").content;
+    assert!(
+        last.contains("over the cap of") && last.contains(&cap.to_string()),
+        "{last}"
+    );
+}
+
+/// A reply with `n` distinct echo calls.
+fn wide_turn(n: usize) -> ChatResponse {
+    let calls: Vec<(String, Value)> = (0..n)
+        .map(|i| (format!("c{i}"), json!({ "i": i })))
+        .collect();
+    let borrowed: Vec<(&str, &str, Value)> = calls
+        .iter()
+        .map(|(id, args)| (id.as_str(), "echo", args.clone()))
+        .collect();
+    self::calls(&borrowed)
+}
+
+#[tokio::test]
+async fn a_turn_of_thirty_calls_runs_them_all_under_the_default_budgets() {
+    let model = ScriptedModel::new(vec![wide_turn(30), text("all thirty")]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert_eq!(outcome.answer.as_deref(), Some("all thirty"));
+    assert_eq!(tools.invoked.lock().expect("lock").len(), 30);
+    assert_eq!(tool_messages(&model, 1).len(), 30);
+    assert!(
+        act_statuses(&events)
+            .iter()
+            .all(|s| *s == StepStatus::Succeeded)
+    );
+}
+
+#[tokio::test]
+async fn a_turn_of_a_hundred_calls_runs_what_fits_and_tells_the_model_the_rest_were_dropped() {
+    let model = ScriptedModel::new(vec![wide_turn(100), text("what I could")]);
+    let (spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let budget = AgentLimits::default().max_tool_calls as usize;
+    let (outcome, events) = run(spec).await;
+    assert_eq!(
+        outcome.answer.as_deref(),
+        Some("what I could"),
+        "{outcome:?}"
+    );
+    let invoked = tools.invoked.lock().expect("lock").clone();
+    assert_eq!(invoked.len(), budget);
+    let ran: Vec<Value> = invoked.iter().map(|(_, a)| a["i"].clone()).collect();
+    let first: Vec<Value> = (0..budget).map(|i| json!(i)).collect();
+    let mut sorted = ran.clone();
+    sorted.sort_by_key(|v| v.as_u64());
+    assert_eq!(sorted, first, "the first calls of the turn ran");
+    let results = tool_messages(&model, 1);
+    assert_eq!(results.len(), 100, "every call has its result");
+    for (_, dropped) in &results[budget..] {
+        assert!(
+            dropped.contains("dropped") && dropped.contains(&format!("budget of {budget}")),
+            "{dropped}"
+        );
+    }
+    let statuses = act_statuses(&events);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StepStatus::Skipped)
+            .count(),
+        100 - budget
+    );
+    // It answered, but without what the dropped calls would have given.
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("`echo`") && e.contains("68 not run")),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_wider_than_the_step_budget_runs() {
+    let steps: Vec<Value> = (0..20)
+        .map(|i| json!({"id": format!("s{i}"), "tool": "echo", "args": {"i": i}}))
+        .collect();
+    let model = ScriptedModel::new(vec![
+        text(&json!({ "steps": steps }).to_string()),
+        text("twenty"),
+    ]);
+    let (spec, tools) = make_spec(model, AgentMode::Plan, AgentLimits::default());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert_eq!(tools.invoked.lock().expect("lock").len(), 20);
+}
+
+#[tokio::test]
+async fn react_runs_that_answer_after_unrepaired_failures_are_partial() {
+    // `fail` fails and is never called again: partial, naming it.
+    let model = ScriptedModel::new(vec![
+        calls(&[("a", "fail", json!({})), ("b", "echo", json!({}))]),
+        text("half"),
+    ]);
+    let (spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    let (outcome, events) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
+    assert_eq!(outcome.answer.as_deref(), Some("half"));
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("`fail` (1 failed)") && !e.contains("`echo`")),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        events.last(),
+        Some(RunEvent::RunFinished {
+            status: RunStatus::Partial,
+            answer: Some(_),
+            ..
+        })
+    ));
+
+    // A failure the model repairs in a later turn leaves the run succeeded.
+    let model = ScriptedModel::new(vec![
+        calls(&[("a", "slow", json!({"ms": "soon"}))]),
+        calls(&[("b", "slow", json!({"ms": 1}))]),
+        text("fixed"),
+    ]);
+    let (spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert_eq!(outcome.error, None);
 }

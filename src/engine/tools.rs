@@ -41,6 +41,20 @@ pub enum ToolFailure {
     Refused {
         message: String,
     },
+    /// The arguments' JSON text is larger than `tools.max_argument_bytes`; nothing was sent.
+    ArgumentsTooLarge {
+        bytes: usize,
+        limit: usize,
+    },
+    /// Not run because the turn asked for more calls than the tool-call budget had left.
+    Dropped {
+        message: String,
+    },
+    /// Not run because it repeats call `of` of the same turn exactly (same id, tool and
+    /// arguments): a duplicated emission, so its side effects must not happen twice.
+    Duplicate {
+        of: String,
+    },
 }
 
 /// The tools one run may use.
@@ -103,6 +117,19 @@ pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
         ToolFailure::Unavailable { message } => format!("Error: `{name}` could not run: {message}"),
         ToolFailure::Refused { message } => format!(
             "Error: the call to `{name}` was refused and not made: {message}. Do not retry it now; answer with what you have."
+        ),
+        ToolFailure::ArgumentsTooLarge { bytes, limit } => format!(
+            "Error: the arguments for `{name}` are {bytes} bytes, over the cap of {limit} bytes \
+             (tools.max_argument_bytes); the call was not made and its arguments are left out of \
+             this conversation. Send smaller arguments, for example by splitting the work into \
+             several calls."
+        ),
+        ToolFailure::Dropped { message } => {
+            format!("Error: `{name}` was not called: {message}.")
+        }
+        ToolFailure::Duplicate { of } => format!(
+            "Error: not run: this call repeats call `{of}` of the same turn exactly (same id, \
+             tool and arguments), which ran once; its result is that call's."
         ),
     }
 }

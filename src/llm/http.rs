@@ -123,8 +123,16 @@ pub(crate) fn next_delay(
     Some(delay)
 }
 
-/// Map a connection-level failure.
+/// Map a connection-level failure. A request `server.outbound` stopped (a refused address, a
+/// redirect to another origin) makes the model unavailable with that reason: it is the same at
+/// every attempt, so it is not retried.
 pub(crate) fn classify_transport(ctx: &ModelContext, err: &reqwest::Error) -> LlmError {
+    if let Some(blocked) = crate::outbound::blocked_in(err) {
+        return LlmError::Unavailable {
+            model: ctx.name.clone(),
+            reason: blocked.to_string(),
+        };
+    }
     if err.is_timeout() {
         return ctx.timeout("request", ctx.config.timeout);
     }

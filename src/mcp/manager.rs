@@ -14,6 +14,7 @@ use rmcp::service::{PeerRequestOptions, ServiceError};
 use tokio::sync::{TryAcquireError, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::error::McpError;
 use super::session;
@@ -29,7 +30,19 @@ pub struct ManagerSettings {
     pub inherited_env: Vec<(String, String)>,
     /// Variables every stdio child gets (e.g. `SWITCHBOARD_DATA_DIR`).
     pub child_env: Vec<(String, String)>,
+    /// Where remote servers may be reached (`server.outbound`): the HTTP client of every
+    /// remote session resolves names through it and follows redirects only within an origin.
+    pub outbound: crate::outbound::Policy,
+    /// How stdio children are run (under a guard or not) and recorded for the start-up sweep.
+    pub children: super::process::ChildControl,
 }
+
+/// How long stopping one server may take before its supervisor is aborted (which still ends
+/// its process: dropping a child ends its group). The stop sequence itself is bounded well
+/// below this (transport close 2 s, then exit grace, SIGTERM, guard grace, SIGKILL).
+const STOP_LIMIT: Duration = Duration::from_secs(15);
+/// After an abort, how long to wait for the process to be reaped before reporting `stopped`.
+const ABORTED_EXIT_WAIT: Duration = Duration::from_secs(5);
 
 /// What [`McpManager::apply`] did, for logs and the reload API.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -48,6 +61,10 @@ pub struct McpManager {
 
 struct Inner {
     servers: RwLock<BTreeMap<String, Arc<ServerEntry>>>,
+    /// Removed or replaced servers still stopping, shown as `stopping` until they are gone.
+    retiring: std::sync::Mutex<Vec<Arc<ServerEntry>>>,
+    /// The tasks stopping them, so shutdown can wait for them too.
+    stopping: TaskTracker,
     deps: Arc<SupervisorDeps>,
 }
 
@@ -72,18 +89,22 @@ pub struct CallOptions {
 impl McpManager {
     /// A manager with no servers; tool listings are reported to `sink`, synchronously, before a server counts as settled.
     pub fn new(settings: ManagerSettings, sink: ToolsSink) -> Self {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
+        // Building fails only when the TLS backend cannot start, where `Client::new()` panics
+        // too; a client without the outbound policy is no fallback.
+        let http = crate::outbound::client_builder(&settings.outbound)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .expect("the HTTP client for remote MCP servers could not be built (TLS backend)");
         let deps = Arc::new(SupervisorDeps {
             http,
             inherited_env: settings.inherited_env,
             child_env: settings.child_env,
             sink,
+            children: settings.children,
         });
         let inner = Arc::new(Inner {
             servers: RwLock::new(BTreeMap::new()),
+            retiring: std::sync::Mutex::default(),
+            stopping: TaskTracker::new(),
             deps,
         });
         Self { inner }
@@ -128,9 +149,26 @@ impl McpManager {
             }
         }
         for entry in retired {
-            tokio::spawn(drain_and_stop(entry));
+            entry.shared.set_stopping();
+            self.retiring().push(entry.clone());
+            let inner = self.inner.clone();
+            self.inner.stopping.spawn(async move {
+                drain_and_stop(entry.clone()).await;
+                inner
+                    .retiring
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|e| !Arc::ptr_eq(e, &entry));
+            });
         }
         summary
+    }
+
+    fn retiring(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ServerEntry>>> {
+        self.inner
+            .retiring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn start(&self, config: McpServerConfig) -> Arc<ServerEntry> {
@@ -153,9 +191,21 @@ impl McpManager {
         })
     }
 
-    /// Status of every configured server, in name order.
+    /// Status of every configured server, in name order, and of every removed one until it
+    /// has stopped (`stopping`). A replaced server's old instance is not shown: its name is
+    /// the new one's.
     pub fn statuses(&self) -> Vec<ServerStatus> {
-        self.read().values().map(|e| e.shared.status()).collect()
+        let mut statuses: Vec<ServerStatus> =
+            self.read().values().map(|e| e.shared.status()).collect();
+        let retiring: Vec<Arc<ServerEntry>> = self.retiring().clone();
+        for entry in retiring {
+            let name = &entry.shared.config.name;
+            if !statuses.iter().any(|s| &s.name == name) {
+                statuses.push(entry.shared.status());
+            }
+        }
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        statuses
     }
 
     /// Wait until every enabled server has finished its first connection attempt (either way),
@@ -251,8 +301,13 @@ impl McpManager {
                     code: -32603,
                     message: "answered tools/call with a different result type".to_owned(),
                 }),
-                Ok(Err(err)) => Err(service_error(server, &shared, err)),
-                Err(_) => Err(exited_or_closed(server, &shared, &connection).await),
+                // Sent, and the session ended before the answer: an exit status or a broken
+                // frame cap explains it, else the outcome is unknown.
+                Ok(Err(ServiceError::TransportClosed)) | Err(_) => {
+                    Err(exited_or_closed(server, &shared, &connection).await)
+                }
+                // Sent: whether the server can have acted on it is decided in one place.
+                Ok(Err(err)) => Err(McpError::after_send(server, err)),
             },
             () = tokio::time::sleep_until(deadline) => {
                 cancel.reason = "timeout";
@@ -264,10 +319,25 @@ impl McpManager {
         outcome
     }
 
-    /// Stop every server (transports closed, children terminated) and wait for them.
+    /// Stop every server (transports closed, children terminated) and wait for them, also
+    /// for removed ones still stopping (their drain is cut short).
     pub async fn shutdown(&self) {
         let entries: Vec<_> = std::mem::take(&mut *self.write()).into_values().collect();
+        for entry in self.retiring().iter() {
+            entry.stop.cancel();
+            entry.shared.permits.close();
+        }
         futures::future::join_all(entries.into_iter().map(stop_now)).await;
+        self.inner.stopping.close();
+        if tokio::time::timeout(STOP_LIMIT, self.inner.stopping.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "removed mcp servers did not stop within {} s",
+                STOP_LIMIT.as_secs()
+            );
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ServerEntry>>> {
@@ -329,39 +399,35 @@ async fn drain_and_stop(entry: Arc<ServerEntry>) {
     stop_now(entry).await;
 }
 
+/// Stop the supervisor and wait for it, bounded by [`STOP_LIMIT`]: a supervisor still not done
+/// by then is aborted, which drops its session and so ends its process.
 async fn stop_now(entry: Arc<ServerEntry>) {
     entry.stop.cancel();
     entry.shared.permits.close();
+    // Before the supervisor clears it: how to tell when an aborted one's child is gone.
+    let exit = entry
+        .shared
+        .connection
+        .borrow()
+        .as_ref()
+        .and_then(|c| c.exit.clone());
     let task = entry.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(task) = task {
+    if let Some(mut task) = task
+        && tokio::time::timeout(STOP_LIMIT, &mut task).await.is_err()
+    {
+        tracing::error!(server = %entry.shared.config.name, limit_s = STOP_LIMIT.as_secs(), "mcp server supervisor did not stop in time; aborting it");
+        task.abort();
         let _ = task.await;
+        if let Some(mut exit) = exit {
+            let _ = tokio::time::timeout(ABORTED_EXIT_WAIT, exit.wait_for(Option::is_some)).await;
+        }
     }
     entry.shared.set_stopped();
 }
 
+/// A request that never left (the session would not take it).
 fn service_error(server: &str, shared: &ServerShared, err: ServiceError) -> McpError {
-    match err {
-        ServiceError::McpError(data) => McpError::Protocol {
-            server: server.to_owned(),
-            code: data.code.0,
-            message: data.message.to_string(),
-        },
-        ServiceError::Timeout { timeout } => McpError::Timeout {
-            server: server.to_owned(),
-            timeout,
-        },
-        ServiceError::Cancelled { .. } => McpError::Cancelled {
-            server: server.to_owned(),
-        },
-        ServiceError::TransportClosed => McpError::Unavailable {
-            server: server.to_owned(),
-            reason: shared.unavailable_reason(),
-        },
-        other => McpError::Transport {
-            server: server.to_owned(),
-            source: other,
-        },
-    }
+    McpError::before_send(server, err, || shared.unavailable_reason())
 }
 
 async fn exited_or_closed(
@@ -385,8 +451,9 @@ async fn exited_or_closed(
             stderr_tail: shared.stderr_tail.lines(),
         };
     }
-    McpError::Unavailable {
+    McpError::OutcomeUnknown {
         server: server.to_owned(),
-        reason: "connection closed during the call".to_owned(),
+        reason: "the connection closed during the call".to_owned(),
+        source: None,
     }
 }

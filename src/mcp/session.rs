@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use rmcp::model::ProtocolVersion;
-use rmcp::service::RunningService;
+use rmcp::service::{Peer, RunningService};
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
 use super::client::HubClient;
-use super::error::ConnectError;
+use super::error::{ConnectError, printable};
 use super::process::{self, ChildProcess, ExitInfo, SpawnSpec, StderrTail};
 use super::transport::{http, sse, stdio};
 use crate::config::model::{McpServerConfig, TransportConfig};
@@ -29,6 +29,8 @@ pub(crate) struct ConnectContext<'a> {
     pub(crate) inherited_env: &'a [(String, String)],
     pub(crate) child_env: &'a [(String, String)],
     pub(crate) stderr_tail: &'a StderrTail,
+    /// How stdio children are run (guard) and recorded.
+    pub(crate) children: &'a process::ChildControl,
 }
 
 /// The lifecycle we ask for: the stateless 2026-07-28 revision where the server has it,
@@ -39,6 +41,30 @@ fn lifecycle() -> ClientLifecycleMode {
         legacy_version: Some(ProtocolVersion::V_2025_11_25),
     }
 }
+
+/// The protocol versions we speak, oldest first: every revision rmcp implements. A server may
+/// answer `initialize` with another version than the 2025-11-25 we offer (the spec's fallback:
+/// "the server MUST respond with another protocol version it supports"); we go on with any of
+/// these and disconnect on anything else, as the spec says a client that does not support the
+/// answer should. `server/discover` only ever selects one of our preferred versions.
+pub(crate) const SUPPORTED_VERSIONS: &[ProtocolVersion] = ProtocolVersion::KNOWN_VERSIONS;
+
+/// Whether we speak `version` (see [`SUPPORTED_VERSIONS`]).
+pub(crate) fn speaks(version: &ProtocolVersion) -> bool {
+    SUPPORTED_VERSIONS.contains(version)
+}
+
+/// Whether the server declared the `tools` capability at the handshake. A server that did not
+/// is never sent `tools/list`: it offers no tools, and asking is a protocol violation some
+/// servers answer by closing the session.
+pub(crate) fn offers_tools(peer: &Peer<RoleClient>) -> bool {
+    peer.peer_info()
+        .is_none_or(|info| info.capabilities.tools.is_some())
+}
+
+/// What the status API says about a ready server that offers no tools.
+pub(crate) const NO_TOOLS_NOTE: &str =
+    "the server did not declare the `tools` capability, so it offers no tools";
 
 /// Connect to `config`'s server and complete the handshake (no time limit here: the caller
 /// wraps this in the server's `init_timeout`).
@@ -65,6 +91,7 @@ pub(crate) async fn connect(
                 cwd: cwd.as_deref(),
                 inherited: ctx.inherited_env,
                 extra: ctx.child_env,
+                children: ctx.children,
             };
             let spawned =
                 process::spawn(&spec, ctx.stderr_tail).map_err(|source| ConnectError::Spawn {
@@ -94,7 +121,7 @@ pub(crate) async fn connect(
                 }
             };
             match result {
-                Ok(service) => Ok(finish(service, Some(child), Some(overflow))),
+                Ok(service) => accept(service, Some(child), Some(overflow)).await,
                 Err(err) => {
                     child.shutdown().await;
                     if let Some(err) = overflowed() {
@@ -103,7 +130,7 @@ pub(crate) async fn connect(
                     let info = exit.borrow().clone();
                     match info {
                         Some(info) => Err(exited_during_init(info, ctx.stderr_tail).await),
-                        None => Err(ConnectError::Handshake(Box::new(err))),
+                        None => Err(handshake_failed(&config.name, err)),
                     }
                 }
             }
@@ -114,8 +141,8 @@ pub(crate) async fn connect(
             let service = handler
                 .serve_with_lifecycle(transport, lifecycle())
                 .await
-                .map_err(|err| ConnectError::Handshake(Box::new(err)))?;
-            Ok(finish(service, None, None))
+                .map_err(|err| handshake_failed(&config.name, err))?;
+            accept(service, None, None).await
         }
         TransportConfig::Sse { url, headers } => {
             let headers: ::http::HeaderMap = http::header_map(headers)
@@ -126,11 +153,56 @@ pub(crate) async fn connect(
             let service = handler
                 .serve_with_lifecycle(pair, lifecycle())
                 .await
-                .map_err(|err| ConnectError::Handshake(Box::new(err)))?;
-            Ok(finish(service, None, None))
+                .map_err(|err| handshake_failed(&config.name, err))?;
+            accept(service, None, None).await
         }
     }
 }
+
+/// A failed handshake as a [`ConnectError`], with its whole cause chain logged (the error's
+/// message, which the status API and 503 bodies show, leaves the internals out).
+fn handshake_failed(server: &str, err: rmcp::service::ClientInitializeError) -> ConnectError {
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::debug!(server, error = %chain, "mcp handshake failed");
+    ConnectError::Handshake(Box::new(err))
+}
+
+/// Finish a completed handshake: go on with a protocol version we speak, or close the session
+/// (and end the child) and say which version the server answered.
+async fn accept(
+    mut service: RunningService<RoleClient, HubClient>,
+    child: Option<ChildProcess>,
+    overflow: Option<stdio::FrameOverflow>,
+) -> Result<Session, ConnectError> {
+    let answered = service
+        .peer()
+        .peer_info()
+        .map(|info| info.protocol_version.clone());
+    match answered {
+        Some(version) if !speaks(&version) => {
+            let _ = service.close_with_timeout(CLOSE_WAIT).await;
+            drop(service);
+            if let Some(child) = child {
+                child.shutdown().await;
+            }
+            Err(ConnectError::UnsupportedProtocolVersion {
+                answered: printable(version.as_str()),
+                offered: ProtocolVersion::LATEST_WITH_INITIALIZE.to_string(),
+                supported: SUPPORTED_VERSIONS.iter().map(ToString::to_string).collect(),
+            })
+        }
+        _ => Ok(finish(service, child, overflow)),
+    }
+}
+
+/// How long closing a refused session may take before we drop it.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 fn finish(
     service: RunningService<RoleClient, HubClient>,

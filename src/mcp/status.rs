@@ -13,6 +13,9 @@ pub enum ConnectionState {
     Reconnecting,
     /// Too many consecutive failures; circuit open, retried slowly.
     Failed,
+    /// Removed from the config (or replaced by a changed one) and being shut down: calls in
+    /// flight may finish, then the process is ended; shown until it is gone.
+    Stopping,
     /// Removed or shut down.
     Stopped,
 }
@@ -33,4 +36,7 @@ pub struct ServerStatus {
     pub stderr_tail: Vec<String>,
     /// OS process id of a stdio server's current child, for operators.
     pub pid: Option<u32>,
+    /// Something an operator should know about a ready server that is not an error (it offers
+    /// no tools, say).
+    pub note: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! capped exponential backoff and jitter; after repeated failures the circuit opens and the server
 //! is retried slowly. The supervisor is the only writer of its server's connection and status.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,9 @@ pub(crate) struct ServerShared {
     pub(crate) settled: watch::Sender<bool>,
     tools_changed: Arc<Notify>,
     state: Mutex<MutableState>,
+    /// Set when the server was removed or replaced: it shows as `stopping` until stopped,
+    /// whatever its supervisor still writes meanwhile.
+    retiring: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -104,7 +108,17 @@ impl ServerShared {
                 last_error: None,
                 pid: None,
             }),
+            retiring: AtomicBool::new(false),
         })
+    }
+
+    /// The status as shown: `stopping` from retirement until the supervisor is done.
+    fn shown(&self, status: ConnectionState) -> ConnectionState {
+        if self.retiring.load(Ordering::Relaxed) && status != ConnectionState::Stopped {
+            ConnectionState::Stopping
+        } else {
+            status
+        }
     }
 
     /// A snapshot for the status API.
@@ -113,7 +127,7 @@ impl ServerShared {
         ServerStatus {
             name: self.config.name.clone(),
             transport: self.config.transport.kind(),
-            status: state.status,
+            status: self.shown(state.status),
             protocol_version: state.protocol_version.clone(),
             tool_count: state.tool_count,
             restarts: state.restarts,
@@ -121,24 +135,39 @@ impl ServerShared {
             last_error: state.last_error.clone(),
             stderr_tail: self.stderr_tail.lines(),
             pid: state.pid,
+            note: self.note(state.status),
         }
+    }
+
+    /// What the status adds about a ready session: that it offers no tools, when it does not.
+    fn note(&self, status: ConnectionState) -> Option<String> {
+        let connection = self.connection.borrow();
+        let peer = &connection.as_ref()?.peer;
+        (status == ConnectionState::Ready && !session::offers_tools(peer))
+            .then(|| session::NO_TOOLS_NOTE.to_owned())
     }
 
     /// Why calls cannot be served right now, in words for users.
     pub(crate) fn unavailable_reason(&self) -> String {
         let state = self.lock();
-        let what = match state.status {
+        let what = match self.shown(state.status) {
             ConnectionState::Disabled => "disabled in config",
             ConnectionState::Connecting => "still connecting",
             ConnectionState::Ready => "connection just closed",
             ConnectionState::Reconnecting => "reconnecting",
             ConnectionState::Failed => "failed repeatedly; retrying slowly",
+            ConnectionState::Stopping => "being stopped",
             ConnectionState::Stopped => "stopped",
         };
         match &state.last_error {
             Some(err) => format!("{what} (last error: {err})"),
             None => what.to_owned(),
         }
+    }
+
+    /// The server was removed or replaced: from now on it shows as `stopping`.
+    pub(super) fn set_stopping(&self) {
+        self.retiring.store(true, Ordering::Relaxed);
     }
 
     pub(super) fn set_stopped(&self) {
@@ -160,6 +189,8 @@ pub(crate) struct SupervisorDeps {
     pub(crate) inherited_env: Vec<(String, String)>,
     pub(crate) child_env: Vec<(String, String)>,
     pub(crate) sink: super::ToolsSink,
+    /// How stdio children are run (guard) and recorded.
+    pub(crate) children: super::process::ChildControl,
 }
 
 /// Run until `stop` is cancelled: connect, serve, reconnect.
@@ -275,6 +306,7 @@ async fn open(
         inherited_env: &deps.inherited_env,
         child_env: &deps.child_env,
         stderr_tail: &shared.stderr_tail,
+        children: &deps.children,
     };
     let session = session::connect(&shared.config, handler, &ctx).await?;
     match list_tools(session.service.peer()).await {
@@ -288,6 +320,10 @@ async fn open(
 
 /// Page through `tools/list`, stopping on a repeated cursor or too many pages.
 async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> {
+    // A server without the `tools` capability is never asked (a `list_changed` from it too).
+    if !session::offers_tools(peer) {
+        return Ok(Vec::new());
+    }
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     let mut seen = std::collections::HashSet::new();
@@ -338,7 +374,20 @@ async fn serve(
         tokio::select! {
             () = stop.cancelled() => break None,
             () = shared.tools_changed.notified() => {
-                match list_tools(&connection.peer).await {
+                // Bounded, and given up when we are stopped: a server that announces a change
+                // and never lists its tools must not keep its supervisor (and its process).
+                let limit = shared.config.init_timeout;
+                let listed = tokio::select! {
+                    () = stop.cancelled() => break None,
+                    listed = tokio::time::timeout(limit, list_tools(&connection.peer)) => listed,
+                };
+                let Ok(listed) = listed else {
+                    break Some(format!(
+                        "no answer to tools/list within {} ms after tools/list_changed",
+                        limit.as_millis()
+                    ));
+                };
+                match listed {
                     Ok(tools) => {
                         shared.lock().tool_count = tools.len();
                         tracing::info!(server = %shared.config.name, tools = tools.len(), "mcp server tools refreshed");
@@ -360,9 +409,12 @@ async fn serve(
                 }
             }
             _ = ping.tick(), if is_remote => {
-                let pinged = tokio::time::timeout(PING_TIMEOUT, connection.peer.send_request(
-                    rmcp::model::ClientRequest::PingRequest(Default::default()),
-                )).await;
+                let pinged = tokio::select! {
+                    () = stop.cancelled() => break None,
+                    pinged = tokio::time::timeout(PING_TIMEOUT, connection.peer.send_request(
+                        rmcp::model::ClientRequest::PingRequest(Default::default()),
+                    )) => pinged,
+                };
                 if !matches!(pinged, Ok(Ok(_))) {
                     break Some("server stopped answering pings".to_owned());
                 }

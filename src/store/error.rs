@@ -1,5 +1,6 @@
 //! [`StoreError`]: what callers of the store can tell apart (missing row, conflicting row, bad
-//! argument, closed store) and the database failures underneath, with their source kept.
+//! argument, closed store, a database that cannot be used now) and the database failures
+//! underneath, with their source kept.
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +14,18 @@ pub enum StoreError {
     /// An argument the store cannot use (a malformed cursor, an unknown message role).
     #[error("invalid {0}")]
     Invalid(String),
-    /// The database failed (connection, SQL, decoding a row).
+    /// The database failed on this statement (SQL, a constraint, decoding a row).
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The database cannot be used now, for a reason about the database rather than one row: a
+    /// full disk, a lost connection, a read-only file. `reason` is a fixed phrase that is safe to
+    /// show users; the cause (if this failure had one of its own) is kept as the source.
+    #[error("the store is unavailable: {reason}")]
+    Unavailable {
+        reason: &'static str,
+        #[source]
+        source: Option<sqlx::Error>,
+    },
     /// The schema could not be brought up to date.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -34,7 +44,13 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
-            _ => StoreError::Database(err),
+            _ => match super::health::unwritable_reason(&err) {
+                Some(reason) => StoreError::Unavailable {
+                    reason,
+                    source: Some(err),
+                },
+                None => StoreError::Database(err),
+            },
         }
     }
 }

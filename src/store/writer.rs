@@ -7,11 +7,28 @@
 //! event writes into one transaction makes them cheap (one fsync per batch, not per event). The
 //! same path serves Postgres, so both backends order writes the same way.
 //!
-//! A batch that fails for a reason that passes (a lock, a lost connection) is retried whole, with
-//! backoff; one that fails otherwise is written again one command at a time, so one bad event
-//! (say, a step of a run whose `RunStarted` was lost) costs only itself. Failures are logged and
-//! counted, never raised: the engine must not stop because its history could not be written.
+//! Failures come in three kinds, told apart by [`unwritable_reason`]:
+//!
+//! - A lock held by another process (or a Postgres serialization failure) passes by itself: the
+//!   batch is retried whole, with backoff.
+//! - A failure of one statement (say, a step of a run whose `RunStarted` was lost): the batch is
+//!   written again one command at a time, so one bad event costs only itself.
+//! - A failure of the database itself (a full disk, a lost connection, a read-only file): the
+//!   store is marked unwritable ([`Health`]) at once, with the reason. The batch is lost (a
+//!   transaction that failed is rolled back; a connection left inside one is closed, never
+//!   reused, see `Store::open`), and so is every write until the store can write again: the
+//!   writer does not wait on a database that is gone, it fails each write at once (callers that
+//!   wait get [`StoreError::Unavailable`]) and checks every [`PROBE_INTERVAL`] with a real write
+//!   whether it can write again. When the probe succeeds the store is writable again: no restart.
+//!
+//! Failures are logged and counted, never raised to the engine: a run goes on when its history
+//! cannot be written. But its end is not reported as if nothing happened: the writer counts each
+//! run's lost writes, and a run's `RunFinished` ([`Command::End`]) is written after everything
+//! queued before it, marked incomplete ([`incomplete_end`]) when some were lost, and its waiter is
+//! told what was stored. An end that cannot be written is kept (bounded) and written once the
+//! store can write again, so the run is not left `running`.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,31 +37,52 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::access::insert_audit;
 use super::conversations::{Write, apply_write};
-use super::db::Db;
+use super::db::{Db, Statement};
 use super::error::StoreError;
 use super::events::{apply_event, interrupt_orphaned, renew_leases};
+use super::health::{Health, ROW_REFUSED, TraceGap, incomplete_end, unwritable_reason};
 use super::records::AuditEntry;
-use crate::domain::{RunEvent, now_millis};
+use crate::domain::{RunEvent, RunId, now_millis};
 
 /// Most commands written in one transaction. Large enough to amortize the commit, small enough
 /// that a batch retried one by one after a failure stays quick.
 const MAX_BATCH: usize = 256;
 
-/// Attempts at a batch that fails for a reason that passes (another process holding the SQLite
-/// write lock beyond the busy timeout, a dropped Postgres connection) before it is given up, and
-/// the pause before the first retry (doubling, at most [`MAX_PAUSE`]). With SQLite's 5 s busy
-/// timeout that is about 35 s of waiting for a lock.
+/// Attempts at a batch that fails on a lock another process holds (beyond SQLite's busy
+/// timeout) or a Postgres serialization failure, before it is given up, and the pause before the
+/// first retry (doubling, at most [`MAX_PAUSE`]). With SQLite's 5 s busy timeout that is about
+/// 35 s of waiting for a lock.
 const TRANSIENT_ATTEMPTS: u32 = 6;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
+/// How often an unwritable store tries a real write to learn whether it can write again, and
+/// how long one try may take (a Postgres that is down makes a connection attempt wait).
+pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most run ends kept while the store cannot write. Beyond it the oldest are dropped (logged):
+/// those runs stay `running` until this process stops and their lease runs out.
+const MAX_PENDING_ENDS: usize = 10_000;
+
 /// Where the outcome of a [`Command::Write`] goes.
 pub(super) type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// What was stored as a run's end: the `RunFinished` to report (the one given, or that end
+/// marked incomplete) and why the run's trace is incomplete, if it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEnd {
+    pub event: RunEvent,
+    pub gap: Option<TraceGap>,
+}
+
 /// What the writer task is asked to do.
 pub(super) enum Command {
-    /// A durable run event; nobody waits for it.
+    /// A durable run event other than `RunFinished`; nobody waits for it.
     Event(RunEvent),
+    /// A run's `RunFinished`: written after everything before it, marked incomplete when some of
+    /// the run's writes were lost; the waiter (if any) learns what was stored.
+    End(RunEvent, Option<oneshot::Sender<RecordedEnd>>),
     /// An audit line; nobody waits for it either.
     Audit(AuditEntry),
     /// A conversation write; the caller waits for its outcome.
@@ -62,27 +100,44 @@ pub(super) enum Command {
 pub(super) fn spawn(
     db: Db,
     failures: Arc<AtomicU64>,
+    health: Arc<Health>,
     owner: Arc<str>,
     lease: Duration,
 ) -> mpsc::UnboundedSender<Command> {
     // Unbounded: `Store::record` is called from the engine's hot path and must neither block nor
     // drop a durable event. The queue only grows if the database is slower than the engine for
-    // a long time; batching makes that unlikely (see the throughput test).
+    // a long time; batching makes that unlikely (see the throughput test), and a database that
+    // cannot write at all fails each command at once instead of holding it.
     let (sender, mut receiver) = mpsc::unbounded_channel();
+    let mut writer = Writer {
+        db,
+        owner,
+        failures,
+        health,
+        lost: HashMap::new(),
+        pending_ends: VecDeque::new(),
+    };
     tokio::spawn(async move {
         let mut commands = Vec::with_capacity(MAX_BATCH);
         let mut heartbeat = tokio::time::interval(lease / 3);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
+        let mut probe = tokio::time::interval(PROBE_INTERVAL);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let writable = writer.health.get().is_writable();
+            let open = !writer.db.is_closed();
             tokio::select! {
                 received = receiver.recv_many(&mut commands, MAX_BATCH) => {
                     if received == 0 {
                         break;
                     }
-                    write_batch(&db, &owner, std::mem::take(&mut commands), &failures).await;
+                    writer.write_batch(std::mem::take(&mut commands)).await;
                 }
-                _ = heartbeat.tick(), if !db.is_closed() => keep_leases(&db, &owner, lease).await,
+                _ = heartbeat.tick(), if open && writable => {
+                    keep_leases(&writer.db, &writer.owner, lease).await;
+                }
+                _ = probe.tick(), if open && !writable => writer.probe().await,
             }
         }
     });
@@ -110,66 +165,326 @@ enum Work {
     Write(Write, Reply),
 }
 
-async fn write_batch(db: &Db, owner: &str, commands: Vec<Command>, failures: &AtomicU64) {
-    let mut flushes = Vec::new();
-    let mut work = Vec::with_capacity(commands.len());
-    for command in commands {
-        match command {
-            Command::Event(event) => work.push(Work::Event(event)),
-            Command::Audit(entry) => work.push(Work::Audit(entry)),
-            Command::Write(write, reply) => work.push(Work::Write(write, reply)),
-            Command::Flush(done) => flushes.push(done),
+impl Work {
+    /// The run this write belongs to (its events, its answer in the conversation).
+    fn run_id(&self) -> Option<RunId> {
+        match self {
+            Work::Event(event) => Some(event.run_id()),
+            Work::Write(Write::AppendMessage { run_id, .. }, _) => *run_id,
+            Work::Audit(_) | Work::Write(..) => None,
         }
-    }
-    if !work.is_empty() {
-        match write_patiently(db, owner, &work).await {
-            Ok(outcomes) => {
-                for (item, outcome) in work.into_iter().zip(outcomes) {
-                    finish(item, outcome, failures);
-                }
-            }
-            Err(err) if is_transient(&err) => {
-                // Still failing after the retries: the database is down or locked for long.
-                // The events are lost (counted); each write a caller waits for gets one more try
-                // of its own, so that caller sees its own outcome.
-                tracing::error!(error = %err, commands = work.len(), "store batch not written");
-                for item in work {
-                    match item {
-                        Work::Event(_) | Work::Audit(_) => {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Work::Write(..) => {
-                            let outcome = write_alone(db, owner, &item).await;
-                            finish(item, outcome, failures);
-                        }
-                    }
-                }
-            }
-            Err(err) if work.len() == 1 => {
-                let item = work.pop().expect("one command in the batch");
-                finish(item, Err(err.into()), failures);
-            }
-            Err(err) => {
-                // Most likely one bad command: find it by writing each alone.
-                tracing::warn!(
-                    error = %err,
-                    commands = work.len(),
-                    "store batch failed, writing one by one"
-                );
-                for item in work {
-                    let outcome = write_alone(db, owner, &item).await;
-                    finish(item, outcome, failures);
-                }
-            }
-        }
-    }
-    for done in flushes {
-        // The flusher may have stopped waiting; nothing to do then.
-        let _ = done.send(());
     }
 }
 
-/// [`write_together`], retried while it fails for a reason that may pass.
+/// Writes of one run that could not be stored.
+#[derive(Debug, Clone, Copy)]
+struct Lost {
+    count: u64,
+    /// The first reason.
+    reason: &'static str,
+}
+
+/// The writer task's state.
+struct Writer {
+    db: Db,
+    owner: Arc<str>,
+    failures: Arc<AtomicU64>,
+    health: Arc<Health>,
+    /// Lost writes per run, until the run's end is written (bounded by the runs in progress).
+    lost: HashMap<RunId, Lost>,
+    /// Ends that could not be written, oldest first, written once the store can write again.
+    pending_ends: VecDeque<RunEvent>,
+}
+
+impl Writer {
+    async fn write_batch(&mut self, commands: Vec<Command>) {
+        let mut flushes = Vec::new();
+        let mut work = Vec::with_capacity(commands.len());
+        for command in commands {
+            match command {
+                Command::Event(event) => work.push(Work::Event(event)),
+                Command::Audit(entry) => work.push(Work::Audit(entry)),
+                Command::Write(write, reply) => work.push(Work::Write(write, reply)),
+                Command::Flush(done) => flushes.push(done),
+                Command::End(event, reply) => {
+                    // Everything before the end first, so its lost writes are known.
+                    self.write_work(std::mem::take(&mut work)).await;
+                    self.write_end(event, reply).await;
+                }
+            }
+        }
+        self.write_work(work).await;
+        for done in flushes {
+            // The flusher may have stopped waiting; nothing to do then.
+            let _ = done.send(());
+        }
+    }
+
+    /// Write `work` in one transaction (see the module docs for what happens when that fails).
+    async fn write_work(&mut self, mut work: Vec<Work>) {
+        if work.is_empty() {
+            return;
+        }
+        if let Some(reason) = self.unwritable() {
+            // The probe says when the store can write again; until then nothing waits on it.
+            for item in work {
+                self.finish(item, Err(unavailable(reason)));
+            }
+            return;
+        }
+        match write_patiently(&self.db, &self.owner, &work).await {
+            Ok(outcomes) => {
+                self.wrote();
+                for (item, outcome) in work.into_iter().zip(outcomes) {
+                    self.finish(item, outcome);
+                }
+            }
+            Err(err) => match unwritable_reason(&err) {
+                Some(reason) => {
+                    tracing::error!(
+                        error = %err,
+                        commands = work.len(),
+                        "store batch not written: {reason}"
+                    );
+                    self.cannot_write(reason);
+                    for item in work {
+                        self.finish(item, Err(unavailable(reason)));
+                    }
+                }
+                None if work.len() == 1 => {
+                    let item = work.pop().expect("one command in the batch");
+                    self.finish(item, Err(err.into()));
+                }
+                None => {
+                    // Most likely one bad command: find it by writing each alone.
+                    tracing::warn!(
+                        error = %err,
+                        commands = work.len(),
+                        "store batch failed, writing one by one"
+                    );
+                    for item in work {
+                        let outcome = match self.unwritable() {
+                            Some(reason) => Err(unavailable(reason)),
+                            None => write_alone(&self.db, &self.owner, &item).await,
+                        };
+                        self.finish(item, outcome);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Write a run's end (marked incomplete when some of its writes were lost, or when its waiter
+    /// gave up) and tell the waiter what was stored.
+    async fn write_end(&mut self, end: RunEvent, reply: Option<oneshot::Sender<RecordedEnd>>) {
+        let run_id = end.run_id();
+        let mut gap = self.lost.remove(&run_id).map(|lost| TraceGap {
+            lost: Some(lost.count),
+            reason: lost.reason,
+        });
+        if gap.is_none() && reply.as_ref().is_some_and(oneshot::Sender::is_closed) {
+            // Its waiter was told the run's trace is incomplete; store what it was told.
+            gap = Some(TraceGap::unconfirmed());
+        }
+        let event = match &gap {
+            Some(gap) => incomplete_end(end.clone(), gap),
+            None => end.clone(),
+        };
+        let item = Work::Event(event);
+        let outcome = match self.unwritable() {
+            Some(reason) => Err(unavailable(reason)),
+            None => write_alone(&self.db, &self.owner, &item).await,
+        };
+        let Work::Event(event) = item else {
+            unreachable!("the end is an event")
+        };
+        let recorded = match outcome {
+            Ok(()) => {
+                self.wrote();
+                RecordedEnd { event, gap }
+            }
+            Err(err) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                let reason = match &err {
+                    StoreError::Unavailable { reason, .. } => {
+                        self.cannot_write(reason);
+                        reason
+                    }
+                    _ => ROW_REFUSED,
+                };
+                tracing::error!(
+                    run_id = %run_id,
+                    error = %error_chain(&err),
+                    "run end not stored"
+                );
+                let gap = TraceGap::and_one(gap, reason);
+                let event = incomplete_end(end, &gap);
+                if matches!(err, StoreError::Unavailable { .. }) {
+                    self.keep_end(event.clone());
+                }
+                RecordedEnd {
+                    event,
+                    gap: Some(gap),
+                }
+            }
+        };
+        if let Some(reply) = reply {
+            // The waiter may have stopped waiting; it reported the run as incomplete then.
+            let _ = reply.send(recorded);
+        }
+    }
+
+    /// Keep an end to write once the store can write again.
+    fn keep_end(&mut self, end: RunEvent) {
+        if self.pending_ends.len() >= MAX_PENDING_ENDS
+            && let Some(dropped) = self.pending_ends.pop_front()
+        {
+            tracing::error!(
+                run_id = %dropped.run_id(),
+                "too many run ends waiting for the store to write again; this run stays running"
+            );
+        }
+        self.pending_ends.push_back(end);
+    }
+
+    /// While the store cannot write: try a real write; when it succeeds, the store is writable
+    /// again and the ends kept meanwhile are written.
+    async fn probe(&mut self) {
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe_write(&self.db)).await;
+        match outcome {
+            Ok(Ok(())) => {
+                self.wrote();
+                self.write_pending_ends().await;
+            }
+            Ok(Err(err)) => {
+                if let Some(reason) = unwritable_reason(&err) {
+                    self.cannot_write(reason);
+                }
+                tracing::debug!(error = %err, "the store still cannot write");
+            }
+            Err(_) => tracing::debug!("the store's write probe timed out"),
+        }
+    }
+
+    async fn write_pending_ends(&mut self) {
+        while let Some(end) = self.pending_ends.pop_front() {
+            let item = Work::Event(end);
+            match write_alone(&self.db, &self.owner, &item).await {
+                Ok(()) => {}
+                Err(StoreError::Unavailable { reason, .. }) => {
+                    self.cannot_write(reason);
+                    if let Work::Event(end) = item {
+                        self.pending_ends.push_front(end);
+                    }
+                    return;
+                }
+                Err(err) => {
+                    // Its run was never stored (its `RunStarted` was lost too): nothing to end.
+                    if let Work::Event(end) = &item {
+                        tracing::warn!(run_id = %end.run_id(), error = %error_chain(&err), "a kept run end was not stored");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reason writes fail now, if they do.
+    fn unwritable(&self) -> Option<&'static str> {
+        match self.health.get() {
+            super::StoreHealth::Writable => None,
+            super::StoreHealth::Unwritable { reason, .. } => Some(reason),
+        }
+    }
+
+    fn cannot_write(&self, reason: &'static str) {
+        if self.health.unwritable(reason) {
+            tracing::error!(
+                "the store cannot write ({reason}): new runs are refused and writes fail until \
+                 it can; checking every {} ms",
+                PROBE_INTERVAL.as_millis()
+            );
+        }
+    }
+
+    fn wrote(&self) {
+        if let Some(since) = self.health.writable() {
+            tracing::warn!(
+                unwritable_ms = now_millis().saturating_sub(since),
+                "the store can write again"
+            );
+        }
+    }
+
+    /// Report one item's outcome: to its waiter, and for writes that were not stored, to the
+    /// log, the failure count and the run's lost writes. Missing and conflicting rows are
+    /// answers for a waiting caller, not failures of the store.
+    fn finish(&mut self, item: Work, outcome: Result<(), StoreError>) {
+        let failed = match (&item, &outcome) {
+            (_, Ok(())) => false,
+            (Work::Write(..), Err(StoreError::NotFound(_) | StoreError::Conflict(_))) => false,
+            (_, Err(_)) => true,
+        };
+        if let Err(StoreError::Unavailable { reason, .. }) = &outcome {
+            self.cannot_write(reason);
+        }
+        if failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            if let Some(run_id) = item.run_id() {
+                let reason = match &outcome {
+                    Err(StoreError::Unavailable { reason, .. }) => reason,
+                    _ => ROW_REFUSED,
+                };
+                self.lost
+                    .entry(run_id)
+                    .and_modify(|lost| lost.count += 1)
+                    .or_insert(Lost { count: 1, reason });
+            }
+        }
+        // While the store cannot write, each lost write is not logged alone: the change of
+        // state was (see `cannot_write`), and the run's end says how many of its writes were lost.
+        let quiet = matches!(outcome, Err(StoreError::Unavailable { source: None, .. }));
+        match item {
+            Work::Write(_, reply) => {
+                if let Err(err @ (StoreError::Database(_) | StoreError::Unavailable { .. })) =
+                    &outcome
+                    && !quiet
+                {
+                    tracing::error!(error = %error_chain(err), "store write failed");
+                }
+                let _ = reply.send(outcome);
+            }
+            Work::Audit(entry) => {
+                if let Err(err) = outcome
+                    && !quiet
+                {
+                    tracing::error!(error = %error_chain(&err), action = %entry.action, "audit line not stored");
+                }
+            }
+            Work::Event(event) => {
+                if let Err(err) = outcome
+                    && !quiet
+                {
+                    tracing::error!(
+                        error = %error_chain(&err),
+                        run_id = %event.run_id(),
+                        event = event.type_name(),
+                        "run event not stored"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A failure of a write that was not attempted, because the store cannot write.
+fn unavailable(reason: &'static str) -> StoreError {
+    StoreError::Unavailable {
+        reason,
+        source: None,
+    }
+}
+
+/// [`write_together`], retried while it fails on a lock that may be released.
 async fn write_patiently(
     db: &Db,
     owner: &str,
@@ -179,7 +494,7 @@ async fn write_patiently(
     let mut attempt = 1;
     loop {
         match write_together(db, owner, work).await {
-            Err(err) if attempt < TRANSIENT_ATTEMPTS && is_transient(&err) => {
+            Err(err) if attempt < TRANSIENT_ATTEMPTS && is_contention(&err) => {
                 tracing::warn!(error = %err, attempt, "store batch failed, will retry");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_PAUSE);
@@ -190,22 +505,20 @@ async fn write_patiently(
     }
 }
 
-/// Whether `err` may pass by itself: a busy or locked SQLite file, a lost connection, a
-/// Postgres serialization failure or deadlock.
-fn is_transient(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // Extended result codes keep the primary code in their low byte.
-                let primary = code.parse::<i32>().map_or(0, |code| code & 0xff);
-                primary == 5 || primary == 6 // SQLITE_BUSY, SQLITE_LOCKED
-            } else {
-                code == "40001" || code == "40P01" || code.starts_with("08") || code == "57P01"
-            }
-        }
-        _ => false,
+/// Whether `err` is contention that passes by itself: a busy or locked SQLite file, a Postgres
+/// serialization failure or deadlock. (A lost connection or a full disk does not pass by being
+/// retried at once; the store is marked unwritable and probed instead.)
+fn is_contention(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes keep the primary code in their low byte.
+        let primary = code.parse::<i32>().map_or(0, |code| code & 0xff);
+        primary == 5 || primary == 6 // SQLITE_BUSY, SQLITE_LOCKED
+    } else {
+        code == "40001" || code == "40P01"
     }
 }
 
@@ -236,40 +549,19 @@ async fn write_alone(db: &Db, owner: &str, item: &Work) -> Result<(), StoreError
     }
 }
 
-/// Report one item's outcome: to its waiter, and for events that were not stored, to the log.
-/// Missing and conflicting rows are answers for a waiting caller, not failures of the store.
-fn finish(item: Work, outcome: Result<(), StoreError>, failures: &AtomicU64) {
-    let failed = match (&item, &outcome) {
-        (_, Ok(())) => false,
-        (Work::Write(..), Err(StoreError::NotFound(_) | StoreError::Conflict(_))) => false,
-        (_, Err(_)) => true,
-    };
-    if failed {
-        failures.fetch_add(1, Ordering::Relaxed);
-    }
-    match item {
-        Work::Write(_, reply) => {
-            if let Err(err @ StoreError::Database(_)) = &outcome {
-                tracing::error!(error = %error_chain(err), "store write failed");
-            }
-            let _ = reply.send(outcome);
-        }
-        Work::Audit(entry) => {
-            if let Err(err) = outcome {
-                tracing::error!(error = %error_chain(&err), action = %entry.action, "audit line not stored");
-            }
-        }
-        Work::Event(event) => {
-            if let Err(err) = outcome {
-                tracing::error!(
-                    error = %error_chain(&err),
-                    run_id = %event.run_id(),
-                    event = event.type_name(),
-                    "run event not stored"
-                );
-            }
-        }
-    }
+/// A real write (one row rewritten and committed): what tells an unwritable store that it can
+/// write again. A ping would not: a full disk still answers reads.
+async fn probe_write(db: &Db) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    tx.execute(
+        Statement::new(
+            "INSERT INTO store_probe (id, written_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .bind(now_millis()),
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// `err` and its sources, `: `-separated (the log line shows why, not just "database error").

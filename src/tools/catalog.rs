@@ -316,6 +316,7 @@ mod tests {
             max_result_bytes: 1 << 18,
             max_tools_per_server: max_tools,
             max_description_chars: 200,
+            ..ToolSettings::default()
         }
     }
 

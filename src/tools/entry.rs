@@ -194,6 +194,7 @@ mod tests {
             max_result_bytes: 1 << 18,
             max_tools_per_server: 256,
             max_description_chars: 60,
+            ..ToolSettings::default()
         }
     }
 

@@ -721,9 +721,11 @@ async fn children_get_a_clean_environment() {
         "NODE_EXTRA_CA_CERTS",
         "HTTP_PROXY",
         "HTTPS_PROXY",
+        "ALL_PROXY",
         "NO_PROXY",
         "http_proxy",
         "https_proxy",
+        "all_proxy",
         "no_proxy",
         "SWITCHBOARD_DATA_DIR",
         "CONFIGURED_VAR",
@@ -735,6 +737,373 @@ async fn children_get_a_clean_environment() {
     assert!(
         unexpected.is_empty(),
         "unexpected variables: {unexpected:?}"
+    );
+    hub.hub.mcp().shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What reaches our log from a child (issue 12): a stderr flood is rate-limited with a count of
+// what was left out, control characters are escaped, and proxy credentials stay with us. These
+// run the real `switchboard serve` binary and read its log, as an operator would.
+
+/// `switchboard serve` as a child process with its config, data and log (stderr and stdout) in
+/// a directory the test owns, on a free port. Dropping it asks for a graceful shutdown (SIGTERM,
+/// which stops the MCP servers), then SIGKILLs its group and the MCP children it was seen to run.
+struct LoggedServe {
+    child: std::process::Child,
+    base: String,
+    log: std::path::PathBuf,
+    mcp_pids: std::collections::BTreeSet<u32>,
+    http: reqwest::Client,
+}
+
+impl LoggedServe {
+    /// Serve `yaml` (an `mcpServers:` config) from `dir` and wait until `/healthz` answers.
+    async fn start(dir: &std::path::Path, yaml: &str) -> LoggedServe {
+        let config = dir.join("switchboard.yaml");
+        std::fs::write(&config, yaml).expect("write the config");
+        let mut failures = Vec::new();
+        for attempt in 0..3 {
+            let log = dir.join(format!("switchboard-{attempt}.log"));
+            let port = support::free_port();
+            let out = std::fs::File::create(&log).expect("create the log");
+            let err = out.try_clone().expect("clone the log handle");
+            let mut command = std::process::Command::new(support::switchboard_bin());
+            command
+                .arg("--config")
+                .arg(&config)
+                .arg("serve")
+                .arg("--bind")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .env("SWITCHBOARD_BIN", support::switchboard_bin())
+                .env("OTEL_SDK_DISABLED", "true")
+                .env("NO_COLOR", "1")
+                .env("RUST_LOG", "info,rmcp=warn")
+                .stdin(std::process::Stdio::null())
+                .stdout(out)
+                .stderr(err);
+            for var in [
+                "SWITCHBOARD_CONFIG",
+                "SWITCHBOARD_BIND",
+                "SWITCHBOARD_DATABASE_URL",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ] {
+                command.env_remove(var);
+            }
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            let child = command.spawn().expect("start switchboard serve");
+            let mut serve = LoggedServe {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                log,
+                mcp_pids: Default::default(),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("http client"),
+            };
+            match serve
+                .wait_healthy(&format!("address=127.0.0.1:{port}"))
+                .await
+            {
+                Ok(()) => return serve,
+                Err(why) => failures.push(format!("port {port}: {why}\n{}", serve.log_text())),
+            }
+        }
+        panic!(
+            "switchboard serve never became healthy:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// Poll `/healthz` once our own log says we listen on `address` (another test may have
+    /// taken the port between our probe and the child's bind).
+    async fn wait_healthy(&mut self, address: &str) -> Result<(), String> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Err(format!("exited early ({status})"));
+            }
+            if self.log_text().contains(address) {
+                let answer = self.http.get(format!("{}/healthz", self.base)).send().await;
+                if answer.is_ok_and(|r| r.status().is_success()) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no answer on /healthz within {SETTLE:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The log as written, bytes that are not UTF-8 shown as U+FFFD.
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// `server`'s entry of `GET /api/mcp/servers` (remembering its pid for the clean-up).
+    async fn server(&mut self, server: &str) -> serde_json::Value {
+        let body: serde_json::Value = self
+            .http
+            .get(format!("{}/api/mcp/servers", self.base))
+            .send()
+            .await
+            .expect("GET /api/mcp/servers")
+            .json()
+            .await
+            .expect("a JSON server list");
+        let entry = body["servers"]
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["name"] == server))
+            .cloned()
+            .unwrap_or_else(|| panic!("no server `{server}` in {body:#}"));
+        if let Some(pid) = entry["pid"].as_u64() {
+            self.mcp_pids.insert(pid as u32);
+        }
+        entry
+    }
+
+    /// `server`'s stderr tail from the status API.
+    async fn stderr_tail(&mut self, server: &str) -> Vec<String> {
+        let entry = self.server(server).await;
+        entry["stderr_tail"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Poll `server`'s stderr tail until `done` holds for it, or panic with `what`.
+    async fn tail_when(
+        &mut self,
+        server: &str,
+        what: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let tail = self.stderr_tail(server).await;
+            if done(&tail) {
+                return tail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{server}`'s stderr tail never got to: {what}\n{tail:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for LoggedServe {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + SOON;
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
+        for child in &self.mcp_pids {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(*child as i32), Signal::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The number before `suffix` in `line` (`199,800 stderr lines…`), thousands separators allowed.
+fn count_before(line: &str, suffix: &str) -> Option<u64> {
+    let head = &line[..line.find(suffix)?];
+    let digits: String = head
+        .trim_end()
+        .rsplit(' ')
+        .next()?
+        .chars()
+        .filter(|c| *c != ',')
+        .collect();
+    digits.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stderr_flood_is_rate_limited_with_a_count_and_the_tail_stays_current() {
+    const LINES: u64 = 200_000;
+    let config = yaml(&[testkit(
+        "flood",
+        &format!(
+            "    env:\n      SWITCHBOARD_TESTKIT_MODE: stderr-flood\n      \
+             SWITCHBOARD_TESTKIT_STDERR_LINES: '{LINES}'\n"
+        ),
+    )]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let mut serve = LoggedServe::start(dir.path(), &config).await;
+    let last = format!("stderr flood line {LINES} of {LINES}");
+
+    // The tail is complete and current: the last lines, in order, nothing left out.
+    let tail = serve
+        .tail_when("flood", &last, |tail| tail.last() == Some(&last))
+        .await;
+    let expected: Vec<String> = (LINES + 1 - switchboard::mcp::process::STDERR_TAIL_LINES as u64
+        ..=LINES)
+        .map(|i| format!("stderr flood line {i} of {LINES}"))
+        .collect();
+    assert_eq!(tail, expected);
+
+    // Every line is either in the log or in a count of the ones that are not.
+    let suffix = "stderr lines from `flood` not logged";
+    let (logged, dropped, reports) = {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let log = serve.log_text();
+            let logged = log
+                .lines()
+                .filter(|l| l.contains("stderr flood line "))
+                .count() as u64;
+            let reports: Vec<String> = log
+                .lines()
+                .filter(|l| l.contains(suffix))
+                .map(str::to_owned)
+                .collect();
+            let dropped: u64 = reports.iter().filter_map(|l| count_before(l, suffix)).sum();
+            if logged + dropped >= LINES || Instant::now() >= deadline {
+                break (logged, dropped, reports);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let elapsed = started.elapsed().as_secs() + 1;
+    let bound = u64::from(switchboard::mcp::process::STDERR_LOG_BURST)
+        + u64::from(switchboard::mcp::process::STDERR_LOG_PER_SECOND) * elapsed;
+    assert!(
+        logged <= bound,
+        "{logged} flood lines reached the log in {elapsed} s; at most {bound} may"
+    );
+    assert!(logged > 0, "the first lines of a flood are logged");
+    assert!(
+        logged + dropped >= LINES,
+        "{logged} logged + {dropped} counted as not logged < {LINES} written: {reports:#?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.contains(" WARN ") && r.contains("in the last ")),
+        "{reports:#?}"
+    );
+    // The server itself is fine: a flood of stderr is not a fault of the session.
+    assert_eq!(serve.server("flood").await["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_from_a_child_are_escaped_in_the_log_and_the_tail() {
+    let config = yaml(&[testkit(
+        "forger",
+        "    env:\n      SWITCHBOARD_TESTKIT_MODE: stderr-forge\n",
+    )]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut serve = LoggedServe::start(dir.path(), &config).await;
+    let done = "testkit: stderr-forge done".to_owned();
+    let tail = serve
+        .tail_when("forger", &done, |tail| tail.contains(&done))
+        .await;
+    let escaped = [
+        r"ok\rFORGED",
+        r"\x1b[31mred\x1b[0m \x1b]0;title\x07",
+        r"bidi \u{202e}desrever\u{202c} isolate \u{2066}x\u{2069}",
+        r"c1 \u{9b}31m nul \x00 bs \x08 del \x7f",
+    ];
+    assert_eq!(
+        switchboard_mcp_servers::testkit::FORGED_STDERR.len(),
+        escaped.len()
+    );
+    for line in escaped {
+        assert!(tail.iter().any(|t| t == line), "{line} not in {tail:#?}");
+    }
+    // Shut down first so the log is complete, then read it whole.
+    let log_path = serve.log.clone();
+    drop(serve);
+    let log =
+        String::from_utf8_lossy(&std::fs::read(&log_path).expect("read the log")).into_owned();
+    for line in escaped {
+        assert!(log.contains(line), "{line} is not in the log:\n{log}");
+    }
+    let raw: Vec<(usize, char)> = log
+        .char_indices()
+        .filter(|(_, c)| {
+            (c.is_control() && *c != '\n' && *c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "raw control characters in the log: {raw:?}\n{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_credentials_reach_a_child_only_when_its_config_asks() {
+    let with_credentials = [
+        ("HTTPS_PROXY", "http://user:pass@proxy.invalid:3128"),
+        ("http_proxy", "http://alice:s3cret@proxy.invalid:3128"),
+        ("ALL_PROXY", "socks5://bob:hunter2@proxy.invalid:1080"),
+        ("https_proxy", "carol:pw@proxy.invalid:3128"),
+    ];
+    let without = [
+        ("HTTP_PROXY", "http://proxy.invalid:3128"),
+        ("all_proxy", "socks5://proxy.invalid:1080"),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ];
+    let config = yaml(&[
+        testkit("plain", ""),
+        // What `HTTPS_PROXY: ${HTTPS_PROXY}` gives it: our own value, listed explicitly.
+        testkit(
+            "asks",
+            &format!(
+                "    env:\n      HTTPS_PROXY: '{}'\n      http_proxy: '{}'\n",
+                with_credentials[0].1, with_credentials[1].1
+            ),
+        ),
+    ]);
+    let env: Vec<(&str, &str)> = with_credentials.iter().chain(&without).copied().collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start_in(dir, &config, SETTLE, &env).await;
+    assert_ready(&hub, "plain");
+    assert_ready(&hub, "asks");
+
+    let plain = environ(pid_of(&hub, "plain"));
+    for (key, _) in with_credentials {
+        assert!(!plain.contains_key(key), "{key} reached `plain`: {plain:?}");
+    }
+    for (key, value) in without {
+        assert_eq!(plain.get(key).map(String::as_str), Some(value), "{plain:?}");
+    }
+    assert!(
+        plain.values().all(|v| !v.contains('@')),
+        "credentials reached `plain` under another name: {plain:?}"
+    );
+
+    let asks = environ(pid_of(&hub, "asks"));
+    assert_eq!(
+        asks.get("HTTPS_PROXY").map(String::as_str),
+        Some(with_credentials[0].1)
+    );
+    assert_eq!(
+        asks.get("http_proxy").map(String::as_str),
+        Some(with_credentials[1].1)
+    );
+    assert!(!asks.contains_key("ALL_PROXY"), "{asks:?}");
+    assert!(!asks.contains_key("https_proxy"), "{asks:?}");
+    assert_eq!(
+        asks.get("HTTP_PROXY").map(String::as_str),
+        Some(without[0].1)
     );
     hub.hub.mcp().shutdown().await;
 }

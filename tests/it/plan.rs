@@ -1,6 +1,7 @@
 //! Plan mode through the real server (`app::serve_on` on port 0), the scripted fake LLM as the
 //! planner and the real bundled calc server: dependencies and `{{id}}` substitution, plans with
-//! problems fed back before anything runs, and dependents of a failed step skipped.
+//! problems fed back before anything runs, dependents of a failed step skipped, and such a run
+//! reported `partial` by the runs API, its filter, and the OpenAI-compatible path.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -265,8 +266,15 @@ async fn plan_skips_the_dependents_of_a_failed_step() {
     served.fake.push(Reply::text("a failed; c is 7."));
 
     let run = served.chat_run("Divide and add").await;
-    assert_eq!(run["status"], "succeeded", "{run:#}");
+    // It answered, but from a plan with a failed and a skipped step: `partial`, not `succeeded`.
+    assert_eq!(run["status"], "partial", "{run:#}");
     assert_eq!(run["answer"], "a failed; c is 7.", "{run:#}");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`calc__evaluate` (1 failed, 1 not run)")),
+        "the run says which tool calls are missing: {run:#}"
+    );
     let acts = steps_of(&run, "act");
     assert_eq!(acts.len(), 3, "{run:#}");
     let a = act_with(&run, "1/0");
@@ -287,5 +295,121 @@ async fn plan_skips_the_dependents_of_a_failed_step() {
     assert_eq!(text_of(c), "7", "{run:#}");
     let answer_request = served.fake.requests()[1].body["messages"].to_string();
     assert!(answer_request.contains("FAILED"), "{answer_request}");
+    served.stop().await;
+}
+
+/// A plan whose first step fails (dividing by zero) and whose second depends on it.
+fn failing_plan() -> Value {
+    json!({ "steps": [
+        { "id": "a", "tool": "calc__evaluate", "args": { "expression": "1/0" }, "depends_on": [] },
+        { "id": "b", "tool": "calc__evaluate", "args": { "expression": "{{a}} + 1" }, "depends_on": ["a"] }
+    ]})
+}
+
+/// The JSON data of every SSE event of a streamed completion (`[DONE]` as a string).
+fn sse_data(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| {
+            let data = data.trim();
+            serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_run_says_so_in_the_runs_api_and_the_openai_path() {
+    let served = Served::start().await;
+
+    // /api/runs: the status filter accepts `partial` and finds the run; an unknown status is
+    // refused with a message that lists `partial`.
+    served.fake.push(Reply::text(failing_plan().to_string()));
+    served.fake.push(Reply::text("a could not be computed."));
+    let run = served.chat_run("Divide").await;
+    assert_eq!(run["status"], "partial", "{run:#}");
+    let (status, page) = served.get("/api/runs?status=partial").await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    let listed = page["runs"].as_array().expect("runs");
+    assert_eq!(listed.len(), 1, "{page:#}");
+    assert_eq!(listed[0]["id"], run["id"], "{page:#}");
+    assert_eq!(listed[0]["status"], "partial", "{page:#}");
+    let (status, page) = served.get("/api/runs?status=succeeded").await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    assert_eq!(page["runs"], json!([]), "{page:#}");
+    let (status, refused) = served.get("/api/runs?status=half").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused:#}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("partial")),
+        "{refused:#}"
+    );
+
+    // A whole completion: 200 with the answer, the status in a header and in `switchboard`.
+    served.fake.push(Reply::text(failing_plan().to_string()));
+    served.fake.push(Reply::text("Half an answer."));
+    let response = served
+        .http
+        .post(format!("{}/v1/chat/completions", served.base))
+        .json(&json!({ "model": "agent:plan", "messages": [{ "role": "user", "content": "Divide" }] }))
+        .send()
+        .await
+        .expect("request to switchboard");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["x-switchboard-run-status"],
+        "partial",
+        "{:?}",
+        response.headers()
+    );
+    let run_id = response.headers()["x-switchboard-run-id"]
+        .to_str()
+        .expect("run id")
+        .to_owned();
+    let body: Value = response.json().await.expect("a JSON completion");
+    assert_eq!(
+        body["choices"][0]["message"]["content"], "Half an answer.",
+        "{body:#}"
+    );
+    assert_eq!(body["switchboard"]["status"], "partial", "{body:#}");
+    assert_eq!(body["switchboard"]["run_id"], run_id.as_str(), "{body:#}");
+    assert!(
+        body["switchboard"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("calc__evaluate")),
+        "{body:#}"
+    );
+
+    // A streamed completion: the answer, then `switchboard.status` on the finishing chunk.
+    served.fake.push(Reply::text(failing_plan().to_string()));
+    served.fake.push(Reply::text("Streamed half."));
+    let response = served
+        .http
+        .post(format!("{}/v1/chat/completions", served.base))
+        .json(&json!({
+            "model": "agent:plan",
+            "stream": true,
+            "messages": [{ "role": "user", "content": "Divide" }]
+        }))
+        .send()
+        .await
+        .expect("request to switchboard");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = tokio::time::timeout(PATIENCE, response.text())
+        .await
+        .expect("the stream ends")
+        .expect("reading the stream");
+    let chunks = sse_data(&body);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Streamed half.", "{body}");
+    let last = chunks
+        .iter()
+        .find(|c| c["choices"][0]["finish_reason"] == "stop")
+        .unwrap_or_else(|| panic!("no finishing chunk: {body}"));
+    assert_eq!(last["switchboard"]["status"], "partial", "{body}");
+    assert!(chunks.iter().all(|c| c.get("error").is_none()), "{body}");
     served.stop().await;
 }

@@ -64,6 +64,8 @@ impl TestHub {
                     "SWITCHBOARD_DATA_DIR".to_owned(),
                     dir.path().display().to_string(),
                 )],
+                outbound: config.server.outbound.clone(),
+                children: Default::default(),
             },
             config.tools.clone(),
         );
@@ -141,6 +143,8 @@ impl TestHub {
                     "SWITCHBOARD_DATA_DIR".to_owned(),
                     dir.path().display().to_string(),
                 )],
+                outbound: config.server.outbound.clone(),
+                children: Default::default(),
             },
             config.tools.clone(),
         );

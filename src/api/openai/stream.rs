@@ -12,8 +12,8 @@ use axum::response::sse::Event;
 use futures::Stream;
 
 use super::run_failure;
-use crate::api::wire::openai::{Chunk, ChunkChoice, Delta, Reply, Usage};
-use crate::domain::{RunEvent, RunId, RunOutcome, RunStatus, StepIndex, StepKind, StepSummary};
+use crate::api::wire::openai::{Chunk, ChunkChoice, Delta, Reply, RunMeta, Usage};
+use crate::domain::{RunEvent, RunId, RunOutcome, StepIndex, StepKind, StepSummary};
 use crate::runs::{Followed, RunEvents};
 
 /// `chat.completion.chunk` events of a run, then `[DONE]`.
@@ -146,7 +146,7 @@ impl Chunks {
     fn finish(&mut self, outcome: RunOutcome) {
         self.ended = true;
         self.events = None;
-        if outcome.status != RunStatus::Succeeded {
+        if !outcome.status.is_answered() {
             let err = run_failure(self.run_id, &outcome);
             self.out.push_back(err.body_json());
             self.out.push_back("[DONE]".to_owned());
@@ -164,7 +164,19 @@ impl Chunks {
                 "the streamed text differs from the run's answer (events were skipped)"
             ),
         }
-        self.push_chunk(Delta::default(), Some("stop"));
+        let meta = RunMeta {
+            run_id: self.run_id,
+            status: outcome.status,
+            note: outcome.error.as_deref(),
+        };
+        let last = ChunkChoice {
+            index: 0,
+            delta: Delta::default(),
+            logprobs: None,
+            finish_reason: Some("stop"),
+        };
+        let usage = self.include_usage.then_some(None);
+        self.push_with(vec![last], usage, Some(meta));
         if self.include_usage {
             let usage = Some(Usage::from(outcome.usage));
             self.push(Vec::new(), Some(usage));
@@ -199,12 +211,22 @@ impl Chunks {
     }
 
     fn push(&mut self, choices: Vec<ChunkChoice<'_>>, usage: Option<Option<Usage>>) {
+        self.push_with(choices, usage, None);
+    }
+
+    fn push_with(
+        &mut self,
+        choices: Vec<ChunkChoice<'_>>,
+        usage: Option<Option<Usage>>,
+        switchboard: Option<RunMeta<'_>>,
+    ) {
         let chunk = Chunk {
             reply: &self.reply,
             object: "chat.completion.chunk",
             system_fingerprint: None,
             choices,
             usage,
+            switchboard,
         };
         self.out.push_back(super::to_json(&chunk));
     }
@@ -215,7 +237,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::domain::{StepStatus, TokenUsage};
+    use crate::domain::{RunStatus, StepStatus, TokenUsage};
 
     fn chunks() -> Chunks {
         let reply = Reply {
@@ -342,5 +364,38 @@ mod tests {
             "{message}"
         );
         assert_eq!(all[1], "[DONE]");
+    }
+
+    #[test]
+    fn a_partial_run_streams_its_answer_and_says_partial_on_the_last_chunk() {
+        let mut c = chunks();
+        c.on_event(RunEvent::RunFinished {
+            run_id: c.run_id,
+            status: RunStatus::Partial,
+            answer: Some("Half of it".into()),
+            error: Some("answered, but … `calc__evaluate` (1 failed)".into()),
+            usage: TokenUsage::default(),
+            at: 0,
+        });
+        assert_eq!(c.sent, "Half of it");
+        let all = contents(&c);
+        assert!(all.iter().all(|c| c.get("error").is_none()), "{all:#?}");
+        let last = all
+            .iter()
+            .find(|c| c["choices"][0]["finish_reason"] == "stop")
+            .expect("a finishing chunk");
+        assert_eq!(last["switchboard"]["status"], "partial", "{all:#?}");
+        assert_eq!(last["switchboard"]["run_id"], c.run_id.to_string());
+        assert!(
+            last["switchboard"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("calc__evaluate")),
+            "{all:#?}"
+        );
+        let others = all
+            .iter()
+            .filter(|c| c.get("switchboard").is_some())
+            .count();
+        assert_eq!(others, 1, "only the finishing chunk carries it: {all:#?}");
     }
 }

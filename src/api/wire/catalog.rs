@@ -94,6 +94,8 @@ pub struct Server<'a> {
     stderr_tail: &'a [String],
     /// OS process id of a stdio server's current child, for operators.
     pid: Option<u32>,
+    /// Something to know about a ready server that is not an error (it offers no tools, say).
+    note: Option<&'a str>,
 }
 
 /// Where a server is in its lifecycle, as the API and CLI name it.
@@ -110,6 +112,8 @@ pub enum ServerState {
     Reconnecting,
     /// Too many consecutive failures; retried slowly.
     Failed,
+    /// Removed by a reload and being shut down; listed until its process is gone.
+    Stopping,
     /// Removed or shut down.
     Stopped,
 }
@@ -211,6 +215,7 @@ impl<'a> From<&'a ServerStatus> for Server<'a> {
             last_error: status.last_error.as_deref(),
             stderr_tail: &status.stderr_tail,
             pid: status.pid,
+            note: status.note.as_deref(),
         }
     }
 }
@@ -224,6 +229,7 @@ impl ServerState {
             ServerState::Ready => "ready",
             ServerState::Reconnecting => "reconnecting",
             ServerState::Failed => "failed",
+            ServerState::Stopping => "stopping",
             ServerState::Stopped => "stopped",
         }
     }
@@ -237,6 +243,7 @@ impl From<ConnectionState> for ServerState {
             ConnectionState::Ready => ServerState::Ready,
             ConnectionState::Reconnecting => ServerState::Reconnecting,
             ConnectionState::Failed => ServerState::Failed,
+            ConnectionState::Stopping => ServerState::Stopping,
             ConnectionState::Stopped => ServerState::Stopped,
         }
     }
@@ -294,6 +301,7 @@ mod tests {
             max_result_bytes: 1 << 18,
             max_tools_per_server: 256,
             max_description_chars: 2048,
+            ..ToolSettings::default()
         }
     }
 
@@ -328,6 +336,7 @@ mod tests {
             last_error: Some("exited with status 1".to_owned()),
             stderr_tail: vec!["panic".to_owned()],
             pid: Some(42),
+            note: None,
         }
     }
 
@@ -343,6 +352,7 @@ mod tests {
             "last_error": "exited with status 1",
             "stderr_tail": ["panic"],
             "pid": 42,
+            "note": null,
         })
     }
 
@@ -445,6 +455,7 @@ mod tests {
             (ConnectionState::Ready, "ready"),
             (ConnectionState::Reconnecting, "reconnecting"),
             (ConnectionState::Failed, "failed"),
+            (ConnectionState::Stopping, "stopping"),
             (ConnectionState::Stopped, "stopped"),
         ] {
             let state = ServerState::from(state);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::domain::TokenUsage;
+use crate::domain::{RunId, RunStatus, TokenUsage};
 
 /// `GET /v1/models`.
 #[derive(Debug, Serialize)]
@@ -38,6 +38,20 @@ pub(in crate::api) struct Completion<'a> {
     pub system_fingerprint: Option<&'static str>,
     pub choices: [CompletionChoice; 1],
     pub usage: Usage,
+    /// How the run behind the answer ended (a vendor field; OpenAI's SDKs keep unknown ones).
+    pub switchboard: RunMeta<'a>,
+}
+
+/// Switchboard's own facts about the run behind a completion, under the key `switchboard` of a
+/// whole completion and of the streamed chunk that carries `finish_reason`. An answer is
+/// `succeeded` or `partial`; `partial` tells a client that some tool calls behind the answer
+/// failed or did not run, which `finish_reason: "stop"` alone would hide.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(in crate::api) struct RunMeta<'a> {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    /// For `partial`: which tool calls failed or did not run.
+    pub note: Option<&'a str>,
 }
 
 /// The one choice of a whole completion.
@@ -68,6 +82,9 @@ pub(in crate::api) struct Chunk<'a> {
     /// Present (null until the last chunk) only when the client asked for usage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Option<Usage>>,
+    /// Only on the chunk with `finish_reason`: how the run ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switchboard: Option<RunMeta<'a>>,
 }
 
 /// The one choice of a chunk.

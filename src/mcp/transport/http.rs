@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use http::{HeaderName, HeaderValue};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
 
 /// Build the rmcp transport for `url`, sending `headers` on every request.
 ///
@@ -18,6 +20,27 @@ pub fn transport(
     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
         .custom_headers(header_map(headers)?);
     Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The `server.outbound` refusal (a refused address, a redirect to another origin) that failed
+/// a request of this transport, if that is why. rmcp's HTTP client error does not give reqwest's
+/// error as its source, so the chain is unwrapped here, where the transport is known.
+pub(crate) fn blocked<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a crate::outbound::Blocked> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(StreamableHttpError::Client(inner)) =
+            err.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            return crate::outbound::blocked_in(inner);
+        }
+        if let Some(blocked) = err.downcast_ref::<crate::outbound::Blocked>() {
+            return Some(blocked);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Convert configured headers, rejecting ones HTTP cannot carry.

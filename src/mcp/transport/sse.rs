@@ -23,16 +23,18 @@ const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// Time allowed for the server to announce its POST endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why the legacy SSE connection could not be opened.
+/// Why the legacy SSE connection could not be opened. reqwest errors are shown through
+/// [`crate::outbound::describe`]: their own text starts with the URL, whose query may carry a
+/// token, and a request `server.outbound` stopped is told as such.
 #[derive(Debug, thiserror::Error)]
 pub enum SseConnectError {
-    #[error("could not open the event stream: {0}")]
+    #[error("could not open the event stream: {}", crate::outbound::describe(.0))]
     Request(#[source] reqwest::Error),
     #[error("event stream answered HTTP {0}")]
     Status(u16),
     #[error("event stream closed before announcing its endpoint")]
     NoEndpoint,
-    #[error("event stream broke: {0}")]
+    #[error("event stream broke: {}", crate::outbound::describe(.0))]
     Stream(#[source] reqwest::Error),
     #[error("event stream broke: {0}")]
     Decode(#[source] SseError),
@@ -221,7 +223,8 @@ impl Poster {
                 false
             }
             Err(err) => {
-                tracing::warn!(error = %err, "legacy sse post failed; closing");
+                let error = crate::outbound::describe(&err);
+                tracing::warn!(error = %error, "legacy sse post failed; closing");
                 false
             }
         }

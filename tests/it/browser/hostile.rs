@@ -71,7 +71,8 @@ async fn hostile_payloads_stay_inert_in_chat_debug_and_servers() {
     let message = format!("please repeat {payload}");
     let run_id = send_chat(&browser, &message).await;
     let run = ui.ended_run(&run_id).await;
-    assert_eq!(run["status"], "succeeded", "{run:#}");
+    // It answered, but `testkit__fail` failed and was not retried.
+    assert_eq!(run["status"], "partial", "{run:#}");
     browser
         .wait_until(
             "three tool cards (two succeeded, one failed) and the answer",

@@ -502,3 +502,98 @@ async fn stop_cancels_a_run_and_failures_are_explained() {
     drop(browser);
     ui.server.stop().await;
 }
+
+/// A run that answered after a tool call failed is `partial`: the chat says so as a warning,
+/// `/debug` shows its badge in its own colour with the note, and the runs filter offers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_run_is_shown_as_partial_in_chat_and_debug() {
+    let ui = Ui::start("", 0).await;
+    ui.fake.push(Reply::ToolCalls {
+        calls: vec![
+            FakeToolCall::new(
+                "call_fail",
+                "testkit__fail",
+                json!({ "message": "the disk is on fire" }),
+            ),
+            FakeToolCall::new(
+                "call_calc",
+                "calc__evaluate",
+                json!({ "expression": "2+2" }),
+            ),
+        ],
+        text: None,
+    });
+    ui.fake
+        .push(Reply::text("2+2 is 4; the other part failed."));
+    let browser = Browser::start("partial_run").await;
+    browser.goto(&ui.url("/")).await;
+    let run_id = send_chat(&browser, "Add, and do the risky thing.").await;
+    let notice = browser
+        .wait_until_with(
+            "a warning .run-notice on the partial run's message",
+            super::PATIENCE,
+            "const m = document.querySelector( \
+               `.message.assistant[data-run-id=\"${arguments[0]}\"] .run-notice.warn`); \
+             return m && m.textContent.trim();",
+            json!([run_id]),
+        )
+        .await;
+    assert!(
+        notice
+            .as_str()
+            .is_some_and(|n| n.contains("Partial answer") && n.contains("testkit__fail")),
+        "{notice}"
+    );
+    let run = ui.ended_run(&run_id).await;
+    assert_eq!(run["status"], "partial", "{run:#}");
+
+    // The run's page: the badge, and the note as a warning rather than an error.
+    browser
+        .goto(&ui.url(&format!("/debug/runs/{run_id}")))
+        .await;
+    let badge = browser
+        .wait_for(".run-title .run-status.status-partial")
+        .await;
+    assert_eq!(badge.text().await.trim(), "partial");
+    let note = browser.wait_text(".notice.warn.run-partial").await;
+    assert!(note.contains("testkit__fail"), "{note}");
+    assert!(
+        browser.try_find(".run-error").await.is_none(),
+        "a partial run is not shown as an error"
+    );
+    let colours = browser
+        .script(
+            "const probe = (cls) => { const e = document.createElement('span'); \
+               e.className = `badge ${cls}`; document.body.append(e); \
+               const c = getComputedStyle(e).color; e.remove(); return c; }; \
+             return [probe('status-partial'), probe('status-succeeded'), \
+                     probe('status-failed'), probe('status-budget_exhausted')];",
+            json!([]),
+        )
+        .await;
+    let colours: Vec<String> = serde_json::from_value(colours).expect("colours");
+    let distinct: BTreeSet<&String> = colours.iter().collect();
+    assert_eq!(distinct.len(), 4, "partial has its own colour: {colours:?}");
+
+    // The runs list: the filter offers `partial` and finds the run.
+    browser.goto(&ui.url("/debug?status=partial")).await;
+    browser
+        .wait_for("select#filter-status option[value=\"partial\"]")
+        .await;
+    browser
+        .wait_until_with(
+            "the partial run listed under the partial filter",
+            super::PATIENCE,
+            "const rows = [...document.querySelectorAll('tr.run-row')]; \
+             return rows.length === 1 && rows[0].dataset.runId === arguments[0] \
+               && rows[0].dataset.status === 'partial' \
+               && !!rows[0].querySelector('.run-status.status-partial');",
+            json!([run_id]),
+        )
+        .await;
+    browser.screenshot("debug-partial").await;
+    browser.assert_console_clean("partial run").await;
+    assert_same_origin_requests(&browser, "partial run").await;
+    drop(browser);
+    ui.server.stop().await;
+}

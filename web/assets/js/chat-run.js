@@ -423,6 +423,8 @@ export function explainRunEnd(status, error, hasPartialAnswer) {
     case 'succeeded':
     case 'running':
       return null;
+    case 'partial':
+      return { level: 'warn', text: `Partial answer: ${error || 'some tool calls failed or did not run'}. The answer above may be missing what they would have given.` };
     case 'budget_exhausted':
       return { level: 'warn', text: `Stopped early: this run used up its budget${why}. ${hasPartialAnswer ? 'The answer above is incomplete.' : 'There is no answer.'} Raise the agent's limits or ask a narrower question.` };
     case 'cancelled':

@@ -9,6 +9,7 @@ import { ApiError } from './api.js';
 export const RUN_STATUSES = [
   'running',
   'succeeded',
+  'partial', // answered, but some tool calls failed or did not run
   'failed',
   'cancelled',
   'interrupted',

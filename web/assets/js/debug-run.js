@@ -209,7 +209,11 @@ class RunView {
     const fact = (label, ...value) => h('div', { class: 'run-fact' }, h('dt', {}, label), h('dd', {}, ...value));
     const wideFact = (label, ...value) => h('div', { class: 'run-fact run-fact-wide' }, h('dt', {}, label), h('dd', {}, ...value));
     const outcome = [];
-    if (run.error) {
+    if (run.status === 'partial') {
+      // It answered: the note says what the answer may lack, as a warning, not as a failure.
+      outcome.push(h('div', { class: 'notice warn run-partial', role: 'status' },
+        h('strong', {}, 'Answered, but partial: '), run.error || 'some tool calls failed or did not run.'));
+    } else if (run.error) {
       outcome.push(h('div', { class: 'notice error run-error', role: 'alert' }, h('strong', {}, `Run ${statusLabel(run.status)}: `), run.error));
     } else if (run.status === 'budget_exhausted' || run.status === 'cancelled' || run.status === 'interrupted') {
       outcome.push(h('div', { class: 'notice warn' }, `Run ${statusLabel(run.status)}.`));

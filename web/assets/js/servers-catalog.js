@@ -23,6 +23,7 @@ const STATUS_WORDS = {
   reconnecting: 'reconnecting',
   failed: 'failed (circuit open, retried every minute)',
   disabled: 'disabled in config',
+  stopping: 'stopping (removed; its process is being ended)',
   stopped: 'stopped',
 };
 
