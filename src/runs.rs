@@ -66,6 +66,9 @@ pub enum RunError {
     Model(#[from] LlmError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store cannot write now (a full disk, a lost database): a run would leave no record.
+    #[error("the store cannot write ({reason}): new runs are refused until it can")]
+    StoreUnwritable { reason: &'static str },
     #[error("no running run with id {0}")]
     NotRunning(RunId),
     #[error("{count} messages were sent; a run takes at most {max} (server.max_messages)")]
@@ -268,6 +271,9 @@ impl RunService {
         if message.is_empty() {
             return Err(RunError::EmptyMessage);
         }
+        if let crate::store::StoreHealth::Unwritable { reason, .. } = self.inner.store.health() {
+            return Err(RunError::StoreUnwritable { reason });
+        }
         let caps = *self.inner.caps.read().unwrap_or_else(|p| p.into_inner());
         caps.check(input.history.as_deref().unwrap_or_default(), &message)?;
         let agent = self.agent(caller, input.agent.as_deref())?;
@@ -457,7 +463,7 @@ impl RunService {
     /// conversation, and the run leaves the live set when it ends.
     fn spawn(&self, spec: RunSpec, live: Arc<LiveRun>, slot: RunSlot) -> JoinHandle<RunOutcome> {
         let (run_id, conversation_id) = (spec.run_id, spec.conversation_id);
-        let sink: Arc<dyn EventSink> = Arc::new(ServiceSink {
+        let sink = Arc::new(ServiceSink {
             store: self.inner.store.clone(),
             live,
             telemetry: self.inner.telemetry.clone(),
@@ -467,10 +473,11 @@ impl RunService {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            end: Mutex::new(None),
         });
         let service = self.clone();
         self.inner.tasks.spawn(async move {
-            let outcome = engine::execute(spec, sink).await;
+            let outcome = engine::execute(spec, sink.clone() as Arc<dyn EventSink>).await;
             if let Some(answer) = &outcome.answer {
                 let stored = service
                     .inner
@@ -481,6 +488,7 @@ impl RunService {
                     tracing::error!(run_id = %run_id, error = %err, "storing the answer failed");
                 }
             }
+            let outcome = sink.finish(outcome).await;
             service
                 .inner
                 .live
@@ -587,21 +595,60 @@ struct ServiceSink {
     live: Arc<LiveRun>,
     telemetry: Telemetry,
     redactor: Arc<Redactor>,
+    /// The run's `RunFinished`, held until the store says what it kept ([`ServiceSink::finish`]).
+    end: Mutex<Option<RunEvent>>,
 }
 
-impl EventSink for ServiceSink {
-    fn emit(&self, event: RunEvent) {
-        let event = self.redactor.event(event);
+/// How long a run's end waits for the store to confirm its writes before it is reported as
+/// unconfirmed (incomplete): long enough for a busy writer, short enough for a dead database.
+const END_WAIT: Duration = Duration::from_secs(3);
+
+impl ServiceSink {
+    /// Store the held `RunFinished` after everything before it and publish what the store kept:
+    /// a run whose writes were not all stored ends `failed` with its trace marked incomplete,
+    /// never `succeeded`. Returns the run's outcome as its clients are told it (the answer and
+    /// usage as the engine produced them).
+    async fn finish(&self, outcome: RunOutcome) -> RunOutcome {
+        let held = self.end.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(end) = held else {
+            return outcome;
+        };
+        let recorded = self.store.end_run(end, END_WAIT).await;
+        let outcome = match &recorded.event {
+            RunEvent::RunFinished { status, error, .. } => RunOutcome {
+                status: *status,
+                error: error.clone(),
+                ..outcome
+            },
+            _ => outcome,
+        };
+        self.publish(recorded.event);
+        outcome
+    }
+
+    /// The event to the log, telemetry, late subscribers' history and live subscribers.
+    fn publish(&self, event: RunEvent) {
         crate::trace::run_event(&event);
         self.telemetry.record(&event);
-        if event.is_durable() {
-            self.store.record(&event);
-        }
         let mut history = self.live.history.lock().unwrap_or_else(|p| p.into_inner());
         if event.is_durable() {
             history.push(event.clone());
         }
         let _ = self.live.sender.send(event);
+    }
+}
+
+impl EventSink for ServiceSink {
+    fn emit(&self, event: RunEvent) {
+        let event = self.redactor.event(event);
+        if matches!(event, RunEvent::RunFinished { .. }) {
+            *self.end.lock().unwrap_or_else(|p| p.into_inner()) = Some(event);
+            return;
+        }
+        if event.is_durable() {
+            self.store.record(&event);
+        }
+        self.publish(event);
     }
 }
 

@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use cap::{MAX_STORED_ERROR_BYTES, MAX_STORED_JSON_BYTES, PREVIEW_BYTES};
 pub use error::StoreError;
-pub use health::{StoreHealth, TraceGap, incomplete_end};
+pub use health::{StoreHealth, TRACE_INCOMPLETE, TraceGap, incomplete_end, is_incomplete};
 pub use records::{
     AuditEntry, AuditFilter, AuditPage, AuditRecord, ConversationDetail, ConversationRecord,
     DEFAULT_RUN_PAGE, EXCERPT_CHARS, KeyRecord, MAX_RUN_PAGE, MessageRecord, RunDetail, RunFilter,

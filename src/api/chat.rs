@@ -204,6 +204,11 @@ impl From<RunError> for ApiError {
                 ApiError::new(StatusCode::BAD_GATEWAY, model.code(), model.to_string())
             }
             RunError::Store(store) => store.into(),
+            RunError::StoreUnwritable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                err.to_string(),
+            ),
             RunError::NotRunning(_) => {
                 ApiError::new(StatusCode::CONFLICT, "not_running", err.to_string())
             }

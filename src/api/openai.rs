@@ -187,6 +187,11 @@ impl From<RunError> for OpenAiError {
                     "the run could not be recorded; the server log has details",
                 )
             }
+            RunError::StoreUnwritable { .. } => OpenAiError::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                err.to_string(),
+            ),
             RunError::NotRunning(_) => OpenAiError::server(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -372,6 +377,19 @@ async fn complete(state: AppState, caller: &Caller, body: &[u8]) -> Result<Respo
         header::HeaderName::from_static(RUN_STATUS_HEADER),
         HeaderValue::from_static(outcome.status.as_str()),
     );
+    if crate::store::is_incomplete(outcome.error.as_deref()) {
+        // Answered or not, what the run did is not all on record: not a success to report.
+        let error = OpenAiError::server(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "run_trace_incomplete",
+            format!(
+                "run {}: {}",
+                started.run_id,
+                outcome.error.as_deref().unwrap_or_default()
+            ),
+        );
+        return Ok((headers, error).into_response());
+    }
     if !outcome.status.is_answered() {
         return Ok((headers, run_failure(started.run_id, &outcome)).into_response());
     }

@@ -70,5 +70,12 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Response, Api
             "the database does not answer",
         )
     })?;
+    if let crate::store::StoreHealth::Unwritable { reason, .. } = state.runs.store().health() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("the store cannot write ({reason}); new runs are refused until it can"),
+        ));
+    }
     Ok("ready".into_response())
 }

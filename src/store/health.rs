@@ -133,8 +133,17 @@ impl std::fmt::Display for TraceGap {
             Some(lost) => write!(f, "{lost} of this run's writes could not be stored")?,
             None => write!(f, "this run's writes could not be confirmed as stored")?,
         }
-        write!(f, " ({}), so its trace is incomplete", self.reason)
+        write!(f, " ({}), {TRACE_INCOMPLETE}", self.reason)
     }
+}
+
+/// The phrase every incomplete run's error carries: what [`is_incomplete`] looks for, so a
+/// stored run read back later says so as well as its live end did.
+pub const TRACE_INCOMPLETE: &str = "so its trace is incomplete";
+
+/// Whether a run's error says that its trace is incomplete.
+pub fn is_incomplete(error: Option<&str>) -> bool {
+    error.is_some_and(|error| error.contains(TRACE_INCOMPLETE))
 }
 
 /// `end` (a `RunFinished`) as a run with `gap` is reported and stored: never `succeeded` (it

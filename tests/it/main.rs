@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod bundled;
 mod chat;
+mod disk;
 mod edges;
 mod everything;
 mod faults;

@@ -98,6 +98,10 @@ pub(in crate::api) struct RunFinishedData<'a> {
     pub usage: TokenUsage,
     pub at: UnixMillis,
     pub duration_ms: Option<i64>,
+    /// Some of the run's writes could not be stored: its record (the trace `/debug` shows) is
+    /// incomplete. Absent when it is complete.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trace_incomplete: bool,
 }
 
 /// Turns run events into wire events, remembering what each step started as so its
@@ -192,6 +196,7 @@ impl WireEvents {
                 usage: *usage,
                 at: *at,
                 duration_ms: self.run_started_at.map(|start| at - start),
+                trace_incomplete: crate::store::is_incomplete(error.as_deref()),
             }),
         }
     }
