@@ -49,6 +49,14 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cargo deny (licenses, sources, duplicate versions; deny.toml)"
+# Installed from crates.io when missing. The advisories check is left out: its database is
+# cloned from GitHub, which CI machines cannot reach.
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
+  cargo install --locked --quiet cargo-deny --version '^0.20'
+fi
+cargo deny --log-level error check licenses sources bans
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
