@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use switchboard::domain::{
     ConversationId, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus, TokenUsage,
     ToolProgress, UnixMillis,
@@ -19,37 +19,12 @@ use switchboard::store::{
     Store, StoreError, StoreOptions,
 };
 
-/// Names the Postgres database the tests may create schemas in.
-const POSTGRES_URL_VAR: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
+use crate::support::testdb::TestDb;
 
 /// A fixed clock: events carry their own times.
 const T0: UnixMillis = 1_700_000_000_000;
 
-/// Each test below, once per backend: `store::sqlite::NAME` and `store::postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = super::TestDb::sqlite();
-                    super::$test(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$test(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     records_a_full_run,
     a_retried_step_keeps_one_row,
     a_bad_event_is_counted_and_spares_its_batch,
@@ -119,92 +94,6 @@ async fn sqlite_writes_wait_out_a_long_foreign_lock() {
         .await
         .unwrap();
     assert_eq!(detail.messages.len(), 1);
-}
-
-/// A fresh, empty database for one test; removed when dropped.
-struct TestDb {
-    url: String,
-    backend: &'static str,
-    _dir: Option<tempfile::TempDir>,
-    /// `(admin url, schema)` of a Postgres test.
-    schema: Option<(String, String)>,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // A directory that does not exist yet: `open` creates it.
-        let url = Store::sqlite_url_for(&dir.path().join("data"));
-        TestDb {
-            url,
-            backend: "sqlite",
-            _dir: Some(dir),
-            schema: None,
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
-            if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") {
-                panic!(
-                    "{POSTGRES_URL_VAR} is not set but CI is: the store's Postgres tests must run \
-                     in CI (set it to e.g. postgres://postgres@127.0.0.1:5432/test)"
-                );
-            }
-            eprintln!("note: {POSTGRES_URL_VAR} is not set; skipping the Postgres variant");
-            return None;
-        };
-        let schema = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|err| panic!("connect to {POSTGRES_URL_VAR}: {err}"));
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
-        admin.close().await.expect("close admin connection");
-        let mut url = url::Url::parse(&base).expect("postgres url");
-        url.query_pairs_mut()
-            .append_pair("options[search_path]", &schema);
-        Some(TestDb {
-            url: url.to_string(),
-            backend: "postgres",
-            _dir: None,
-            schema: Some((base, schema)),
-        })
-    }
-
-    async fn open(&self) -> Store {
-        let (store, interrupted) = Store::open(&self.url).await.expect("open store");
-        assert_eq!(interrupted, 0, "a fresh database has no interrupted runs");
-        store
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.schema.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot block on async work: use a thread
-        // with its own runtime.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&base).await?;
-                sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await
-            })
-        });
-        if let Ok(Err(err)) = cleanup.join() {
-            eprintln!("warning: could not drop a test schema: {err}");
-        }
-    }
 }
 
 fn run_started(run_id: RunId, conversation_id: ConversationId, at: UnixMillis) -> RunEvent {
@@ -1214,7 +1103,7 @@ async fn throughput(db: &TestDb) {
     eprintln!(
         "store throughput ({}): {} events in {:.0} ms = {rate:.0} events/s \
          (record() took {:.1} µs per event)",
-        db.backend,
+        db.backend.name(),
         events.len(),
         elapsed.as_secs_f64() * 1000.0,
         enqueued.as_secs_f64() * 1e6 / events.len() as f64,

@@ -33,8 +33,7 @@ use switchboard::store::{
     Store, StoreError,
 };
 
-/// Names the Postgres database the tests may create schemas in.
-const POSTGRES_URL_VAR: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
+use crate::support::testdb::{Backend, TestDb};
 
 /// A fixed point in the past: rows carry their own times.
 const T0: UnixMillis = 1_700_000_000_000;
@@ -55,32 +54,7 @@ const VERSION_BEFORE_ACCESS: i64 = 2;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Each test below, once per backend: `store_access::sqlite::NAME` and
-/// `store_access::postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = super::TestDb::sqlite();
-                    super::$test(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$test(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     keys_are_stored_hashed_and_revoked_once,
     sessions_follow_their_key_and_keep_their_expiry,
     audit_pages_newest_first_without_gaps_or_repeats,
@@ -92,117 +66,28 @@ on_both_backends!(
     rows_from_before_users_are_visible_only_to_all,
 );
 
-/// A fresh, empty database for one test; removed when dropped (the same isolation as
-/// `tests/it/store.rs`: a file in a tempdir, or a schema of its own on Postgres).
-struct TestDb {
-    url: String,
-    backend: Backend,
-    _dir: Option<tempfile::TempDir>,
-    /// `(admin url, schema)` of a Postgres test.
-    schema: Option<(String, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = Store::sqlite_url_for(dir.path());
-        TestDb {
-            url,
-            backend: Backend::Sqlite,
-            _dir: Some(dir),
-            schema: None,
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
-            if std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false") {
-                panic!(
-                    "{POSTGRES_URL_VAR} is not set but CI is: the store's Postgres tests must run \
-                     in CI (set it to e.g. postgres://postgres@127.0.0.1:5432/test)"
-                );
+/// A connection of our own, beside the store's pools: to look at the rows as stored and to build
+/// the old schema.
+async fn raw(db: &TestDb) -> Raw {
+    match db.backend {
+        Backend::Sqlite => {
+            if let Some(dir) = db.sqlite_data_dir() {
+                std::fs::create_dir_all(dir).expect("create the SQLite data dir");
             }
-            eprintln!("note: {POSTGRES_URL_VAR} is not set; skipping the Postgres variant");
-            return None;
-        };
-        let schema = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|err| panic!("connect to {POSTGRES_URL_VAR}: {err}"));
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
-        admin.close().await.expect("close admin connection");
-        let mut url = url::Url::parse(&base).expect("postgres url");
-        url.query_pairs_mut()
-            .append_pair("options[search_path]", &schema);
-        Some(TestDb {
-            url: url.to_string(),
-            backend: Backend::Postgres,
-            _dir: None,
-            schema: Some((base, schema)),
-        })
-    }
-
-    async fn open(&self) -> Store {
-        let (store, interrupted) = Store::open(&self.url).await.expect("open store");
-        assert_eq!(interrupted, 0, "a fresh database has no interrupted runs");
-        store
-    }
-
-    /// A connection of our own, beside the store's pools: to look at the rows as stored and to
-    /// build the old schema.
-    async fn raw(&self) -> Raw {
-        match self.backend {
-            Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&self.url)
-                    .expect("sqlite url")
-                    .create_if_missing(true);
-                Raw::Sqlite(
-                    SqliteConnection::connect_with(&options)
-                        .await
-                        .expect("raw sqlite connection"),
-                )
-            }
-            Backend::Postgres => Raw::Postgres(
-                PgConnection::connect(&self.url)
+            let options = SqliteConnectOptions::from_str(&db.url)
+                .expect("sqlite url")
+                .create_if_missing(true);
+            Raw::Sqlite(
+                SqliteConnection::connect_with(&options)
                     .await
-                    .expect("raw postgres connection"),
-            ),
+                    .expect("raw sqlite connection"),
+            )
         }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.schema.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot block on async work: use a thread
-        // with its own runtime.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&base).await?;
-                sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await
-            })
-        });
-        if let Ok(Err(err)) = cleanup.join() {
-            eprintln!("warning: could not drop a test schema: {err}");
-        }
+        Backend::Postgres => Raw::Postgres(
+            PgConnection::connect(&db.url)
+                .await
+                .expect("raw postgres connection"),
+        ),
     }
 }
 
@@ -296,7 +181,7 @@ fn new_session(
 
 /// Every stored text of the access tables, one string per row, to look for leaked secrets.
 async fn stored_access_texts(db: &TestDb) -> Vec<String> {
-    let mut raw = db.raw().await;
+    let mut raw = raw(db).await;
     let mut texts = raw
         .texts("SELECT id || '|' || user_name || '|' || role || '|' || hash FROM api_keys")
         .await;
@@ -572,7 +457,7 @@ async fn write_audit(store: &Store, entries: &[AuditEntry]) -> Vec<AuditRecord> 
 async fn audit_rows_cannot_be_changed_or_removed(db: &TestDb) {
     let store = db.open().await;
     let written = write_audit(&store, &audit_fixture()[..3]).await;
-    let mut raw = db.raw().await;
+    let mut raw = raw(db).await;
     for sql in [
         "UPDATE audit SET outcome = 'ok'",
         "UPDATE audit SET user_name = NULL WHERE id = (SELECT MAX(id) FROM audit)",
@@ -1103,7 +988,7 @@ fn old_rows(conversation: ConversationId, run: RunId) -> String {
 async fn rows_from_before_users_are_visible_only_to_all(db: &TestDb) {
     let conversation = ConversationId::new();
     let run = RunId::new();
-    let mut raw = db.raw().await;
+    let mut raw = raw(db).await;
     raw.migrate_to(VERSION_BEFORE_ACCESS).await;
     assert!(
         raw.execute("SELECT user_name FROM runs").await.is_err(),
