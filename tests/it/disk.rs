@@ -14,18 +14,14 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use switchboard::sse::{SseDecoder, SseEvent};
 use switchboard_fake_llm::{FakeLlm, FakeToolCall, Reply};
-use tokio::sync::Semaphore;
 
+use crate::support::gate::Gate;
 use crate::support::{self, InProcessServer, McpHttpServer};
 
 /// Longest wait for any one state in these tests.
@@ -417,54 +413,6 @@ impl Events {
                 return;
             }
         }
-    }
-}
-
-/// `wait` returns only once the test has opened the gate (one call per permit).
-#[derive(Clone)]
-struct Gate {
-    permits: Arc<Semaphore>,
-    entered: Arc<AtomicUsize>,
-}
-
-#[tool_router]
-impl Gate {
-    #[tool(description = "Wait until the gate opens.")]
-    async fn wait(&self) -> String {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        match self.permits.acquire().await {
-            Ok(permit) => {
-                permit.forget();
-                "the gate opened".to_owned()
-            }
-            Err(_) => "the gate was closed for good".to_owned(),
-        }
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Gate {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-impl Gate {
-    async fn serve() -> (Gate, McpHttpServer) {
-        let gate = Gate {
-            permits: Arc::new(Semaphore::new(0)),
-            entered: Arc::new(AtomicUsize::new(0)),
-        };
-        let server = McpHttpServer::start(gate.clone()).await;
-        (gate, server)
-    }
-
-    fn entered(&self) -> usize {
-        self.entered.load(Ordering::SeqCst)
-    }
-
-    fn open(&self, calls: usize) {
-        self.permits.add_permits(calls);
     }
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod gate;
 pub mod testdb;
 pub mod webdriver;
 

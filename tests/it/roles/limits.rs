@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use switchboard::access::{Clock, ManualClock};
 use switchboard_fake_llm::{FakeLlm, Reply};
 
-use super::peers::Gate;
 use super::{
     PATIENCE, Served, Setup, api_error, http_server, openai_error, retry_after, tool_message,
     write_config,
 };
 use crate::support;
+use crate::support::gate::Gate;
 
 /// `tiny`: two calc calls a minute, then a minute's cooldown. `paced`: five requests a minute.
 /// `single`: one run at a time (the gate's tool to hold it open). `alice` (role `user`) has no
@@ -348,7 +348,7 @@ async fn one_run_at_a_time_then_the_next(served: &Served, gate: &Gate) {
     );
 
     served.fake.push(Reply::text("The gate opened."));
-    gate.open();
+    gate.open(1);
     let run = served.finish_chat(&sam, &first_id, first).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     assert_eq!(run["answer"], "The gate opened.", "{run:#}");
