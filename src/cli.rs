@@ -118,8 +118,11 @@ pub fn call_report(outcome: Result<InvokeOutcome, InvokeError>) -> (String, bool
             });
             (serde_json::to_string_pretty(&body).unwrap_or_default(), ok)
         }
-        Err(InvokeError::InvalidArguments { tool, errors }) => {
-            let mut text = format!("error: arguments for `{tool}` do not match its input schema");
+        Err(
+            ref err @ (InvokeError::InvalidArguments { ref errors, .. }
+            | InvokeError::InvalidOutput { ref errors, .. }),
+        ) => {
+            let mut text = format!("error: {err}");
             for e in errors {
                 let path = if e.path.is_empty() {
                     "(root)"

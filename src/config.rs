@@ -224,7 +224,7 @@ mod tests {
                 "t.yaml:3:13: server.data_dir: must not be empty",
                 "t.yaml:4:17: server.run_lease_ms: must be between 1000 and 3600000, found 50",
                 "t.yaml:6:21: tools.max_result_bytes: must be between 1 and 1073741824, found 0",
-                "t.yaml:7:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars, max_argument_bytes",
+                "t.yaml:7:3: tools.max_tools: unknown key `max_tools`; expected one of: max_result_bytes, max_tools_per_server, max_description_chars, max_argument_bytes, drop_steering",
                 "t.yaml:8:23: tools.max_argument_bytes: must be between 1 and 1073741824, found 0",
             ],
         );

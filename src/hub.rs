@@ -34,6 +34,13 @@ pub enum InvokeError {
         tool: String,
         errors: Vec<ArgumentError>,
     },
+    /// The tool answered, but its result breaks the output schema it declares (or lacks the
+    /// `structuredContent` the schema promises): the answer is not used.
+    #[error("the result of `{tool}` does not match its declared output schema")]
+    InvalidOutput {
+        tool: String,
+        errors: Vec<ArgumentError>,
+    },
     #[error(transparent)]
     Mcp(#[from] McpError),
 }
@@ -203,6 +210,12 @@ impl Hub {
             .call(&tool.server, &tool.tool_name, arguments, options)
             .await?;
         let duration = started.elapsed();
+        // Checked whole, before any truncation for size.
+        tool.check_output(&result)
+            .map_err(|errors| InvokeError::InvalidOutput {
+                tool: name.to_owned(),
+                errors,
+            })?;
         let limit = self
             .settings
             .read()

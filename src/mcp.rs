@@ -30,7 +30,7 @@ pub enum ToolsEvent {
     /// The complete current listing of `server`, with the filter its config asks for.
     Listed {
         server: String,
-        tools: Arc<Vec<rmcp::model::Tool>>,
+        tools: Arc<crate::tools::Listing>,
         filter: ToolFilter,
     },
     /// `server` was removed, disabled, or its circuit opened.

@@ -129,6 +129,16 @@ impl From<InvokeError> for ApiError {
                 )
                 .with_details(details)
             }
+            InvokeError::InvalidOutput { errors, .. } => {
+                let details: Vec<ArgumentError<'_>> =
+                    errors.iter().map(ArgumentError::from).collect();
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "tool_invalid_output",
+                    err.to_string(),
+                )
+                .with_details(details)
+            }
             InvokeError::Forbidden { .. } => {
                 ApiError::forbidden("tool_not_allowed", err.to_string())
             }

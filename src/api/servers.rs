@@ -27,8 +27,12 @@ pub struct ReloadReport {
 /// Every configured server with status, protocol version, restarts, last error and stderr tail.
 pub(super) async fn list(State(state): State<AppState>) -> Response {
     let statuses = state.hub.mcp().statuses();
+    let catalog = state.hub.catalog();
     let list = ServerList {
-        servers: statuses.iter().map(Server::from).collect(),
+        servers: statuses
+            .iter()
+            .map(|status| Server::new(status, &catalog))
+            .collect(),
     };
     Json(list).into_response()
 }

@@ -317,6 +317,10 @@ pub struct ToolSettings {
     /// (`tools.max_argument_bytes`, default 256 KiB): a runaway or hostile model must not be able
     /// to push megabytes into a server, a log or the store through one call.
     pub max_argument_bytes: usize,
+    /// Drop, instead of only flagging, a tool whose description steers the model around other
+    /// tools ("use this instead of …", naming another server's tool; `tools.drop_steering`,
+    /// default false).
+    pub drop_steering: bool,
 }
 
 /// Default `tools.max_argument_bytes` (256 KiB), also what a run uses when no config says

@@ -40,6 +40,7 @@ const TOOLS_KEYS: &[&str] = &[
     "max_tools_per_server",
     "max_description_chars",
     "max_argument_bytes",
+    "drop_steering",
 ];
 
 impl Default for ServerSettings {
@@ -67,6 +68,7 @@ impl Default for ToolSettings {
             max_tools_per_server: DEFAULT_MAX_TOOLS_PER_SERVER,
             max_description_chars: DEFAULT_MAX_DESCRIPTION_CHARS,
             max_argument_bytes: super::model::DEFAULT_MAX_ARGUMENT_BYTES,
+            drop_steering: false,
         }
     }
 }
@@ -281,5 +283,10 @@ pub(super) fn tools(ctx: &mut Ctx<'_>, node: Option<&Node>) -> ToolSettings {
         1 << 30,
         &mut settings.max_argument_bytes,
     );
+    if let Some(node) = fields.get("drop_steering")
+        && let Some(drop) = ctx.boolean(node, &child_path("tools", "drop_steering"))
+    {
+        settings.drop_steering = drop;
+    }
     settings
 }

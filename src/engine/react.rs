@@ -4,7 +4,7 @@
 //! the run. Model and tool misbehaviour becomes observations the model can correct itself from;
 //! what a turn's calls may do before they run is decided in `engine/admit.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -18,8 +18,9 @@ use super::tools::{self, ToolFailure, ToolOutput};
 use super::{Answer, RunSpec, Stop};
 use crate::domain::{
     ChatMessage, RunEvent, StepIndex, StepKind, StepStatus, StepSummary, TokenUsage, ToolCall,
+    ToolDefinition,
 };
-use crate::llm::{ChatRequest, ChatResponse, StreamEvent};
+use crate::llm::{ChatRequest, ChatResponse, StreamEvent, ToolChoice};
 
 /// One call of a turn as it ended: the call (with its unique id), its outcome, its act step.
 pub(crate) type ActResult = (ToolCall, Result<ToolOutput, ToolFailure>, StepIndex);
@@ -33,7 +34,7 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, S
     loop {
         check_steps(spec, recorder, 1)?;
         let (response, plan_step) =
-            model_step(spec, recorder, &messages, true, after.clone()).await?;
+            model_step(spec, recorder, &messages, Offer::Callable, after.clone()).await?;
         if response.tool_calls.is_empty() {
             let answer = response.content.clone();
             recorder.instant(
@@ -187,23 +188,52 @@ pub(crate) fn check_steps(spec: &RunSpec, recorder: &Recorder, more: u32) -> Res
     Ok(())
 }
 
+/// Which tools a model call is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Every tool of the run, callable (tool choice `auto`).
+    Callable,
+    /// Only the definitions of the tools the conversation already called, with tool choice
+    /// `none`: a history holding tool calls and their results is then valid on every wire
+    /// format (Anthropic refuses tool blocks in a request that defines no tools), and the model
+    /// cannot call anything new. Nothing at all when the history has no tool calls.
+    HistoryOnly,
+}
+
+impl Offer {
+    /// The definitions and tool choice this offer sends for `messages`.
+    fn tools(self, spec: &RunSpec, messages: &[ChatMessage]) -> (Vec<ToolDefinition>, ToolChoice) {
+        match self {
+            Offer::Callable => (spec.tools.definitions(), ToolChoice::Auto),
+            Offer::HistoryOnly => {
+                let called: HashSet<&str> = messages
+                    .iter()
+                    .flat_map(|m| m.tool_calls.iter().map(|c| c.name.as_str()))
+                    .collect();
+                let definitions = if called.is_empty() {
+                    Vec::new()
+                } else {
+                    spec.tools
+                        .definitions()
+                        .into_iter()
+                        .filter(|d| called.contains(d.name.as_str()))
+                        .collect()
+                };
+                (definitions, ToolChoice::None)
+            }
+        }
+    }
+}
+
 /// One model call as a step, streaming its tokens as events.
 pub(crate) async fn model_step(
     spec: &RunSpec,
     recorder: &Recorder,
     messages: &[ChatMessage],
-    offer_tools: bool,
+    offer: Offer,
     depends_on: Vec<StepIndex>,
 ) -> Result<(ChatResponse, StepIndex), Stop> {
-    model_step_as(
-        spec,
-        recorder,
-        StepKind::Plan,
-        messages,
-        offer_tools,
-        depends_on,
-    )
-    .await
+    model_step_as(spec, recorder, StepKind::Plan, messages, offer, depends_on).await
 }
 
 /// [`model_step`] recorded as `kind` (plan mode's final call is an `answer` step).
@@ -212,14 +242,10 @@ pub(crate) async fn model_step_as(
     recorder: &Recorder,
     kind: StepKind,
     messages: &[ChatMessage],
-    offer_tools: bool,
+    offer: Offer,
     depends_on: Vec<StepIndex>,
 ) -> Result<(ChatResponse, StepIndex), Stop> {
-    let tools = if offer_tools {
-        spec.tools.definitions()
-    } else {
-        Vec::new()
-    };
+    let (tools, tool_choice) = offer.tools(spec, messages);
     let input = json!({
         "model": spec.model_name,
         "messages": messages,
@@ -240,6 +266,7 @@ pub(crate) async fn model_step_as(
     let request = ChatRequest {
         messages: messages.to_vec(),
         tools,
+        tool_choice,
         temperature: spec.temperature,
         traceparent: step_traceparent(spec, step),
         ..ChatRequest::default()

@@ -30,6 +30,11 @@ pub enum ToolFailure {
     InvalidArguments {
         errors: Vec<String>,
     },
+    /// The tool answered with a result that breaks its declared output schema (or lacks the
+    /// `structuredContent` the schema promises); the result is not used.
+    InvalidOutput {
+        errors: Vec<String>,
+    },
     Timeout {
         after: Duration,
     },
@@ -108,6 +113,11 @@ pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
         }
         ToolFailure::InvalidArguments { errors } => format!(
             "Error: the arguments for `{name}` do not match its schema: {}. Fix the arguments and call it again.",
+            errors.join("; ")
+        ),
+        ToolFailure::InvalidOutput { errors } => format!(
+            "Error: `{name}` answered, but its result does not match the output schema it \
+             declares, so the result was not used: {}.",
             errors.join("; ")
         ),
         ToolFailure::Timeout { after } => format!(

@@ -120,6 +120,9 @@ pub enum ConnectError {
     FrameOverflow(String),
     #[error("listing tools failed: {}", describe_service(.0))]
     ListTools(#[source] rmcp::ServiceError),
+    /// The `tools/list` answer is not a listing at all (no `tools` array).
+    #[error("listing tools failed: {0}")]
+    ToolListing(#[source] crate::tools::ListingError),
     #[error("{0}")]
     Config(String),
     #[error("legacy sse: {0}")]

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
-use rmcp::model::{PaginatedRequestParams, Tool};
+use rmcp::model::{
+    ClientRequest, CustomResult, ListToolsRequest, PaginatedRequestParams, ServerResult,
+};
 use rmcp::service::{Peer, RunningService, ServiceError};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +22,7 @@ use super::session::{self, ConnectContext, Session};
 use super::status::{ConnectionState, ServerStatus};
 use super::transport::stdio::FrameOverflow;
 use crate::config::model::McpServerConfig;
+use crate::tools::{Listing, ListingError, Page, read_page};
 
 /// First reconnect delay; doubled per consecutive failure up to [`BACKOFF_CAP`].
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
@@ -214,7 +217,7 @@ pub(crate) async fn supervise(
                 // Publish the session before anyone can see the server ready or its tools in
                 // the catalog, so a call made right after `settled` finds a connection.
                 let connection = publish(&shared, &session);
-                let tool_count = tools.len();
+                let tool_count = tools.tools.len() + tools.unreadable.len();
                 // The catalog gets the tools before the status says `ready`, so whoever sees
                 // `ready` also sees the tools.
                 (deps.sink)(ToolsEvent::Listed {
@@ -295,7 +298,7 @@ fn backoff(failures: u32) -> Duration {
 async fn open(
     shared: &ServerShared,
     deps: &SupervisorDeps,
-) -> Result<(Session, Vec<Tool>), ConnectError> {
+) -> Result<(Session, Listing), ConnectError> {
     let handler = HubClient::new(
         &shared.config.name,
         shared.progress.clone(),
@@ -313,24 +316,35 @@ async fn open(
         Ok(tools) => Ok((session, tools)),
         Err(err) => {
             close(session).await;
-            Err(ConnectError::ListTools(err))
+            Err(match err {
+                ListToolsError::Service(err) => ConnectError::ListTools(err),
+                ListToolsError::Listing(err) => ConnectError::ToolListing(err),
+            })
         }
     }
 }
 
-/// Page through `tools/list`, stopping on a repeated cursor or too many pages.
-async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> {
+/// Page through `tools/list`, stopping on a repeated cursor or too many pages. Each page is read
+/// entry by entry ([`crate::tools::read_page`]) when rmcp could not decode it whole, so one
+/// malformed tool is refused alone instead of failing the listing.
+async fn list_tools(peer: &Peer<RoleClient>) -> Result<Listing, ListToolsError> {
     // A server without the `tools` capability is never asked (a `list_changed` from it too).
     if !session::offers_tools(peer) {
-        return Ok(Vec::new());
+        return Ok(Listing::default());
     }
-    let mut tools = Vec::new();
+    let mut listing = Listing::default();
     let mut cursor: Option<String> = None;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_TOOL_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
-        let page = peer.list_tools(Some(params)).await?;
-        tools.extend(page.tools);
+        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params));
+        let page = match peer.send_request(request).await? {
+            ServerResult::ListToolsResult(page) => Page::from(page),
+            ServerResult::CustomResult(CustomResult(raw)) => read_page(raw)?,
+            // Another shape the untagged decoding happened to match: read what it holds.
+            other => read_page(serde_json::to_value(other).unwrap_or_default())?,
+        };
+        listing.extend(page.listing);
         match page.next_cursor {
             Some(next) if seen.insert(next.clone()) => cursor = Some(next),
             Some(_) => {
@@ -340,7 +354,18 @@ async fn list_tools(peer: &Peer<RoleClient>) -> Result<Vec<Tool>, ServiceError> 
             None => break,
         }
     }
-    Ok(tools)
+    Ok(listing)
+}
+
+/// Why `tools/list` failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListToolsError {
+    /// The request failed (transport, JSON-RPC error, timeout).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The answer is not a listing at all.
+    #[error(transparent)]
+    Listing(#[from] ListingError),
 }
 
 /// Make `session` the one callers use.
@@ -389,8 +414,9 @@ async fn serve(
                 };
                 match listed {
                     Ok(tools) => {
-                        shared.lock().tool_count = tools.len();
-                        tracing::info!(server = %shared.config.name, tools = tools.len(), "mcp server tools refreshed");
+                        let count = tools.tools.len() + tools.unreadable.len();
+                        shared.lock().tool_count = count;
+                        tracing::info!(server = %shared.config.name, tools = count, "mcp server tools refreshed");
                         (deps.sink)(ToolsEvent::Listed {
                             server: shared.config.name.clone(),
                             tools: Arc::new(tools),

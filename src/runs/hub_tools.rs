@@ -126,6 +126,9 @@ impl ToolInvoker for HubTools {
                         errors: errors.iter().map(ToString::to_string).collect(),
                     })
                 }
+                Err(InvokeError::InvalidOutput { errors, .. }) => Err(ToolFailure::InvalidOutput {
+                    errors: errors.iter().map(ToString::to_string).collect(),
+                }),
                 Err(InvokeError::Mcp(McpError::Timeout { timeout, .. })) => {
                     Err(ToolFailure::Timeout { after: timeout })
                 }

@@ -11,11 +11,11 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rmcp::model::Tool;
-
 use super::entry::ToolEntry;
 use super::filter::{FilterError, Refusal, ToolMatcher};
+use super::listing::Listing;
 use super::schema::SchemaError;
+use super::steering::{self, Steering};
 use crate::config::model::{ToolFilter, ToolSettings};
 
 /// One server's tools after filtering, capping, sanitizing, schema checks and conversion.
@@ -25,6 +25,9 @@ pub struct ServerTools {
     server: String,
     tools: Vec<Arc<ToolEntry>>,
     dropped: Vec<DroppedTool>,
+    /// `tools.drop_steering` when built: the merge drops this server's steering tools instead
+    /// of flagging them.
+    drop_steering: bool,
 }
 
 /// A tool that is not offered to models, and why. Shown in the status API; the hub logs it when
@@ -67,6 +70,18 @@ pub enum DropReason {
         /// The configured limit.
         max: usize,
     },
+    /// The entry could not be read as an MCP tool at all (a field of the wrong shape); its
+    /// neighbours in the listing are unaffected.
+    #[error("the listing of this tool could not be read: {0}")]
+    Unreadable(String),
+    /// The description steers the model around other tools and `tools.drop_steering` is set.
+    #[error("its description {why} (\"{matched}\"), and tools.drop_steering is set")]
+    Steering {
+        /// What the description does, in words.
+        why: String,
+        /// The text that matched.
+        matched: String,
+    },
     /// The input schema was refused or does not compile.
     #[error("invalid input schema: {0}")]
     InvalidSchema(SchemaError),
@@ -92,6 +107,8 @@ pub struct Catalog {
     servers: BTreeMap<String, Arc<ServerTools>>,
     by_name: BTreeMap<String, Arc<ToolEntry>>,
     rejected: Vec<DroppedTool>,
+    /// Offered tools whose descriptions steer the model around other tools, by exposed name.
+    flagged: BTreeMap<String, Steering>,
 }
 
 impl ServerTools {
@@ -103,10 +120,14 @@ impl ServerTools {
     /// logs only refusals that are new, see [`Catalog::refused_since`]).
     pub fn build(
         server: &str,
-        listed: Vec<Tool>,
+        listed: impl Into<Listing>,
         filter: &ToolFilter,
         settings: &ToolSettings,
     ) -> ServerTools {
+        let Listing {
+            tools: listed,
+            unreadable,
+        } = listed.into();
         let mut tools = Vec::new();
         let mut dropped = Vec::new();
         let mut drop = |tool: &str, reason: DropReason| {
@@ -160,10 +181,16 @@ impl ServerTools {
                 Err(err) => drop(&name, DropReason::InvalidSchema(err)),
             }
         }
+        for entry in unreadable {
+            drop(&entry.name, DropReason::Unreadable(entry.reason));
+        }
+        // Unreadable entries join the others in name order.
+        dropped.sort_by(|a, b| a.tool.cmp(&b.tool));
         ServerTools {
             server: server.to_owned(),
             tools,
             dropped,
+            drop_steering: settings.drop_steering,
         }
     }
 
@@ -181,6 +208,52 @@ impl ServerTools {
     pub fn dropped(&self) -> &[DroppedTool] {
         &self.dropped
     }
+}
+
+/// Look for steering in every offered tool's description: flag it, or drop it (into
+/// `rejected`) when its server's settings say so.
+fn flag_steering(
+    servers: &BTreeMap<String, Arc<ServerTools>>,
+    by_name: &mut BTreeMap<String, Arc<ToolEntry>>,
+    rejected: &mut Vec<DroppedTool>,
+) -> BTreeMap<String, Steering> {
+    let mut names: HashMap<String, Vec<String>> = HashMap::new();
+    for tool in by_name.values() {
+        names
+            .entry(tool.exposed_name.clone())
+            .or_default()
+            .push(tool.server.clone());
+        if steering::is_identifier_like(&tool.tool_name) {
+            names
+                .entry(tool.tool_name.clone())
+                .or_default()
+                .push(tool.server.clone());
+        }
+    }
+    let mut flagged = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for tool in by_name.values() {
+        let Some(found) = steering::find(&tool.description, &tool.server, &names) else {
+            continue;
+        };
+        if servers.get(&tool.server).is_some_and(|s| s.drop_steering) {
+            dropped.push(tool.exposed_name.clone());
+            rejected.push(DroppedTool {
+                server: tool.server.clone(),
+                tool: tool.tool_name.clone(),
+                reason: DropReason::Steering {
+                    why: found.why,
+                    matched: found.matched,
+                },
+            });
+        } else {
+            flagged.insert(tool.exposed_name.clone(), found);
+        }
+    }
+    for name in dropped {
+        by_name.remove(&name);
+    }
+    flagged
 }
 
 impl Catalog {
@@ -222,11 +295,26 @@ impl Catalog {
                 }
             }
         }
+        let flagged = flag_steering(&servers, &mut by_name, &mut rejected);
         Catalog {
             servers,
             by_name,
             rejected,
+            flagged,
         }
+    }
+
+    /// Why an offered tool's description was flagged as steering the model around other tools
+    /// (see `steering.rs`), if it was.
+    pub fn steering(&self, exposed_name: &str) -> Option<&Steering> {
+        self.flagged.get(exposed_name)
+    }
+
+    /// Every flagged offered tool with its finding, by exposed name.
+    pub fn flagged(&self) -> impl Iterator<Item = (&Arc<ToolEntry>, &Steering)> {
+        self.flagged
+            .iter()
+            .filter_map(|(name, found)| Some((self.by_name.get(name)?, found)))
     }
 
     /// A new catalog with `tools` added, or replacing the set of the server with the same name.
@@ -308,6 +396,7 @@ impl Catalog {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use rmcp::model::Tool;
     use serde_json::{Value, json};
     use std::collections::BTreeSet;
 
@@ -334,7 +423,7 @@ mod tests {
     fn server(name: &str, tools: &[&str]) -> Arc<ServerTools> {
         Arc::new(ServerTools::build(
             name,
-            tools.iter().map(|t| tool(t)).collect(),
+            tools.iter().map(|t| tool(t)).collect::<Vec<_>>(),
             &ToolFilter::default(),
             &settings(256),
         ))

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rmcp::model::{Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 
 use super::naming::exposed_name;
@@ -36,8 +36,9 @@ pub struct ToolEntry {
     /// The checked input schema (nested titles and descriptions sanitized, a missing root
     /// `type: "object"` filled in). Arguments are validated against this.
     pub input_schema: Arc<Map<String, Value>>,
-    /// The server's output schema, if it passed the same size, depth and reference limits;
-    /// dropped with a warning otherwise (the tool stays usable).
+    /// The server's output schema, if it passed the same size, depth and reference limits and
+    /// compiles; dropped with a warning otherwise (the tool stays usable, its output unchecked).
+    /// Held: see [`ToolEntry::check_output`].
     pub output_schema: Option<Arc<Map<String, Value>>>,
     /// Behaviour hints from the server, title sanitized. Hints only: never trust them for
     /// security decisions.
@@ -51,6 +52,8 @@ pub struct ToolEntry {
     pub openai_strict_tool: Option<Value>,
     anthropic_tool: Value,
     validator: ArgumentValidator,
+    /// Compiled from [`ToolEntry::output_schema`], which is kept only when it compiles.
+    output_validator: Option<ArgumentValidator>,
 }
 
 impl ToolEntry {
@@ -69,14 +72,16 @@ impl ToolEntry {
         let validator = ArgumentValidator::compile(&input_schema)?;
         let exposed_name = exposed_name(server, &tool.name);
 
-        let output_schema = tool.output_schema.and_then(|schema| {
+        let output = tool.output_schema.and_then(|schema| {
             check_output_schema(&schema)
+                .and_then(|()| ArgumentValidator::compile(&schema))
                 .inspect_err(|err| {
                     tracing::warn!(server, tool = ?tool.name, error = %err, "output schema ignored");
                 })
                 .ok()
-                .map(|()| schema)
+                .map(|validator| (schema, validator))
         });
+        let (output_schema, output_validator) = output.unzip();
         let annotations = tool.annotations.map(|mut annotations| {
             annotations.title = clean_optional(annotations.title.as_deref(), MAX_TITLE_CHARS);
             annotations
@@ -120,6 +125,7 @@ impl ToolEntry {
             openai_strict_tool,
             anthropic_tool,
             validator,
+            output_validator,
         })
     }
 
@@ -132,6 +138,33 @@ impl ToolEntry {
     /// Arguments that are not a JSON object give a single error at path `""`.
     pub fn validate_arguments(&self, args: &Value) -> Result<(), Vec<ArgumentError>> {
         self.validator.validate(args)
+    }
+
+    /// Holds a result to the declared output schema, as MCP asks of a tool that declares one:
+    /// a successful result must carry `structuredContent`, and it must validate. A result with
+    /// `isError: true` is exempt (it reports a failure, not the declared output), and so is
+    /// every result of a tool that declares no (usable) output schema.
+    ///
+    /// # Errors
+    ///
+    /// The violations (at most 16) with JSON pointers into `structuredContent`, or one error at
+    /// path `""` when `structuredContent` is missing.
+    pub fn check_output(&self, result: &CallToolResult) -> Result<(), Vec<ArgumentError>> {
+        let Some(validator) = &self.output_validator else {
+            return Ok(());
+        };
+        if result.is_error == Some(true) {
+            return Ok(());
+        }
+        match &result.structured_content {
+            Some(structured) => validator.validate_value(structured),
+            None => Err(vec![ArgumentError {
+                path: String::new(),
+                message: "the result has no structuredContent, but the tool declares an \
+                          outputSchema"
+                    .to_owned(),
+            }]),
+        }
     }
 
     /// Removes `null` members the strict variant invited but the server's schema does not allow

@@ -85,9 +85,15 @@ impl ArgumentValidator {
                 message: format!("arguments must be a JSON object, got {}", type_name(args)),
             }]);
         }
+        self.validate_value(args)
+    }
+
+    /// Checks any JSON value (a tool's `structuredContent` against its output schema), with
+    /// the same error shape as arguments.
+    pub(crate) fn validate_value(&self, value: &Value) -> Result<(), Vec<ArgumentError>> {
         let mut errors: Vec<ArgumentError> = self
             .validator
-            .iter_errors(args)
+            .iter_errors(value)
             .take(MAX_ERRORS)
             .map(|err| {
                 let shown = preview(err.instance());

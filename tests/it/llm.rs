@@ -469,6 +469,52 @@ async fn disconnect_mid_stream(provider: Provider) {
     );
 }
 
+/// A stream that ends cleanly without its end marker (`[DONE]`, `message_stop`) is a failed
+/// call, never an (empty or partial) answer: retried when nothing was emitted yet, reported as
+/// interrupted when some was.
+async fn truncated_stream(provider: Provider) {
+    let fake = FakeLlm::start().await;
+    fake.push(Reply::EmptyStream);
+    fake.push(Reply::Text {
+        text: "the retry's answer".to_owned(),
+        usage: None,
+    });
+    let client = client_for(model_config(&fake, provider));
+    let (events, outcome) = collect(&client, request_with_tools()).await;
+    outcome.expect("the empty stream is retried and the retry answers");
+    assert_eq!(completed(&events).content, "the retry's answer");
+    assert_eq!(fake.requests().len(), 2, "one retry after the empty stream");
+
+    // Nothing but empty streams: the call fails, saying why.
+    for _ in 0..3 {
+        fake.push(Reply::EmptyStream);
+    }
+    let (events, outcome) = collect(&client, request_with_tools()).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Completed(_))),
+        "{events:?}"
+    );
+    let err = outcome.expect_err("a stream without its end marker is not an answer");
+    assert!(
+        err.to_string()
+            .contains("the stream ended before the answer was complete"),
+        "{err}"
+    );
+
+    // Output already emitted: no retry, an interruption.
+    let before = fake.requests().len();
+    fake.push(Reply::TruncatedStream);
+    let (events, outcome) = collect(&client, request_with_tools()).await;
+    assert!(!events.is_empty(), "two deltas arrived");
+    assert!(
+        matches!(outcome, Err(LlmError::Interrupted { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(fake.requests().len(), before + 1, "no silent retry");
+}
+
 async fn huge_line_is_bounded(provider: Provider) {
     let fake = FakeLlm::start().await;
     fake.push(Reply::HugeLine {
@@ -585,6 +631,7 @@ compliance!(
     request_timeout,
     malformed_stream,
     disconnect_mid_stream,
+    truncated_stream,
     huge_line_is_bounded,
     key_never_leaks,
 );

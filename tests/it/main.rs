@@ -13,6 +13,7 @@ mod edges;
 mod everything;
 mod faults;
 mod guard;
+mod integrity;
 mod llm;
 mod orphans;
 mod outbound;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::access::Caller;
 use crate::hub::{self, InvokeOutcome};
 use crate::mcp::{ConnectionState, ServerStatus};
-use crate::tools::{Catalog, DroppedTool, ToolEntry};
+use crate::tools::{Catalog, DroppedTool, Steering, ToolEntry};
 
 /// `GET /api/tools`: the catalog models see, plus the tools left out and why.
 #[derive(Debug, Serialize)]
@@ -38,6 +38,29 @@ pub(in crate::api) struct Tool<'a> {
     openai: &'a Value,
     /// The strict form, when the schema can be expressed that way.
     openai_strict: Option<&'a Value>,
+    /// Set when the description steers the model around other tools: shown as a warning.
+    steering: Option<SteeringWarning<'a>>,
+}
+
+/// A tool description flagged as steering the model around other tools.
+#[derive(Debug, Serialize)]
+pub struct SteeringWarning<'a> {
+    /// The exposed name of the flagged tool.
+    tool: &'a str,
+    /// What the description does, in words.
+    why: &'a str,
+    /// The text of the description that matched.
+    matched: &'a str,
+}
+
+impl<'a> SteeringWarning<'a> {
+    fn new(tool: &'a ToolEntry, found: &'a Steering) -> Self {
+        Self {
+            tool: &tool.exposed_name,
+            why: &found.why,
+            matched: &found.matched,
+        }
+    }
 }
 
 /// A tool the catalog left out.
@@ -96,6 +119,11 @@ pub struct Server<'a> {
     pid: Option<u32>,
     /// Something to know about a ready server that is not an error (it offers no tools, say).
     note: Option<&'a str>,
+    /// Tools this server listed that the catalog left out, each with its reason (a malformed
+    /// entry, a refused schema, a filter): the rest of its tools are offered.
+    refused_tools: Vec<Dropped<'a>>,
+    /// Offered tools of this server whose descriptions steer the model around other tools.
+    steering: Vec<SteeringWarning<'a>>,
 }
 
 /// Where a server is in its lifecycle, as the API and CLI name it.
@@ -143,7 +171,7 @@ impl<'a> ToolList<'a> {
             tools: catalog
                 .iter()
                 .filter(|tool| caller.may_use_tool(&tool.exposed_name))
-                .map(|tool| Tool::from(&**tool))
+                .map(|tool| Tool::new(tool, catalog))
                 .collect(),
             dropped: if caller.is_admin() {
                 catalog.dropped().map(Dropped::from).collect()
@@ -154,9 +182,12 @@ impl<'a> ToolList<'a> {
     }
 }
 
-impl<'a> From<&'a ToolEntry> for Tool<'a> {
-    fn from(tool: &'a ToolEntry) -> Self {
+impl<'a> Tool<'a> {
+    fn new(tool: &'a ToolEntry, catalog: &'a Catalog) -> Self {
         Self {
+            steering: catalog
+                .steering(&tool.exposed_name)
+                .map(|found| SteeringWarning::new(tool, found)),
             name: &tool.exposed_name,
             server: &tool.server,
             tool: &tool.tool_name,
@@ -202,8 +233,9 @@ impl From<&hub::Truncation> for Truncation {
     }
 }
 
-impl<'a> From<&'a ServerStatus> for Server<'a> {
-    fn from(status: &'a ServerStatus) -> Self {
+impl<'a> Server<'a> {
+    /// `status` with the tools of this server that `catalog` left out.
+    pub fn new(status: &'a ServerStatus, catalog: &'a Catalog) -> Self {
         Self {
             name: &status.name,
             transport: status.transport,
@@ -216,6 +248,16 @@ impl<'a> From<&'a ServerStatus> for Server<'a> {
             stderr_tail: &status.stderr_tail,
             pid: status.pid,
             note: status.note.as_deref(),
+            refused_tools: catalog
+                .dropped()
+                .filter(|dropped| dropped.server == status.name)
+                .map(Dropped::from)
+                .collect(),
+            steering: catalog
+                .flagged()
+                .filter(|(tool, _)| tool.server == status.name)
+                .map(|(tool, found)| SteeringWarning::new(tool, found))
+                .collect(),
         }
     }
 }
@@ -253,7 +295,10 @@ impl<'a> ToolsReport<'a> {
     /// The report of `servers` and `catalog`.
     pub fn new(servers: &'a [ServerStatus], catalog: &'a Catalog) -> Self {
         Self {
-            servers: servers.iter().map(Server::from).collect(),
+            servers: servers
+                .iter()
+                .map(|status| Server::new(status, catalog))
+                .collect(),
             tools: catalog
                 .iter()
                 .map(|tool| ToolSummary::from(&**tool))
@@ -353,6 +398,8 @@ mod tests {
             "stderr_tail": ["panic"],
             "pid": 42,
             "note": null,
+            "refused_tools": [],
+            "steering": [],
         })
     }
 
@@ -374,6 +421,7 @@ mod tests {
                     "annotations": {"readOnlyHint": true},
                     "openai": entry.openai_tool,
                     "openai_strict": entry.openai_strict_tool,
+                    "steering": null,
                 }],
                 "dropped": [{
                     "server": "calc",
@@ -442,8 +490,12 @@ mod tests {
     #[test]
     fn servers_are_listed_with_their_state() {
         let statuses = [status()];
+        let catalog = Catalog::default();
         let list = ServerList {
-            servers: statuses.iter().map(Server::from).collect(),
+            servers: statuses
+                .iter()
+                .map(|status| Server::new(status, &catalog))
+                .collect(),
         };
         assert_eq!(
             serde_json::to_value(list).unwrap(),
@@ -468,10 +520,16 @@ mod tests {
     fn the_cli_prints_servers_as_listed_and_tools_in_short() {
         let catalog = catalog();
         let statuses = [status()];
+        let mut server = status_json();
+        server["refused_tools"] = json!([{
+            "server": "calc",
+            "tool": "rm",
+            "reason": "denied by tools.deny pattern \"r*\"",
+        }]);
         assert_eq!(
             serde_json::to_value(ToolsReport::new(&statuses, &catalog)).unwrap(),
             json!({
-                "servers": [status_json()],
+                "servers": [server],
                 "tools": [{
                     "name": "calc__add",
                     "server": "calc",

@@ -238,7 +238,8 @@ async fn forward_event(
     if !matches!(event.event.as_deref(), None | Some("message")) {
         return Ok(());
     }
-    match serde_json::from_str::<ServerJsonRpcMessage>(&event.data) {
+    let data = super::depth::prune(event.data.as_bytes(), super::depth::MAX_MESSAGE_DEPTH);
+    match serde_json::from_slice::<ServerJsonRpcMessage>(&data) {
         Ok(message) => tx.send(message).await,
         Err(err) => {
             tracing::warn!(error = %err, "legacy sse server sent a message that is not JSON-RPC; skipped");

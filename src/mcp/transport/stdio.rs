@@ -13,7 +13,9 @@
 //!   of buffering a server that writes without newlines;
 //! - answers a call whose response cannot be decoded with an error for that call at once,
 //!   instead of leaving it to its timeout, and refuses a request from the server that cannot be
-//!   decoded (Invalid Request) instead of leaving the server waiting.
+//!   decoded (Invalid Request) instead of leaving the server waiting;
+//! - cuts what is nested too deep for serde_json out of a frame first ([`super::depth`]), so one
+//!   deep value spoils only itself, not the whole message.
 
 use std::collections::HashSet;
 use std::io;
@@ -31,6 +33,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::depth;
 
 /// Largest JSON-RPC frame (one line) accepted from a stdio server.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -304,6 +308,8 @@ fn decode(line: &[u8], calls: &mut HashSet<RequestId>) -> Decoded {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Decoded::Skip;
     }
+    let line = depth::prune(line, depth::MAX_MESSAGE_DEPTH);
+    let line = &line[..];
     if !calls.is_empty()
         && let Ok(response) = serde_json::from_slice::<CallResponse>(line)
         && calls.remove(&response.id)

@@ -35,8 +35,22 @@ pub(super) fn validate(headers: &HeaderMap, body: &Value) -> Result<(), Value> {
             return invalid(&format!("{field}: Field required"));
         }
     }
-    if !body["messages"].is_array() {
+    let Some(messages) = body["messages"].as_array() else {
         return invalid("messages: Input should be a valid list");
+    };
+    // As the real API: tool blocks in the history need tool definitions in the request.
+    let tool_blocks = messages.iter().any(|message| {
+        message["content"].as_array().is_some_and(|blocks| {
+            blocks
+                .iter()
+                .any(|b| matches!(b["type"].as_str(), Some("tool_use" | "tool_result")))
+        })
+    });
+    let defines_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    if tool_blocks && !defines_tools {
+        return invalid(
+            "Requests which include `tool_use` or `tool_result` blocks must define tools.",
+        );
     }
     Ok(())
 }

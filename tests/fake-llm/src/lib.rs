@@ -78,6 +78,10 @@ pub enum Reply {
     /// Like [`Reply::DisconnectMidStream`], but the body then ends cleanly: no transport error,
     /// only the protocol's end marker is missing (a proxy that cut the stream).
     TruncatedStream,
+    /// Streaming: only the preamble (OpenAI's role chunk, Anthropic's `message_start` and
+    /// `content_block_start`), then the body ends cleanly: no content, no finish reason, no end
+    /// marker. Not streaming: like [`Reply::TruncatedStream`].
+    EmptyStream,
     /// Streaming: the preamble and two text deltas, then the protocol's in-band error (Anthropic
     /// `event: error`, OpenAI a `data: {"error": ..}` line) shaped like an HTTP `status` error
     /// (e.g. 529 gives `overloaded_error`), then the body ends. Not streaming: that HTTP error.
@@ -531,6 +535,12 @@ fn render(request: &ChatRequest, reply: Reply) -> Plan {
         },
         Reply::DisconnectMidStream => cut_short(request, true),
         Reply::TruncatedStream => cut_short(request, false),
+        Reply::EmptyStream if request.stream => {
+            let events = cut_short_events(request);
+            let first_delta = events.iter().position(|e| e.delta).unwrap_or(events.len());
+            Plan::stream(events[..first_delta].iter().map(Piece::event).collect())
+        }
+        Reply::EmptyStream => cut_short(request, false),
         Reply::StreamError { status } if request.stream => {
             let events = cut_short_events(request);
             let mut pieces: Vec<Piece> = events[..nth_delta_end(&events, 2)]

@@ -52,7 +52,23 @@ function annotationBadges(annotations) {
 
 /** What identifies a tool's definition: a change rebuilds its entry (and its form). */
 function signature(tool) {
-  return JSON.stringify([tool.server, tool.tool, tool.title, tool.description, tool.input_schema, tool.output_schema, tool.annotations]);
+  return JSON.stringify([tool.server, tool.tool, tool.title, tool.description, tool.input_schema, tool.output_schema, tool.annotations, tool.steering]);
+}
+
+/**
+ * The warning on a tool whose description steers the model around other tools, quoting what
+ * matched; `null` when it was not flagged. Text only: the quote is the server's words.
+ */
+function steeringNote(steering) {
+  if (!steering || typeof steering !== 'object') return null;
+  return h(
+    'div',
+    { class: 'notice warn tool-steering' },
+    h('strong', {}, 'Steering: '),
+    `its description ${String(steering.why ?? 'steers the model around other tools')}: `,
+    h('q', { class: 'tool-steering-match' }, String(steering.matched ?? '')),
+    ' (tools.drop_steering drops such tools).',
+  );
 }
 
 /** One `.tool-entry`: name, annotations, description, try-it form and schemas. */
@@ -76,6 +92,7 @@ function toolEntry(tool) {
       h('span', { class: 'tool-annotations' }, annotationBadges(tool.annotations)),
     ),
     h('p', { class: 'tool-description' }, typeof tool.description === 'string' ? tool.description : ''),
+    steeringNote(tool.steering),
     goneNote,
     h(
       'div',
