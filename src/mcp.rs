@@ -6,6 +6,7 @@
 mod client;
 mod error;
 pub mod guard;
+mod lifecycle;
 mod manager;
 pub mod process;
 pub mod procfs;

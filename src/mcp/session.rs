@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use rmcp::RoleClient;
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{Peer, RunningService};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
+use rmcp::transport::IntoTransport;
 
 use super::client::HubClient;
 use super::error::{ConnectError, printable};
+use super::lifecycle::handshake;
 use super::process::{self, ChildProcess, ExitInfo, SpawnSpec, StderrTail};
 use super::transport::{http, sse, stdio};
 use crate::config::model::{McpServerConfig, TransportConfig};
@@ -33,15 +35,6 @@ pub(crate) struct ConnectContext<'a> {
     pub(crate) children: &'a process::ChildControl,
 }
 
-/// The lifecycle we ask for: the stateless 2026-07-28 revision where the server has it,
-/// otherwise the `initialize` handshake at 2025-11-25.
-fn lifecycle() -> ClientLifecycleMode {
-    ClientLifecycleMode::Auto {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: Some(ProtocolVersion::V_2025_11_25),
-    }
-}
-
 /// The protocol versions we speak, oldest first: every revision rmcp implements. A server may
 /// answer `initialize` with another version than the 2025-11-25 we offer (the spec's fallback:
 /// "the server MUST respond with another protocol version it supports"); we go on with any of
@@ -52,6 +45,12 @@ pub(crate) const SUPPORTED_VERSIONS: &[ProtocolVersion] = ProtocolVersion::KNOWN
 /// Whether we speak `version` (see [`SUPPORTED_VERSIONS`]).
 pub(crate) fn speaks(version: &ProtocolVersion) -> bool {
     SUPPORTED_VERSIONS.contains(version)
+}
+
+/// Whether the negotiated revision defines `ping`: every one before 2026-07-28 (which is
+/// stateless: no session to keep alive, and `ping` is gone from it).
+pub(crate) fn defines_ping(protocol_version: &str) -> bool {
+    protocol_version < ProtocolVersion::V_2026_07_28.as_str()
 }
 
 /// Whether the server declared the `tools` capability at the handshake. A server that did not
@@ -106,7 +105,7 @@ pub(crate) async fn connect(
             let overflow = transport.overflow();
             let overflowed = || overflow.message().map(ConnectError::FrameOverflow);
             let child = spawned.process;
-            let handshake = handler.serve_with_lifecycle(transport, lifecycle());
+            let handshake = handshake(handler, transport);
             tokio::pin!(handshake);
             // A child that dies during the handshake is reported with its exit status and stderr
             // right away, instead of after the init timeout.
@@ -138,8 +137,7 @@ pub(crate) async fn connect(
         TransportConfig::StreamableHttp { url, headers } => {
             let transport =
                 http::transport(ctx.http.clone(), url, headers).map_err(ConnectError::Config)?;
-            let service = handler
-                .serve_with_lifecycle(transport, lifecycle())
+            let service = handshake(handler, transport)
                 .await
                 .map_err(|err| handshake_failed(&config.name, err))?;
             accept(service, None, None).await
@@ -150,8 +148,8 @@ pub(crate) async fn connect(
                 .into_iter()
                 .collect();
             let pair = sse::connect(ctx.http.clone(), url, headers).await?;
-            let service = handler
-                .serve_with_lifecycle(pair, lifecycle())
+            let transport = IntoTransport::<RoleClient, _, _>::into_transport(pair);
+            let service = handshake(handler, transport)
                 .await
                 .map_err(|err| handshake_failed(&config.name, err))?;
             accept(service, None, None).await

@@ -35,7 +35,8 @@ const CIRCUIT_RETRY: Duration = Duration::from_secs(60);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How often a connection is checked for a closed transport.
 const LIVENESS_POLL: Duration = Duration::from_millis(200);
-/// How often remote servers are pinged; a failed ping reconnects.
+/// How often remote servers of an era with `ping` are pinged; a failed ping reconnects unless
+/// calls are in flight (their own deadlines decide then).
 const PING_EVERY: Duration = Duration::from_secs(30);
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stop paging `tools/list` after this many pages (a server looping on cursors).
@@ -391,7 +392,9 @@ async fn serve(
 ) -> Option<String> {
     let closed = connection.closed.clone();
     let mut exit = connection.exit.clone();
-    let is_remote = session.child.is_none();
+    // `ping` belongs to the eras with sessions: a 2026-07-28 server answers it with "method not
+    // found" (there is no connection to keep alive), so pinging one would reset it every time.
+    let pings = session.child.is_none() && session::defines_ping(&session.protocol_version);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut poll = tokio::time::interval(LIVENESS_POLL);
@@ -434,14 +437,21 @@ async fn serve(
                     break Some(connection.overflowed().unwrap_or_else(|| "connection closed".to_owned()));
                 }
             }
-            _ = ping.tick(), if is_remote => {
+            _ = ping.tick(), if pings => {
                 let pinged = tokio::select! {
                     () = stop.cancelled() => break None,
                     pinged = tokio::time::timeout(PING_TIMEOUT, connection.peer.send_request(
                         rmcp::model::ClientRequest::PingRequest(Default::default()),
                     )) => pinged,
                 };
+                let busy = shared.permits.available_permits() < shared.config.max_concurrency;
                 if !matches!(pinged, Ok(Ok(_))) {
+                    if busy {
+                        // A call in flight may be what keeps the server from answering; its
+                        // own deadline ends it if the server is really gone.
+                        tracing::debug!(server = %shared.config.name, "ping missed while calls are in flight; keeping the session");
+                        continue;
+                    }
                     break Some("server stopped answering pings".to_owned());
                 }
             }

@@ -12,34 +12,10 @@ use serde_json::{Value, json};
 use switchboard_fake_llm::{FakeLlm, FakeToolCall, Reply};
 
 use crate::support;
+use crate::support::raw::{Scenario, raw_server};
 
 /// Longest wait for servers to be ready or a run to finish.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// What the raw server answers: `tools/list` pages (raw JSON text each) and `tools/call`
-/// results by tool name.
-struct Scenario {
-    pages: Vec<String>,
-    calls: Vec<(&'static str, Value)>,
-}
-
-/// A stdio entry running `servers/raw_mcp.py` with `scenario`, written under `dir`.
-fn raw_server(dir: &Path, name: &str, scenario: &Scenario) -> String {
-    let file = dir.join(format!("{name}.json"));
-    let calls: serde_json::Map<String, Value> = scenario
-        .calls
-        .iter()
-        .map(|(tool, result)| ((*tool).to_owned(), Value::String(result.to_string())))
-        .collect();
-    let text = json!({ "pages": scenario.pages, "calls": calls }).to_string();
-    std::fs::write(&file, text).expect("write scenario");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/servers/raw_mcp.py");
-    format!(
-        "  {name}:\n    command: python3\n    args: [\"{}\", \"{}\"]\n",
-        script.display(),
-        file.display()
-    )
-}
 
 /// The config: models `fake` (OpenAI) and `claude` (Anthropic) on the fake LLM, plan agents for
 /// each, the bundled testkit, and `servers` (entries under `mcpServers:`).
@@ -212,6 +188,7 @@ async fn one_bad_tool_never_empties_its_server() {
             "fine",
             json!({ "content": [{ "type": "text", "text": "fine ran" }] }),
         )],
+        ..Scenario::default()
     };
     let served = Served::start(&[("raw", scenario)], "", "raw__also_fine").await;
 
@@ -256,11 +233,7 @@ async fn one_bad_tool_never_empties_its_server() {
 
     // The admitted tools work.
     let (status, body) = served
-        .request(
-            Method::POST,
-            "/api/tools/raw__fine/invoke",
-            Some(json!({ "arguments": {} })),
-        )
+        .request(Method::POST, "/api/tools/raw__fine/invoke", Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
     assert_eq!(body["result"]["content"][0]["text"], "fine ran");
@@ -296,6 +269,7 @@ async fn declared_output_schemas_are_held() {
             ("unstructured", json!({ "content": text("just text") })),
             ("failed", json!({ "content": text("it broke"), "isError": true })),
         ],
+        ..Scenario::default()
     };
     let served = Served::start(&[("raw", scenario)], "", "raw__failed").await;
     let invoke = |tool: &'static str| {
@@ -305,7 +279,7 @@ async fn declared_output_schemas_are_held() {
                 .request(
                     Method::POST,
                     &format!("/api/tools/raw__{tool}/invoke"),
-                    Some(json!({ "arguments": {} })),
+                    Some(json!({})),
                 )
                 .await
         }
@@ -401,6 +375,7 @@ async fn plan_results_reach_the_model_as_tool_results_on_both_wire_formats() {
             "fetch",
             json!({ "content": [{ "type": "text", "text": INJECTED }] }),
         )],
+        ..Scenario::default()
     };
     let served = Served::start(&[("web", web)], "", "web__fetch").await;
     let plan = json!({ "steps": [
@@ -475,7 +450,7 @@ fn steering_scenario() -> Scenario {
             described("plain", "Adds two numbers and returns the sum."),
         ] })
         .to_string()],
-        calls: Vec::new(),
+        ..Scenario::default()
     }
 }
 

@@ -12,6 +12,7 @@ mod disk;
 mod edges;
 mod everything;
 mod faults;
+mod fidelity;
 mod guard;
 mod integrity;
 mod llm;

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod gate;
+pub mod raw;
 pub mod testdb;
 pub mod webdriver;
 

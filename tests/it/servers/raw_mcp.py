@@ -7,12 +7,15 @@ output schema. This server speaks just enough MCP (2025-11-25 `initialize`, `pin
 
 Usage: raw_mcp.py SCENARIO.json, where the scenario is
   {"pages": ["<tools/list result text>", ...],   # page i is asked for with cursor "i"
-   "calls": {"<tool name>": "<tools/call result text>", ...}}
+   "calls": {"<tool name>": "<tools/call result text>", ...},
+   "discover": "<server/discover result text>",   # absent: "method not found", as old servers
+   "start_delay_ms": 12000}                        # sleep before answering the first message
 Standard library only.
 """
 
 import json
 import sys
+import time
 
 
 def main() -> None:
@@ -20,6 +23,8 @@ def main() -> None:
         scenario = json.load(handle)
     pages = scenario.get("pages", ['{"tools": []}'])
     calls = scenario.get("calls", {})
+    discover = scenario.get("discover")
+    delay = scenario.get("start_delay_ms", 0) / 1000.0
     out = sys.stdout
     for line in sys.stdin:
         line = line.strip()
@@ -31,6 +36,9 @@ def main() -> None:
             continue
         if "id" not in message or "method" not in message:
             continue  # notifications and responses
+        if delay:
+            time.sleep(delay)
+            delay = 0
         ident = json.dumps(message["id"])
         method = message["method"]
         params = message.get("params") or {}
@@ -43,6 +51,8 @@ def main() -> None:
                     "serverInfo": {"name": "raw", "version": "1.0.0"},
                 }
             )
+        elif method == "server/discover":
+            result = discover
         elif method == "ping":
             result = "{}"
         elif method == "tools/list":

@@ -19,7 +19,7 @@ const ANNOTATION_BADGES = [
 
 const STATUS_WORDS = {
   ready: 'ready',
-  connecting: 'connecting',
+  connecting: 'starting (waiting for its first answer, up to init_timeout_ms)',
   reconnecting: 'reconnecting',
   failed: 'failed (circuit open, retried every minute)',
   disabled: 'disabled in config',

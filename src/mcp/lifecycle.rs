@@ -1,0 +1,116 @@
+//! Choosing the protocol era with a server: the stateless 2026-07-28 revision where the server
+//! has it, otherwise the `initialize` handshake at 2025-11-25, with the server's start-up bounded
+//! only by its `init_timeout_ms`.
+//!
+//! rmcp's own `ClientLifecycleMode::Auto` probes with `server/discover` for a fixed 10 s and then
+//! sends `initialize` on the same connection. A server that takes longer to answer its first
+//! message (any `npx -y …` on its first run, a `docker run`) then answers the probe while rmcp
+//! waits for the `initialize` answer, and the connection fails whatever `init_timeout_ms` says;
+//! and a legacy server that answers the probe with an empty result is not recognised as legacy.
+//! So we run the two phases ourselves: `server/discover` with no time limit of its own (the
+//! caller's `init_timeout` bounds the whole handshake), then, when the answer says the server is
+//! legacy, `initialize` on the same transport, which [`Reclaimable`] hands back after rmcp gave
+//! up on it.
+//!
+//! What counts as a legacy answer ([`is_legacy_answer`]), following the revision's
+//! backward-compatibility rules: a JSON-RPC error that is not one of the new era's own
+//! rejections (method not found, "server not initialized", anything else an old server says),
+//! or any result that is not a `server/discover` result (an empty result, say).
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{ErrorCode, ProtocolVersion};
+use rmcp::service::{ClientInitializeError, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
+
+use super::client::HubClient;
+
+/// Connect over `transport`: `server/discover`, then `initialize` if the answer is a legacy one.
+///
+/// # Errors
+/// The handshake failed in the era the server turned out to speak; for a legacy server whose
+/// `initialize` failed too, that error.
+pub(crate) async fn handshake<T>(
+    handler: HubClient,
+    transport: T,
+) -> Result<RunningService<RoleClient, HubClient>, ClientInitializeError>
+where
+    T: Transport<RoleClient> + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let probe = Reclaimable {
+        inner: Some(transport),
+        slot: slot.clone(),
+    };
+    let discover = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let error = match handler.clone().serve_with_lifecycle(probe, discover).await {
+        Ok(service) => return Ok(service),
+        Err(error) if is_legacy_answer(&error) => error,
+        Err(error) => return Err(error),
+    };
+    let Some(transport) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return Err(error);
+    };
+    tracing::debug!(probe = %error, "server/discover answered as a legacy server does; using initialize");
+    handler
+        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+        .await
+}
+
+/// Whether a failed `server/discover` says the server is of an earlier era (see the module
+/// docs), so `initialize` may follow on the same connection.
+pub(crate) fn is_legacy_answer(error: &ClientInitializeError) -> bool {
+    match error {
+        ClientInitializeError::JsonRpcError(data) => !matches!(
+            data.code,
+            ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY | ErrorCode::HEADER_MISMATCH
+        ),
+        ClientInitializeError::ExpectedInitResult(Some(_)) => true,
+        _ => false,
+    }
+}
+
+/// A transport that, when rmcp drops it, leaves what it wraps in `slot` so the next phase of the
+/// handshake can use the same connection (or child process). Delegates everything else.
+struct Reclaimable<T> {
+    inner: Option<T>,
+    slot: Arc<Mutex<Option<T>>>,
+}
+
+impl<T> Reclaimable<T> {
+    fn inner(&mut self) -> &mut T {
+        self.inner
+            .as_mut()
+            .expect("the transport is only taken when the wrapper is dropped")
+    }
+}
+
+impl<T> Drop for Reclaimable<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(inner);
+        }
+    }
+}
+
+impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Reclaimable<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner().send(item)
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
+        self.inner().receive()
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner().close()
+    }
+}
