@@ -2,15 +2,18 @@
 //! starts a fixture server and runs `switchboard conformance-client URL` with the scenario name in
 //! `MCP_CONFORMANCE_SCENARIO`. Dev tooling, so `anyhow` is fine here.
 //!
-//! Every scenario runs the same flow, which is what a hub does with a server it connects to:
-//! `initialize` over Streamable HTTP offering 2025-11-25, `tools/list` (all pages), then one
-//! `tools/call` per listed tool with arguments made up from its input schema. What differs per
-//! scenario is the fixture server:
+//! The client under test is the hub itself, so that what passes is what users run: a
+//! one-server config pointing at the fixture's URL goes through the same `Hub`, supervisor,
+//! era negotiation, Streamable HTTP transport and `HubClient` (its declared capabilities and
+//! answers) as `switchboard serve`, and then every tool of the catalog is called through
+//! `Hub::invoke`, with arguments made up from its input schema. What differs per scenario is
+//! the fixture server:
 //!
 //! - `initialize`: checks the `initialize` request (protocol version, client info).
 //! - `tools_call`: lists `add_numbers {a, b}` and checks that it is called.
-//! - `elicitation-sep1034-client-defaults`: its tool sends `elicitation/create`; we accept with
-//!   the schema's `default` values (SEP-1034), as a client with no user to ask should.
+//! - `elicitation-sep1034-client-defaults`: its tool sends `elicitation/create`; the server
+//!   entry says `elicitation: defaults`, so the hub accepts with the schema's defaults
+//!   (SEP-1034), as it does for any server configured so.
 //! - `sse-retry`: its tool closes the response stream; rmcp's transport resumes with
 //!   `Last-Event-ID` after the server's `retry:` delay.
 //! - `auth/*`: need an OAuth client, which we do not have yet (see
@@ -18,21 +21,24 @@
 //!
 //! Unknown scenarios get the same flow rather than an error, so new fixture scenarios are tried.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
-    ElicitationAction, ElicitationCapability, FormElicitationCapability, Implementation,
-    JsonObject, ProtocolVersion, Tool,
-};
-use rmcp::service::RequestContext;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
+use switchboard::access::Caller;
+use switchboard::hub::Hub;
+use switchboard::mcp::{CallOptions, ConnectionState, ManagerSettings};
 
 /// The whole scenario must finish well within the suite's own 30 s per-scenario timeout.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(20);
+/// How long the server may take to connect and list its tools.
+const CONNECT_LIMIT: Duration = Duration::from_secs(15);
+/// The server's name in the one-server config.
+const SERVER: &str = "conformance";
+
+/// The config the scenario runs with: the fixture server, reached over Streamable HTTP.
+const CONFIG: &str = "mcpServers:\n  conformance:\n    type: streamable-http\n    url: ${SWITCHBOARD_CONFORMANCE_URL}\n    init_timeout_ms: 15000\n    elicitation: defaults\n";
 
 /// Scenarios whose fixture the generic flow is known to satisfy (see the module docs).
 const KNOWN_SCENARIOS: &[&str] = &[
@@ -61,53 +67,79 @@ pub(crate) async fn run_client(
     } else if !KNOWN_SCENARIOS.contains(&scenario) {
         tracing::warn!(scenario, "unknown scenario; running the generic flow");
     }
-    tokio::time::timeout(SCENARIO_LIMIT, generic_flow(url))
+    tokio::time::timeout(SCENARIO_LIMIT, through_the_hub(url))
         .await
         .with_context(|| {
             format!("scenario {scenario:?} did not finish within {SCENARIO_LIMIT:?}")
         })?
 }
 
-/// initialize → tools/list → tools/call for each tool → close.
-async fn generic_flow(url: &str) -> anyhow::Result<()> {
-    let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
-    let client = ConformanceClient::new()
-        .serve(transport)
-        .await
-        .with_context(|| format!("initialize with {url}"))?;
-    if let Some(info) = client.peer_info() {
-        let server = info.server_info.as_ref().map(|s| s.name.clone());
-        tracing::info!(protocol = %info.protocol_version, server = ?server, "initialized");
-    }
-    let outcome = call_every_tool(&client).await;
-    let _ = client.cancel().await;
+/// Connect the hub to `url`, call every tool it lists, shut it down.
+async fn through_the_hub(url: &str) -> anyhow::Result<()> {
+    let env = |name: &str| (name == "SWITCHBOARD_CONFORMANCE_URL").then(|| url.to_owned());
+    let config = switchboard::config::load_str(CONFIG, Path::new("conformance.yaml"), &env)
+        .map_err(|errors| anyhow::anyhow!("the conformance config is invalid:\n{errors}"))?;
+    let hub = Hub::new(
+        ManagerSettings {
+            inherited_env: Vec::new(),
+            child_env: Vec::new(),
+            outbound: config.server.outbound.clone(),
+            children: Default::default(),
+        },
+        config.tools.clone(),
+    );
+    hub.apply(&config.mcp_servers, config.tools.clone());
+    hub.mcp().wait_settled(CONNECT_LIMIT).await;
+    let outcome = call_every_tool(&hub).await;
+    hub.mcp().shutdown().await;
     outcome
 }
 
-async fn call_every_tool(
-    client: &rmcp::service::RunningService<RoleClient, ConformanceClient>,
-) -> anyhow::Result<()> {
-    let tools = client.list_all_tools().await.context("tools/list")?;
-    tracing::info!(count = tools.len(), "listed tools");
+async fn call_every_tool(hub: &Hub) -> anyhow::Result<()> {
+    let status = hub
+        .mcp()
+        .statuses()
+        .into_iter()
+        .find(|s| s.name == SERVER)
+        .context("the conformance server is not configured")?;
+    anyhow::ensure!(
+        status.status == ConnectionState::Ready,
+        "the hub did not connect: {:?} ({})",
+        status.status,
+        status.last_error.as_deref().unwrap_or("no error recorded")
+    );
+    tracing::info!(protocol = ?status.protocol_version, "connected");
+    let catalog = hub.catalog();
+    for dropped in catalog.dropped() {
+        tracing::warn!(tool = %dropped.tool, reason = %dropped.reason, "tool left out of the catalog");
+    }
+    let local = Caller::local();
     let mut failed = Vec::new();
-    for tool in tools {
-        let arguments = sample_arguments(&tool);
-        let shown = Value::Object(arguments.clone());
-        tracing::info!(tool = %tool.name, arguments = %shown, "calling");
-        let params = CallToolRequestParams::new(tool.name.clone()).with_arguments(arguments);
-        match client.call_tool(params).await {
-            Ok(result) => {
-                let text: Vec<&str> = result
+    for tool in catalog.iter() {
+        let arguments = Value::Object(sample_arguments(&tool.input_schema));
+        tracing::info!(tool = %tool.exposed_name, arguments = %arguments, "calling");
+        match hub
+            .invoke(
+                &local,
+                &tool.exposed_name,
+                arguments,
+                CallOptions::default(),
+            )
+            .await
+        {
+            Ok(outcome) => {
+                let text: Vec<&str> = outcome
+                    .result
                     .content
                     .iter()
                     .filter_map(|c| c.as_text())
                     .map(|t| t.text.as_str())
                     .collect();
-                tracing::info!(tool = %tool.name, is_error = ?result.is_error, text = ?text, "result");
+                tracing::info!(tool = %tool.exposed_name, is_error = ?outcome.result.is_error, text = ?text, "result");
             }
             Err(err) => {
-                tracing::error!(tool = %tool.name, error = %err, "tools/call failed");
-                failed.push(tool.name.to_string());
+                tracing::error!(tool = %tool.exposed_name, error = %err, "tools/call failed");
+                failed.push(tool.exposed_name.clone());
             }
         }
     }
@@ -117,8 +149,7 @@ async fn call_every_tool(
 
 /// Arguments for a tool we know nothing about: every required property gets its schema's
 /// `default`, first `enum` value, or a plain value of its type.
-fn sample_arguments(tool: &Tool) -> JsonObject {
-    let schema = tool.input_schema.as_ref();
+fn sample_arguments(schema: &Map<String, Value>) -> Map<String, Value> {
     let properties = schema.get("properties").and_then(Value::as_object);
     let required = schema
         .get("required")
@@ -178,95 +209,13 @@ fn sample_value(schema: &Value) -> Value {
     }
 }
 
-/// A client with no user behind it: declares form elicitation and accepts every form with the
-/// schema's defaults (SEP-1034).
-#[derive(Clone)]
-struct ConformanceClient {
-    info: ClientConfig,
-}
-
-impl ConformanceClient {
-    fn new() -> Self {
-        let mut capabilities = ClientCapabilities::default();
-        let mut elicitation = ElicitationCapability::new();
-        elicitation.form = Some(FormElicitationCapability::new());
-        capabilities.elicitation = Some(elicitation);
-        // rmcp's default offers 2026-07-28 inside `initialize`, which strict servers (and the
-        // suite's `initialize` check) reject; 2025-11-25 is the last revision with `initialize`.
-        let info = ClientConfig::new(
-            capabilities,
-            Implementation::new("switchboard-conformance", env!("CARGO_PKG_VERSION")),
-        )
-        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
-        Self { info }
-    }
-}
-
-impl ClientHandler for ConformanceClient {
-    fn get_info(&self) -> ClientConfig {
-        self.info.clone()
-    }
-
-    async fn create_elicitation(
-        &self,
-        request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, rmcp::ErrorData> {
-        match request {
-            ElicitRequestParams::FormElicitationParams {
-                message,
-                requested_schema,
-                ..
-            } => {
-                let schema = serde_json::to_value(&requested_schema).unwrap_or(Value::Null);
-                let content = form_defaults(&schema);
-                tracing::info!(%message, content = %content, "accepting elicitation with defaults");
-                Ok(ElicitResult::new(ElicitationAction::Accept).with_content(content))
-            }
-            _ => Ok(ElicitResult::new(ElicitationAction::Decline)),
-        }
-    }
-}
-
-/// `{property: default}` for every property of an elicitation form that has a default.
-fn form_defaults(schema: &Value) -> Value {
-    let content: Map<String, Value> = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(name, property)| Some((name.clone(), property.get("default")?.clone())))
-        .collect();
-    Value::Object(content)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn form_defaults_take_every_default_and_skip_the_rest() {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "default": "John Doe"},
-                "age": {"type": "integer", "default": 30},
-                "verified": {"type": "boolean", "default": true},
-                "status": {"type": "string", "enum": ["active", "inactive"], "default": "active"},
-                "nickname": {"type": "string"}
-            }
-        });
-        assert_eq!(
-            form_defaults(&schema),
-            json!({"name": "John Doe", "age": 30, "verified": true, "status": "active"})
-        );
-    }
-
-    #[test]
     fn sample_arguments_fill_required_properties_by_type() {
-        let tool: Tool = serde_json::from_value(json!({
-            "name": "t",
-            "inputSchema": {
+        let schema = json!({
                 "type": "object",
                 "properties": {
                     "a": {"type": "number"},
@@ -278,11 +227,9 @@ mod tests {
                     "optional": {"type": "string"}
                 },
                 "required": ["a", "b", "s", "e", "d", "o"]
-            }
-        }))
-        .expect("tool");
+        });
         assert_eq!(
-            Value::Object(sample_arguments(&tool)),
+            Value::Object(sample_arguments(schema.as_object().expect("object"))),
             json!({"a": 1, "b": 1, "s": "test", "e": "x", "d": "dflt", "o": {"f": true}})
         );
     }

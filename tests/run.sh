@@ -60,7 +60,7 @@ cargo deny --log-level error check licenses sources bans
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== conformance (client, core suite)"
+echo "== conformance (client, every suite, through the hub)"
 cargo build --locked --bin switchboard
 # Its own tally counts the auth scenarios listed as expected failures; reword it so it is not
 # mistaken for this script's result line.

@@ -11,7 +11,9 @@ use url::Url;
 
 use super::error::{child_path, item_path, shown};
 use super::fields::{Ctx, Fields};
-use super::model::{McpServerConfig, ToolFilter, TransportConfig};
+use super::model::{
+    ClientFeatures, ElicitationPolicy, LogLevel, McpServerConfig, ToolFilter, TransportConfig,
+};
 use super::specs::{Millis, PLAIN_NAME, millis};
 use super::suggest;
 use super::yaml::{Node, Pos, Value};
@@ -41,7 +43,11 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "timeout_ms",
     "init_timeout_ms",
     "max_concurrency",
+    "roots",
+    "elicitation",
+    "log_level",
 ];
+const ELICITATION_NAMES: &[&str] = &["decline", "defaults"];
 const TOOLS_KEYS: &[&str] = &["allow", "deny"];
 const STDIO_ONLY: &[&str] = &["command", "args", "env", "cwd"];
 const TYPE_NAMES: &[&str] = &["stdio", "sse", "streamable-http", "http", "streamableHttp"];
@@ -132,6 +138,8 @@ pub(super) fn server(
         Some(n) => ctx.integer(n, &field("max_concurrency"), 1, MAX_CONCURRENCY),
     };
 
+    let client = client_features(ctx, &fields, path);
+
     let kind = transport_kind(ctx, &fields, explicit_kind, url.as_ref(), name_pos, path);
     let transport = match kind? {
         Kind::Stdio => TransportConfig::Stdio {
@@ -157,6 +165,7 @@ pub(super) fn server(
         call_timeout: call_timeout?,
         init_timeout: init_timeout?,
         max_concurrency: usize::try_from(max_concurrency?).ok()?,
+        client: client?,
     };
     // Fields that failed but are not needed by the transport still invalidate the entry.
     (ctx.errors.len() == errors_before).then_some(config)
@@ -282,6 +291,60 @@ fn remote_url(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Url> {
         }
         Ok(url) => Some(url),
     }
+}
+
+/// `roots`, `elicitation` and `log_level`: what the hub offers the server as its client.
+fn client_features(ctx: &mut Ctx<'_>, fields: &Fields<'_>, path: &str) -> Option<ClientFeatures> {
+    let errors_before = ctx.errors.len();
+    let mut features = ClientFeatures::default();
+    if let Some(node) = fields.get("roots") {
+        let roots_path = child_path(path, "roots");
+        let items: &[Node] = match &node.value {
+            Value::Seq(items) => items,
+            _ => &[],
+        };
+        if let Some(list) = ctx.string_list(node, &roots_path) {
+            for (i, root) in list.into_iter().enumerate() {
+                let root = PathBuf::from(root);
+                if root.is_absolute() {
+                    features.roots.push(root);
+                } else {
+                    ctx.error(
+                        items.get(i).and_then(|n| n.pos),
+                        &item_path(&roots_path, i),
+                        "a root must be an absolute directory path (it is sent as a file:// URI)",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(node) = fields.get("elicitation") {
+        let at = child_path(path, "elicitation");
+        if let Some(text) = ctx.string(node, &at) {
+            match text.as_str() {
+                "decline" => features.elicitation = ElicitationPolicy::Decline,
+                "defaults" => features.elicitation = ElicitationPolicy::Defaults,
+                other => ctx.error(
+                    node.pos,
+                    &at,
+                    suggest::unknown("elicitation policy", other, ELICITATION_NAMES),
+                ),
+            }
+        }
+    }
+    if let Some(node) = fields.get("log_level") {
+        let at = child_path(path, "log_level");
+        if let Some(text) = ctx.string(node, &at) {
+            match LogLevel::ALL.iter().find(|(_, name)| *name == text) {
+                Some((level, _)) => features.log_level = Some(*level),
+                None => {
+                    let names: Vec<&str> = LogLevel::ALL.iter().map(|(_, n)| *n).collect();
+                    ctx.error(node.pos, &at, suggest::unknown("log level", &text, &names));
+                }
+            }
+        }
+    }
+    (ctx.errors.len() == errors_before).then_some(features)
 }
 
 /// `enabled` and its inverse `disabled` (Cline / Cursor spelling); contradictions are errors.
@@ -666,6 +729,30 @@ mod tests {
         check(
             "  ? [a]\n  : {command: x}\n",
             &["t.yaml:2:5: mcpServers: expected a string key, found a list"],
+        );
+    }
+
+    #[test]
+    fn client_features() {
+        let s = server(
+            "  s:\n    command: x\n    roots: [/srv/a, /srv/b]\n    elicitation: defaults\n    log_level: warning\n",
+            "s",
+        );
+        assert_eq!(
+            s.client.roots,
+            [PathBuf::from("/srv/a"), PathBuf::from("/srv/b")]
+        );
+        assert_eq!(s.client.elicitation, ElicitationPolicy::Defaults);
+        assert_eq!(s.client.log_level, Some(LogLevel::Warning));
+        let s = server("  s:\n    command: x\n", "s");
+        assert_eq!(s.client, ClientFeatures::default());
+        check(
+            "  s:\n    command: x\n    roots: [relative/dir]\n    elicitation: ask\n    log_level: verbose\n",
+            &[
+                "t.yaml:4:13: mcpServers.s.roots[0]: a root must be an absolute directory path (it is sent as a file:// URI)",
+                "t.yaml:5:18: mcpServers.s.elicitation: unknown elicitation policy `ask`; expected one of: decline, defaults",
+                "t.yaml:6:16: mcpServers.s.log_level: unknown log level `verbose`; expected one of: debug, info, notice, warning, error, critical, alert, emergency",
+            ],
         );
     }
 

@@ -344,6 +344,69 @@ pub struct McpServerConfig {
     pub init_timeout: Duration,
     /// Calls in flight at once on this server (`max_concurrency`, default 16, at least 1).
     pub max_concurrency: usize,
+    /// What the hub, as this server's MCP client, offers it: roots, how elicitation requests
+    /// are answered, which log messages it asks for.
+    pub client: ClientFeatures,
+}
+
+/// The client side of one server's session: what Switchboard declares and then does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientFeatures {
+    /// `roots:` — directories (absolute paths, sent as `file://` URIs) the server may consider
+    /// its workspace. Empty: the `roots` capability is not declared.
+    pub roots: Vec<PathBuf>,
+    /// `elicitation:` — how a request for input from the server is answered when no person is
+    /// asked.
+    pub elicitation: ElicitationPolicy,
+    /// `log_level:` — the least severe server log message asked for (`logging/setLevel`) and
+    /// kept in the server's log tail; `None` keeps the server's own default.
+    pub log_level: Option<LogLevel>,
+}
+
+/// How an elicitation request is answered without a person (`elicitation:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ElicitationPolicy {
+    /// Decline every request (the default): nobody was asked, so nothing is agreed to.
+    #[default]
+    Decline,
+    /// Accept a form whose every required field has a `default`, with those defaults
+    /// (SEP-1034); decline anything else.
+    Defaults,
+}
+
+/// MCP's log severities (RFC 5424), least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+impl LogLevel {
+    /// Every level with its config (and wire) name, least severe first.
+    pub const ALL: [(LogLevel, &'static str); 8] = [
+        (LogLevel::Debug, "debug"),
+        (LogLevel::Info, "info"),
+        (LogLevel::Notice, "notice"),
+        (LogLevel::Warning, "warning"),
+        (LogLevel::Error, "error"),
+        (LogLevel::Critical, "critical"),
+        (LogLevel::Alert, "alert"),
+        (LogLevel::Emergency, "emergency"),
+    ];
+
+    /// The config and wire name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(level, _)| *level == self)
+            .map_or("info", |(_, name)| name)
+    }
 }
 
 /// The three ways to reach an MCP server; one variant per transport so code must handle each.

@@ -1,5 +1,6 @@
 //! Our side of each MCP session: the rmcp `ClientHandler` that receives the server's
-//! notifications (progress, tool-list changes, logs) and routes them to whoever waits for them.
+//! notifications (progress, tool-list changes, logs) and routes them to whoever waits for them,
+//! and answers its requests (roots, elicitation) as the server's config says.
 
 // Logging notifications are deprecated by SEP-2577 but servers still send them; we log them.
 #![allow(deprecated)]
@@ -7,14 +8,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use std::collections::VecDeque;
+
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, ErrorData, FormElicitationCapability, Implementation, ListRootsResult,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, Root, RootsCapabilities,
 };
-use rmcp::service::NotificationContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, RoleClient};
 use tokio::sync::{Notify, mpsc};
 
+use crate::config::model::{ClientFeatures, ElicitationPolicy, LogLevel};
 use crate::domain::ToolProgress;
 
 /// Routes progress notifications to the call that owns the progress token.
@@ -61,19 +67,24 @@ pub(crate) struct HubClient {
     info: ClientConfig,
     progress: Arc<ProgressRoutes>,
     tools_changed: Arc<Notify>,
+    features: Arc<ClientFeatures>,
+    logs: ServerLogs,
 }
 
 impl HubClient {
-    /// A handler for `server`; `tools_changed` is notified on `notifications/tools/list_changed`.
+    /// A handler for `server` offering `features`; `tools_changed` is notified on
+    /// `notifications/tools/list_changed`, server log messages go to `logs`.
     pub(crate) fn new(
         server: &str,
         progress: Arc<ProgressRoutes>,
         tools_changed: Arc<Notify>,
+        features: Arc<ClientFeatures>,
+        logs: ServerLogs,
     ) -> Self {
         // 2025-11-25 is what we offer when the server falls back to `initialize`; rmcp's default
         // (the newest revision) would be rejected by strict legacy servers.
         let info = ClientConfig::new(
-            ClientCapabilities::default(),
+            session_capabilities(&features),
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
         )
         .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
@@ -82,8 +93,33 @@ impl HubClient {
             info,
             progress,
             tools_changed,
+            features,
+            logs,
         }
     }
+
+    /// The same handler declaring what it implements in the stateless 2026-07-28 era: nothing.
+    /// There a server cannot send the client requests (roots, elicitation and sampling come
+    /// back as `input_required` results, which the hub does not answer yet), so offering them
+    /// would be a promise we do not keep.
+    pub(crate) fn stateless(&self) -> Self {
+        let mut handler = self.clone();
+        handler.info.capabilities = ClientCapabilities::default();
+        handler
+    }
+}
+
+/// What we declare in `initialize` (eras with sessions): roots when some are configured, and
+/// form elicitation, which is always answered (by the server's `elicitation` policy).
+fn session_capabilities(features: &ClientFeatures) -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::default();
+    if !features.roots.is_empty() {
+        capabilities.roots = Some(RootsCapabilities::default());
+    }
+    let mut elicitation = ElicitationCapability::new();
+    elicitation.form = Some(FormElicitationCapability::new());
+    capabilities.elicitation = Some(elicitation);
+    capabilities
 }
 
 impl ClientHandler for HubClient {
@@ -117,6 +153,192 @@ impl ClientHandler for HubClient {
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        tracing::debug!(server = %self.server, level = ?params.level, data = %params.data, "mcp server log");
+        let level = log_level(params.level);
+        if self.features.log_level.is_some_and(|min| level < min) {
+            return;
+        }
+        let text = match &params.data {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let line = match &params.logger {
+            Some(logger) => format!("[{}] {logger}: {text}", level.name()),
+            None => format!("[{}] {text}", level.name()),
+        };
+        tracing::info!(server = %self.server, level = level.name(), message = %text, "mcp server log");
+        self.logs.push(line);
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let roots = self
+            .features
+            .roots
+            .iter()
+            .filter_map(|path| {
+                let uri = url::Url::from_directory_path(path).ok()?;
+                let mut root = Root::new(uri.to_string());
+                root.name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                Some(root)
+            })
+            .collect();
+        Ok(ListRootsResult::new(roots))
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let answer = answer_elicitation(self.features.elicitation, &request);
+        tracing::info!(server = %self.server, action = ?answer.action, "answered an elicitation request by policy");
+        Ok(answer)
+    }
+}
+
+/// The answer `policy` gives `request` with nobody to ask: decline, or (with `defaults`) accept
+/// a form whose every required field has a default, with every default it has.
+pub(crate) fn answer_elicitation(
+    policy: ElicitationPolicy,
+    request: &ElicitRequestParams,
+) -> ElicitResult {
+    let decline = ElicitResult::new(ElicitationAction::Decline);
+    let ElicitRequestParams::FormElicitationParams {
+        requested_schema, ..
+    } = request
+    else {
+        return decline;
+    };
+    if policy != ElicitationPolicy::Defaults {
+        return decline;
+    }
+    let schema = serde_json::to_value(requested_schema).unwrap_or_default();
+    let properties = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object);
+    let defaults: serde_json::Map<String, serde_json::Value> = properties
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, property)| Some((name.clone(), property.get("default")?.clone())))
+        .collect();
+    let required = schema
+        .get("required")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str);
+    if required
+        .into_iter()
+        .any(|name| !defaults.contains_key(name))
+    {
+        return decline;
+    }
+    ElicitResult::new(ElicitationAction::Accept).with_content(serde_json::Value::Object(defaults))
+}
+
+/// rmcp's level as ours.
+fn log_level(level: LoggingLevel) -> LogLevel {
+    match level {
+        LoggingLevel::Debug => LogLevel::Debug,
+        LoggingLevel::Info => LogLevel::Info,
+        LoggingLevel::Notice => LogLevel::Notice,
+        LoggingLevel::Warning => LogLevel::Warning,
+        LoggingLevel::Error => LogLevel::Error,
+        LoggingLevel::Critical => LogLevel::Critical,
+        LoggingLevel::Alert => LogLevel::Alert,
+        LoggingLevel::Emergency => LogLevel::Emergency,
+    }
+}
+
+/// Ours as rmcp's, for `logging/setLevel`.
+pub(crate) fn wire_level(level: LogLevel) -> LoggingLevel {
+    match level {
+        LogLevel::Debug => LoggingLevel::Debug,
+        LogLevel::Info => LoggingLevel::Info,
+        LogLevel::Notice => LoggingLevel::Notice,
+        LogLevel::Warning => LoggingLevel::Warning,
+        LogLevel::Error => LoggingLevel::Error,
+        LogLevel::Critical => LoggingLevel::Critical,
+        LogLevel::Alert => LoggingLevel::Alert,
+        LogLevel::Emergency => LoggingLevel::Emergency,
+    }
+}
+
+/// The last log messages a server sent (`notifications/message`), for the status API: at most
+/// [`ServerLogs::KEPT`] lines, each cut to a few hundred characters and made printable.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerLogs(Arc<Mutex<VecDeque<String>>>);
+
+impl ServerLogs {
+    /// Lines kept.
+    pub(crate) const KEPT: usize = 40;
+    /// Longest line kept, in characters.
+    const MAX_CHARS: usize = 400;
+
+    fn push(&self, line: String) {
+        let line =
+            crate::mcp::error::printable(&line.chars().take(Self::MAX_CHARS).collect::<String>());
+        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == Self::KEPT {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// The kept lines, oldest first.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn form(schema: serde_json::Value) -> ElicitRequestParams {
+        serde_json::from_value(json!({
+            "mode": "form",
+            "message": "Who are you?",
+            "requestedSchema": schema,
+        }))
+        .expect("a form request")
+    }
+
+    #[test]
+    fn elicitation_is_declined_unless_defaults_cover_every_required_field() {
+        let covered = form(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "default": "Ada"},
+                "age": {"type": "integer", "default": 36},
+                "nick": {"type": "string"},
+            },
+            "required": ["name"],
+        }));
+        let accepted = answer_elicitation(ElicitationPolicy::Defaults, &covered);
+        assert_eq!(accepted.action, ElicitationAction::Accept);
+        assert_eq!(accepted.content, Some(json!({"name": "Ada", "age": 36})));
+        assert_eq!(
+            answer_elicitation(ElicitationPolicy::Decline, &covered).action,
+            ElicitationAction::Decline
+        );
+        let uncovered = form(json!({
+            "type": "object",
+            "properties": {"token": {"type": "string"}},
+            "required": ["token"],
+        }));
+        assert_eq!(
+            answer_elicitation(ElicitationPolicy::Defaults, &uncovered).action,
+            ElicitationAction::Decline
+        );
     }
 }

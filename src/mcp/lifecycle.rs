@@ -46,7 +46,11 @@ where
     let discover = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let error = match handler.clone().serve_with_lifecycle(probe, discover).await {
+    let error = match handler
+        .stateless()
+        .serve_with_lifecycle(probe, discover)
+        .await
+    {
         Ok(service) => return Ok(service),
         Err(error) if is_legacy_answer(&error) => error,
         Err(error) => return Err(error),

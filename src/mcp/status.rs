@@ -34,6 +34,9 @@ pub struct ServerStatus {
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub stderr_tail: Vec<String>,
+    /// The last log messages the server sent (`notifications/message`, at `log_level` or more
+    /// severe), as `[level] logger: text`.
+    pub log_tail: Vec<String>,
     /// OS process id of a stdio server's current child, for operators.
     pub pid: Option<u32>,
     /// Something an operator should know about a ready server that is not an error (it offers

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolsEvent;
-use super::client::{HubClient, ProgressRoutes};
+use super::client::{HubClient, ProgressRoutes, ServerLogs, wire_level};
 use super::error::ConnectError;
 use super::process::{ExitInfo, StderrTail};
 use super::session::{self, ConnectContext, Session};
@@ -67,6 +67,8 @@ pub(crate) struct ServerShared {
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) progress: Arc<ProgressRoutes>,
     pub(crate) stderr_tail: StderrTail,
+    /// The server's last log messages (`notifications/message`).
+    pub(crate) logs: ServerLogs,
     /// Turns true once the first connection attempt has finished, either way.
     pub(crate) settled: watch::Sender<bool>,
     tools_changed: Arc<Notify>,
@@ -101,6 +103,7 @@ impl ServerShared {
             connection: watch::channel(None).0,
             progress: Arc::default(),
             stderr_tail: StderrTail::default(),
+            logs: ServerLogs::default(),
             settled: watch::channel(false).0,
             tools_changed: Arc::default(),
             state: Mutex::new(MutableState {
@@ -138,6 +141,7 @@ impl ServerShared {
             consecutive_failures: state.consecutive_failures,
             last_error: state.last_error.clone(),
             stderr_tail: self.stderr_tail.lines(),
+            log_tail: self.logs.lines(),
             pid: state.pid,
             note: self.note(state.status),
         }
@@ -304,6 +308,8 @@ async fn open(
         &shared.config.name,
         shared.progress.clone(),
         shared.tools_changed.clone(),
+        Arc::new(shared.config.client.clone()),
+        shared.logs.clone(),
     );
     let ctx = ConnectContext {
         http: &deps.http,
@@ -313,6 +319,7 @@ async fn open(
         children: &deps.children,
     };
     let session = session::connect(&shared.config, handler, &ctx).await?;
+    ask_for_logs(shared, session.service.peer()).await;
     match list_tools(session.service.peer()).await {
         Ok(tools) => Ok((session, tools)),
         Err(err) => {
@@ -322,6 +329,29 @@ async fn open(
                 ListToolsError::Listing(err) => ConnectError::ToolListing(err),
             })
         }
+    }
+}
+
+/// Ask the server for log messages at the configured `log_level`, when it declared `logging` and
+/// the session's era has `logging/setLevel` (the stateless era carries the level per request).
+/// A server that refuses is logged and otherwise left alone.
+async fn ask_for_logs(shared: &ServerShared, peer: &Peer<RoleClient>) {
+    let Some(level) = shared.config.client.log_level else {
+        return;
+    };
+    let Some(info) = peer.peer_info() else {
+        return;
+    };
+    if info.capabilities.logging.is_none() || !session::defines_ping(info.protocol_version.as_str())
+    {
+        return;
+    }
+    #[allow(deprecated)]
+    let request = ClientRequest::SetLevelRequest(rmcp::model::SetLevelRequest::new(
+        rmcp::model::SetLevelRequestParams::new(wire_level(level)),
+    ));
+    if let Err(err) = peer.send_request(request).await {
+        tracing::warn!(server = %shared.config.name, error = %err, "logging/setLevel refused");
     }
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The MCP conformance client suite (`--suite core`) against `switchboard conformance-client`.
+# The whole MCP conformance client suite (`--suite all`: core, extensions, backcompat, draft)
+# against `switchboard conformance-client`, which drives the hub itself (src/conformance.rs).
 # Builds nothing: pass the switchboard binary (default target/debug/switchboard, which
 # `cargo test` builds). Needs the npm test peers (`npm ci --prefix tests/node`), which include
 # Node 22; runs offline. Exits non-zero on a failure not listed in expected-failures.yml, or on
@@ -23,7 +24,7 @@ trap 'rm -rf "$out"' EXIT
 status=0
 timeout 300 conformance client \
   --command "$bin conformance-client" \
-  --suite core \
+  --suite all \
   --expected-failures tests/conformance/expected-failures.yml \
   -o "$out" >"$out/log.txt" 2>&1 || status=$?
 

@@ -304,3 +304,62 @@ fn names(t: &TestHub) -> Vec<String> {
         .map(|tool| tool.exposed_name.clone())
         .collect()
 }
+
+/// What the hub offers as the reference server's client: the configured roots (the server's
+/// `get-roots-list` tool exists only for a client that declares roots, and reports what it got),
+/// log messages at the configured level in the server's log tail, and elicitation answered by
+/// the server's policy (declined: nobody was asked).
+#[tokio::test]
+async fn roots_logs_and_elicitation_reach_the_reference_server() {
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let command = support::node_bin_dir().join("mcp-server-everything");
+    let yaml = format!(
+        "mcpServers:\n  everything:\n    command: {}\n    args: [stdio]\n    roots: [\"{}\"]\n\
+         \x20   log_level: info\n    elicitation: decline\n",
+        command.display(),
+        workspace.path().display()
+    );
+    let t = TestHub::start(&yaml, SETTLE).await;
+    let local = switchboard::access::Caller::local();
+    let catalog = t.hub.catalog();
+    assert!(
+        catalog.get("everything__get-roots-list").is_some(),
+        "the server registers its roots tool only for a client with roots"
+    );
+    let outcome = t
+        .hub
+        .invoke(
+            &local,
+            "everything__get-roots-list",
+            json!({}),
+            CallOptions::default(),
+        )
+        .await
+        .expect("get-roots-list");
+    let uri = url::Url::from_directory_path(workspace.path()).expect("file URI");
+    let listed = text(&outcome.result);
+    assert!(
+        listed.contains(uri.as_str().trim_end_matches('/')),
+        "the server sees the configured root {uri}: {listed}"
+    );
+    support::eventually(Duration::from_secs(10), "the roots log message", || {
+        t.status("everything")
+            .log_tail
+            .iter()
+            .any(|line| line.starts_with("[info]") && line.contains("1 root(s) received"))
+    })
+    .await;
+
+    let outcome = t
+        .hub
+        .invoke(
+            &local,
+            "everything__trigger-elicitation-request",
+            json!({}),
+            CallOptions::default(),
+        )
+        .await
+        .expect("trigger-elicitation-request");
+    let answer = text(&outcome.result);
+    assert!(answer.contains("declined"), "{answer}");
+}

@@ -115,6 +115,8 @@ pub struct Server<'a> {
     last_error: Option<&'a str>,
     /// The last lines a stdio server wrote to stderr.
     stderr_tail: &'a [String],
+    /// The last log messages the server sent over MCP, `[level] logger: text`.
+    log_tail: &'a [String],
     /// OS process id of a stdio server's current child, for operators.
     pid: Option<u32>,
     /// Something to know about a ready server that is not an error (it offers no tools, say).
@@ -246,6 +248,7 @@ impl<'a> Server<'a> {
             consecutive_failures: status.consecutive_failures,
             last_error: status.last_error.as_deref(),
             stderr_tail: &status.stderr_tail,
+            log_tail: &status.log_tail,
             pid: status.pid,
             note: status.note.as_deref(),
             refused_tools: catalog
@@ -380,6 +383,7 @@ mod tests {
             consecutive_failures: 2,
             last_error: Some("exited with status 1".to_owned()),
             stderr_tail: vec!["panic".to_owned()],
+            log_tail: Vec::new(),
             pid: Some(42),
             note: None,
         }
@@ -396,6 +400,7 @@ mod tests {
             "consecutive_failures": 2,
             "last_error": "exited with status 1",
             "stderr_tail": ["panic"],
+            "log_tail": [],
             "pid": 42,
             "note": null,
             "refused_tools": [],
