@@ -124,7 +124,9 @@ function serverCard(name) {
     pid: h('span', { class: 'server-pid' }),
     lastError: h('div', { class: 'server-last-error' }),
     stderr: h('pre', { class: 'server-stderr' }),
+    logs: h('pre', { class: 'server-logs' }),
   };
+  const logsBox = h('div', { class: 'server-logs-box', hidden: true }, h('h4', {}, 'Log messages (last lines, over MCP)'), fields.logs);
   const tools = h('div', { class: 'tool-list' });
   const dropped = h('ul', { class: 'dropped-tools' });
   const droppedBox = h('section', { class: 'dropped-box', hidden: true }, h('h4', {}, 'Dropped from the catalog'), dropped);
@@ -149,6 +151,7 @@ function serverCard(name) {
       { class: 'server-diagnostics' },
       h('div', { class: 'server-problem' }, h('h4', {}, 'Last error'), fields.lastError),
       h('div', { class: 'server-stderr-box' }, h('h4', {}, 'Stderr (last lines)'), fields.stderr),
+      logsBox,
     ),
     droppedBox,
     noTools,
@@ -172,6 +175,9 @@ function serverCard(name) {
       setText(fields.lastError, server.last_error ?? '');
       const stderr = Array.isArray(server.stderr_tail) ? server.stderr_tail.join('\n') : '';
       setText(fields.stderr, stderr);
+      const logs = Array.isArray(server.log_tail) ? server.log_tail.join('\n') : '';
+      setText(fields.logs, logs);
+      logsBox.hidden = logs === '';
       const silent = status === 'disabled'
         ? 'This server is disabled in the config.'
         : status === 'ready' ? 'This server lists no tools.' : 'No tools while the server is not connected.';
