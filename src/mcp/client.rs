@@ -60,6 +60,52 @@ impl Drop for ProgressRouteGuard {
     }
 }
 
+/// Where a server's log messages go besides its log tail: every call of that server in flight
+/// (a message that arrives during a call is shown on the step that made it; with several calls
+/// in flight, on each of them, since MCP does not say which call a log message belongs to).
+#[derive(Debug, Default)]
+pub(crate) struct LogRoutes {
+    routes: Mutex<HashMap<u64, mpsc::Sender<String>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl LogRoutes {
+    /// Deliver log lines to `sink` until the returned guard is dropped.
+    pub(crate) fn register(self: &Arc<Self>, sink: mpsc::Sender<String>) -> LogRouteGuard {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock().insert(id, sink);
+        LogRouteGuard {
+            routes: self.clone(),
+            id,
+        }
+    }
+
+    fn send(&self, line: &str) {
+        for sink in self.lock().values() {
+            // A full channel drops the line for that call; the tail still has it.
+            let _ = sink.try_send(line.to_owned());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<String>>> {
+        self.routes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Unregisters a log route when the call ends, however it ends.
+pub(crate) struct LogRouteGuard {
+    routes: Arc<LogRoutes>,
+    id: u64,
+}
+
+impl Drop for LogRouteGuard {
+    fn drop(&mut self) {
+        self.routes.lock().remove(&self.id);
+    }
+}
+
 /// The handler rmcp calls for server-initiated messages on one session.
 #[derive(Clone)]
 pub(crate) struct HubClient {
@@ -69,17 +115,19 @@ pub(crate) struct HubClient {
     tools_changed: Arc<Notify>,
     features: Arc<ClientFeatures>,
     logs: ServerLogs,
+    log_routes: Arc<LogRoutes>,
 }
 
 impl HubClient {
     /// A handler for `server` offering `features`; `tools_changed` is notified on
-    /// `notifications/tools/list_changed`, server log messages go to `logs`.
+    /// `notifications/tools/list_changed`, server log messages go to `logs` and to the calls in
+    /// flight through `log_routes`.
     pub(crate) fn new(
         server: &str,
         progress: Arc<ProgressRoutes>,
         tools_changed: Arc<Notify>,
         features: Arc<ClientFeatures>,
-        logs: ServerLogs,
+        (logs, log_routes): (ServerLogs, Arc<LogRoutes>),
     ) -> Self {
         // 2025-11-25 is what we offer when the server falls back to `initialize`; rmcp's default
         // (the newest revision) would be rejected by strict legacy servers.
@@ -95,6 +143,7 @@ impl HubClient {
             tools_changed,
             features,
             logs,
+            log_routes,
         }
     }
 
@@ -150,23 +199,12 @@ impl ClientHandler for HubClient {
 
     async fn on_logging_message(
         &self,
-        params: LoggingMessageNotificationParam,
+        _params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let level = log_level(params.level);
-        if self.features.log_level.is_some_and(|min| level < min) {
-            return;
-        }
-        let text = match &params.data {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
-        };
-        let line = match &params.logger {
-            Some(logger) => format!("[{}] {logger}: {text}", level.name()),
-            None => format!("[{}] {text}", level.name()),
-        };
-        tracing::info!(server = %self.server, level = level.name(), message = %text, "mcp server log");
-        self.logs.push(line);
+        // Taken in order as the message arrives, by the transport tap (`ServerLogSink`): rmcp
+        // runs this handler on a task of its own, possibly after the answer of the call the
+        // message was logged during.
     }
 
     async fn list_roots(
@@ -236,6 +274,51 @@ pub(crate) fn answer_elicitation(
         return decline;
     }
     ElicitResult::new(ElicitationAction::Accept).with_content(serde_json::Value::Object(defaults))
+}
+
+impl HubClient {
+    /// Where the transport tap delivers this server's log messages.
+    pub(crate) fn log_sink(&self) -> ServerLogSink {
+        ServerLogSink {
+            server: self.server.clone(),
+            min: self.features.log_level,
+            logs: self.logs.clone(),
+            routes: self.log_routes.clone(),
+        }
+    }
+}
+
+/// Records a server's log messages (`notifications/message`): filtered by `log_level`, written
+/// to our log, kept in the server's tail and handed to every call of the server in flight.
+/// Called by the transport tap as messages arrive, so a message logged before a call's answer
+/// reaches that call.
+#[derive(Clone)]
+pub(crate) struct ServerLogSink {
+    server: Arc<str>,
+    min: Option<LogLevel>,
+    logs: ServerLogs,
+    routes: Arc<LogRoutes>,
+}
+
+impl ServerLogSink {
+    /// Record one message.
+    pub(crate) fn record(&self, params: &LoggingMessageNotificationParam) {
+        let level = log_level(params.level);
+        if self.min.is_some_and(|min| level < min) {
+            return;
+        }
+        let text = match &params.data {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let line = match &params.logger {
+            Some(logger) => format!("[{}] {logger}: {text}", level.name()),
+            None => format!("[{}] {text}", level.name()),
+        };
+        tracing::info!(server = %self.server, level = level.name(), message = %text, "mcp server log");
+        self.routes.send(&line);
+        self.logs.push(line);
+    }
 }
 
 /// rmcp's level as ours.

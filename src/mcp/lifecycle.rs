@@ -19,12 +19,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use rmcp::model::{ErrorCode, ProtocolVersion};
+use rmcp::model::{ErrorCode, JsonRpcMessage, ProtocolVersion, ServerNotification};
 use rmcp::service::{ClientInitializeError, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
-use super::client::HubClient;
+use super::client::{HubClient, ServerLogSink};
 
 /// Connect over `transport`: `server/discover`, then `initialize` if the answer is a legacy one.
 ///
@@ -39,6 +39,10 @@ where
     T: Transport<RoleClient> + 'static,
 {
     let slot = Arc::new(Mutex::new(None));
+    let transport = Tapped {
+        inner: transport,
+        logs: handler.log_sink(),
+    };
     let probe = Reclaimable {
         inner: Some(transport),
         slot: slot.clone(),
@@ -116,5 +120,44 @@ impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Reclaimable<T
 
     fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
         self.inner().close()
+    }
+}
+
+/// A transport that records the server's log messages as they arrive, in order with the rest of
+/// the session's messages (rmcp hands notifications to the handler on tasks of their own, which
+/// may run after the answer that followed them).
+struct Tapped<T> {
+    inner: T,
+    logs: ServerLogSink,
+}
+
+impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Tapped<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
+        let received = self.inner.receive();
+        let logs = &self.logs;
+        async move {
+            let message = received.await;
+            #[allow(deprecated)]
+            if let Some(JsonRpcMessage::Notification(notification)) = &message
+                && let ServerNotification::LoggingMessageNotification(logged) =
+                    &notification.notification
+            {
+                logs.record(&logged.params);
+            }
+            message
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }

@@ -84,6 +84,9 @@ pub struct CallOptions {
     /// W3C trace context for the server, sent as `_meta.traceparent` of `tools/call` (the MCP
     /// convention, so it works over every transport).
     pub traceparent: Option<String>,
+    /// Receives the server's log messages (`notifications/message`, at its `log_level`) while
+    /// the call runs, as `[level] logger: text`.
+    pub logs: Option<mpsc::Sender<String>>,
 }
 
 impl McpManager {
@@ -274,6 +277,8 @@ impl McpManager {
                     reason: shared.unavailable_reason(),
                 })?;
 
+        // Before the request goes out, so a message the server logs as it starts is kept.
+        let _log_route = options.logs.map(|sink| shared.log_routes.register(sink));
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(
             CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments),
         ));

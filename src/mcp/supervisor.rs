@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolsEvent;
-use super::client::{HubClient, ProgressRoutes, ServerLogs, wire_level};
+use super::client::{HubClient, LogRoutes, ProgressRoutes, ServerLogs, wire_level};
 use super::error::ConnectError;
 use super::process::{ExitInfo, StderrTail};
 use super::session::{self, ConnectContext, Session};
@@ -69,6 +69,8 @@ pub(crate) struct ServerShared {
     pub(crate) stderr_tail: StderrTail,
     /// The server's last log messages (`notifications/message`).
     pub(crate) logs: ServerLogs,
+    /// The calls in flight that want the server's log messages.
+    pub(crate) log_routes: Arc<LogRoutes>,
     /// Turns true once the first connection attempt has finished, either way.
     pub(crate) settled: watch::Sender<bool>,
     tools_changed: Arc<Notify>,
@@ -104,6 +106,7 @@ impl ServerShared {
             progress: Arc::default(),
             stderr_tail: StderrTail::default(),
             logs: ServerLogs::default(),
+            log_routes: Arc::default(),
             settled: watch::channel(false).0,
             tools_changed: Arc::default(),
             state: Mutex::new(MutableState {
@@ -309,7 +312,7 @@ async fn open(
         shared.progress.clone(),
         shared.tools_changed.clone(),
         Arc::new(shared.config.client.clone()),
-        shared.logs.clone(),
+        (shared.logs.clone(), shared.log_routes.clone()),
     );
     let ctx = ConnectContext {
         http: &deps.http,

@@ -100,19 +100,33 @@ impl ToolInvoker for HubTools {
             if !known {
                 return Err(ToolFailure::UnknownTool { available });
             }
+            let (logs, mut logged) = mpsc::channel(MAX_LOG_LINES);
             let options = CallOptions {
                 progress: Some(progress),
                 timeout: Some(timeout),
                 traceparent,
+                logs: Some(logs),
             };
             let outcome = hub.invoke(&caller, &name, arguments, options).await;
             match outcome {
-                Ok(outcome) => Ok(ToolOutput {
-                    text: result_text(&outcome.result),
-                    raw: serde_json::to_value(&outcome.result).unwrap_or(Value::Null),
-                    is_error: outcome.result.is_error == Some(true),
-                    server: outcome.tool.server.clone(),
-                }),
+                Ok(outcome) => {
+                    let mut raw = serde_json::to_value(&outcome.result).unwrap_or(Value::Null);
+                    let mut lines = Vec::new();
+                    while let Ok(line) = logged.try_recv() {
+                        lines.push(Value::String(line));
+                    }
+                    if !lines.is_empty()
+                        && let Value::Object(raw) = &mut raw
+                    {
+                        raw.insert(SERVER_LOGS.to_owned(), Value::Array(lines));
+                    }
+                    Ok(ToolOutput {
+                        text: result_text(&outcome.result),
+                        raw,
+                        is_error: outcome.result.is_error == Some(true),
+                        server: outcome.tool.server.clone(),
+                    })
+                }
                 Err(InvokeError::UnknownTool { .. }) => Err(ToolFailure::UnknownTool {
                     available: Vec::new(),
                 }),
@@ -140,6 +154,13 @@ impl ToolInvoker for HubTools {
         .boxed()
     }
 }
+
+/// Most server log lines kept on one act step (the server's log tail has the rest).
+const MAX_LOG_LINES: usize = 64;
+
+/// The key of the act step's output under which the server's log messages during the call are
+/// kept, beside the MCP result's own fields (not sent to the model).
+const SERVER_LOGS: &str = "serverLogs";
 
 /// What the model reads of a tool result: text blocks, else structured content, media described.
 pub fn result_text(result: &CallToolResult) -> String {

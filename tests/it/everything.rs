@@ -106,8 +106,7 @@ async fn long_call_reports_progress(t: &TestHub) {
     let (tx, mut rx) = mpsc::channel(64);
     let options = CallOptions {
         progress: Some(tx),
-        timeout: None,
-        traceparent: None,
+        ..CallOptions::default()
     };
     let local = switchboard::access::Caller::local();
     let call = t.hub.invoke(
@@ -148,9 +147,8 @@ async fn timeout_leaves_the_session_usable(t: &TestHub) {
             "everything__trigger-long-running-operation",
             json!({"duration": 30, "steps": 30}),
             CallOptions {
-                progress: None,
                 timeout: Some(Duration::from_secs(1)),
-                traceparent: None,
+                ..CallOptions::default()
             },
         )
         .await;
@@ -326,16 +324,29 @@ async fn roots_logs_and_elicitation_reach_the_reference_server() {
         catalog.get("everything__get-roots-list").is_some(),
         "the server registers its roots tool only for a client with roots"
     );
+    // The server fetches the roots, and logs that it did, while this call runs: the call hears
+    // the log message too.
+    let (logs, mut logged) = mpsc::channel(16);
     let outcome = t
         .hub
         .invoke(
             &local,
             "everything__get-roots-list",
             json!({}),
-            CallOptions::default(),
+            CallOptions {
+                logs: Some(logs),
+                ..CallOptions::default()
+            },
         )
         .await
         .expect("get-roots-list");
+    let during: Vec<String> = std::iter::from_fn(|| logged.try_recv().ok()).collect();
+    assert!(
+        during
+            .iter()
+            .any(|line| line.contains("1 root(s) received")),
+        "the log message sent during the call reached it: {during:?}"
+    );
     let uri = url::Url::from_directory_path(workspace.path()).expect("file URI");
     let listed = text(&outcome.result);
     assert!(

@@ -516,3 +516,48 @@ async fn descriptions_that_steer_around_other_tools_are_flagged_or_dropped() {
     );
     served.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_log_message_during_a_call_lands_on_its_step_and_in_its_tail() {
+    let chatty = Scenario {
+        pages: vec![json!({ "tools": [tool("work")] }).to_string()],
+        calls: vec![(
+            "work",
+            json!({ "content": [{ "type": "text", "text": "worked" }] }),
+        )],
+        log: Some("disk almost full".to_owned()),
+        ..Scenario::default()
+    };
+    let served = Served::start(&[("chatty", chatty)], "", "chatty__work").await;
+    served.fake.push(Reply::ToolCalls {
+        calls: vec![FakeToolCall::new("c1", "chatty__work", json!({}))],
+        text: None,
+    });
+    served.fake.push(Reply::text("done"));
+    let run = served
+        .chat_run(json!({ "message": "work", "model": "fake" }))
+        .await;
+    let act = run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "act")
+        .expect("an act step")
+        .clone();
+    assert_eq!(act["status"], "succeeded", "{act:#}");
+    assert_eq!(
+        act["output"]["serverLogs"],
+        json!(["[warning] raw: disk almost full"]),
+        "{act:#}"
+    );
+    // Not part of what the model reads.
+    let told = served.fake.requests()[1].body["messages"].to_string();
+    assert!(!told.contains("disk almost full"), "{told}");
+    let status = served.server_status("chatty").await;
+    assert_eq!(
+        status["log_tail"],
+        json!(["[warning] raw: disk almost full"]),
+        "{status:#}"
+    );
+    served.server.stop().await;
+}

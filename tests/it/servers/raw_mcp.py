@@ -9,7 +9,8 @@ Usage: raw_mcp.py SCENARIO.json, where the scenario is
   {"pages": ["<tools/list result text>", ...],   # page i is asked for with cursor "i"
    "calls": {"<tool name>": "<tools/call result text>", ...},
    "discover": "<server/discover result text>",   # absent: "method not found", as old servers
-   "start_delay_ms": 12000}                        # sleep before answering the first message
+   "start_delay_ms": 12000,                        # sleep before answering the first message
+   "log": "<text>"}                                # logged (notifications/message) before each call's result
 Standard library only.
 """
 
@@ -25,6 +26,7 @@ def main() -> None:
     calls = scenario.get("calls", {})
     discover = scenario.get("discover")
     delay = scenario.get("start_delay_ms", 0) / 1000.0
+    log = scenario.get("log")
     out = sys.stdout
     for line in sys.stdin:
         line = line.strip()
@@ -61,6 +63,9 @@ def main() -> None:
             result = pages[index] if index < len(pages) else '{"tools": []}'
         elif method == "tools/call":
             result = calls.get(params.get("name"))
+            if log is not None:
+                note = {"level": "warning", "logger": "raw", "data": log}
+                out.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": note}) + "\n")
         if result is None:
             error = {"code": -32601, "message": "method not found: " + str(method)}
             out.write('{"jsonrpc":"2.0","id":%s,"error":%s}\n' % (ident, json.dumps(error)))

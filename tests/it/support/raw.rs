@@ -15,6 +15,8 @@ pub struct Scenario {
     pub calls: Vec<(&'static str, Value)>,
     pub discover: Option<String>,
     pub start_delay_ms: u64,
+    /// Logged by the server (`notifications/message`, level `warning`) before each call's result.
+    pub log: Option<String>,
 }
 
 /// A stdio entry (under `mcpServers:`) named `name` running the raw server with `scenario`,
@@ -34,6 +36,9 @@ pub fn raw_server_with(dir: &Path, name: &str, scenario: &Scenario, extra: &str)
     let mut text = json!({ "pages": scenario.pages, "calls": calls, "start_delay_ms": scenario.start_delay_ms });
     if let Some(discover) = &scenario.discover {
         text["discover"] = Value::String(discover.clone());
+    }
+    if let Some(log) = &scenario.log {
+        text["log"] = Value::String(log.clone());
     }
     std::fs::write(&file, text.to_string()).expect("write scenario");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/servers/raw_mcp.py");
