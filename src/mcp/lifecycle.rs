@@ -18,6 +18,7 @@
 //! or any result that is not a `server/discover` result (an empty result, say).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::{ErrorCode, JsonRpcMessage, ProtocolVersion, ServerNotification};
 use rmcp::service::{ClientInitializeError, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
@@ -26,7 +27,30 @@ use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
 use super::client::{HubClient, ServerLogSink};
 
-/// Connect over `transport`: `server/discover`, then `initialize` if the answer is a legacy one.
+/// What to do when the server does not answer `server/discover` at all within the probe's part
+/// of the start-up budget (the spec lets a client take silence for a legacy server, but silence
+/// is also what a slow starter looks like, so the probe gets only part of the budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnSilence {
+    /// Send `initialize` on the same transport: each HTTP request has its own answer, so a late
+    /// answer to the probe cannot be taken for the `initialize` answer.
+    SameTransport,
+    /// Give up on this transport: on stdio the probe's late answer would arrive first on the
+    /// same pipe, so the caller starts the child again and uses [`legacy_handshake`].
+    FreshTransport,
+}
+
+/// How a negotiation ended.
+pub(crate) enum Negotiated {
+    /// Connected, in whichever era the server speaks.
+    Connected(RunningService<RoleClient, HubClient>),
+    /// The server did not answer the probe within its budget and [`OnSilence::FreshTransport`]
+    /// applies: connect again with [`legacy_handshake`].
+    SilentProbe,
+}
+
+/// Connect over `transport`: `server/discover` (answered within `probe_limit`), then
+/// `initialize` if the answer is a legacy one, or after silence as `on_silence` says.
 ///
 /// # Errors
 /// The handshake failed in the era the server turned out to speak; for a legacy server whose
@@ -34,7 +58,9 @@ use super::client::{HubClient, ServerLogSink};
 pub(crate) async fn handshake<T>(
     handler: HubClient,
     transport: T,
-) -> Result<RunningService<RoleClient, HubClient>, ClientInitializeError>
+    probe_limit: Duration,
+    on_silence: OnSilence,
+) -> Result<Negotiated, ClientInitializeError>
 where
     T: Transport<RoleClient> + 'static,
 {
@@ -50,22 +76,55 @@ where
     let discover = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let error = match handler
-        .stateless()
-        .serve_with_lifecycle(probe, discover)
-        .await
-    {
-        Ok(service) => return Ok(service),
-        Err(error) if is_legacy_answer(&error) => error,
-        Err(error) => return Err(error),
+    let probed = tokio::time::timeout(
+        probe_limit,
+        handler.stateless().serve_with_lifecycle(probe, discover),
+    )
+    .await;
+    let reason = match probed {
+        Ok(Ok(service)) => return Ok(Negotiated::Connected(service)),
+        Ok(Err(error)) if is_legacy_answer(&error) => error.to_string(),
+        Ok(Err(error)) => return Err(error),
+        Err(_) if on_silence == OnSilence::FreshTransport => return Ok(Negotiated::SilentProbe),
+        Err(_) => format!("no answer within {} ms", probe_limit.as_millis()),
     };
     let Some(transport) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return Err(error);
+        return Err(ClientInitializeError::ConnectionClosed(reason));
     };
-    tracing::debug!(probe = %error, "server/discover answered as a legacy server does; using initialize");
+    tracing::debug!(probe = %reason, "server/discover answered as a legacy server does; using initialize");
     handler
         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
         .await
+        .map(Negotiated::Connected)
+}
+
+/// The `initialize` handshake alone, for a server that stayed silent on the probe.
+///
+/// # Errors
+/// The handshake failed.
+pub(crate) async fn legacy_handshake<T>(
+    handler: HubClient,
+    transport: T,
+) -> Result<RunningService<RoleClient, HubClient>, ClientInitializeError>
+where
+    T: Transport<RoleClient> + 'static,
+{
+    let logs = handler.log_sink();
+    handler
+        .serve_with_lifecycle(
+            Tapped {
+                inner: transport,
+                logs,
+            },
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+}
+
+/// The part of the start-up budget the probe may take: half, so that `initialize` after a
+/// silent probe still has the other half.
+pub(crate) fn probe_limit(init_timeout: Duration) -> Duration {
+    init_timeout / 2
 }
 
 /// Whether a failed `server/discover` says the server is of an earlier era (see the module

@@ -10,7 +10,7 @@ use rmcp::transport::IntoTransport;
 
 use super::client::HubClient;
 use super::error::{ConnectError, printable};
-use super::lifecycle::handshake;
+use super::lifecycle::{self, Negotiated, OnSilence};
 use super::process::{self, ChildProcess, ExitInfo, SpawnSpec, StderrTail};
 use super::transport::{http, sse, stdio};
 use crate::config::model::{McpServerConfig, TransportConfig};
@@ -76,70 +76,23 @@ pub(crate) async fn connect(
     ctx: &ConnectContext<'_>,
 ) -> Result<Session, ConnectError> {
     match &config.transport {
-        TransportConfig::Stdio {
-            command,
-            args,
-            env,
-            cwd,
-        } => {
-            let spec = SpawnSpec {
-                server: &config.name,
-                command,
-                args,
-                env,
-                cwd: cwd.as_deref(),
-                inherited: ctx.inherited_env,
-                extra: ctx.child_env,
-                children: ctx.children,
-            };
-            let spawned =
-                process::spawn(&spec, ctx.stderr_tail).map_err(|source| ConnectError::Spawn {
-                    command: command.clone(),
-                    source,
-                })?;
-            let mut exit = spawned.process.exit_watch();
-            let transport =
-                stdio::StdioTransport::new(spawned.stdout, spawned.stdin, stdio::MAX_FRAME_BYTES);
-            // Checked first on failure: a flooding child exits (cleanly) only because we closed
-            // its stdout, so its exit status would hide the real reason.
-            let overflow = transport.overflow();
-            let overflowed = || overflow.message().map(ConnectError::FrameOverflow);
-            let child = spawned.process;
-            let handshake = handshake(handler, transport);
-            tokio::pin!(handshake);
-            // A child that dies during the handshake is reported with its exit status and stderr
-            // right away, instead of after the init timeout.
-            let result = tokio::select! {
-                result = &mut handshake => result,
-                info = wait_exit(&mut exit) => {
-                    child.shutdown().await;
-                    if let Some(err) = overflowed() {
-                        return Err(err);
-                    }
-                    return Err(exited_during_init(info, ctx.stderr_tail).await);
-                }
-            };
-            match result {
-                Ok(service) => accept(service, Some(child), Some(overflow)).await,
-                Err(err) => {
-                    child.shutdown().await;
-                    if let Some(err) = overflowed() {
-                        return Err(err);
-                    }
-                    let info = exit.borrow().clone();
-                    match info {
-                        Some(info) => Err(exited_during_init(info, ctx.stderr_tail).await),
-                        None => Err(handshake_failed(&config.name, err)),
-                    }
-                }
+        TransportConfig::Stdio { .. } => {
+            let limit = lifecycle::probe_limit(config.init_timeout);
+            if let Some(session) = connect_stdio(config, handler.clone(), ctx, Some(limit)).await? {
+                return Ok(session);
             }
+            // Silent on the probe: the child was ended; a fresh one gets `initialize` alone.
+            tracing::debug!(server = %config.name, "no answer to server/discover; starting again with initialize");
+            connect_stdio(config, handler, ctx, None)
+                .await?
+                .ok_or_else(|| {
+                    ConnectError::Config("the server stayed silent on initialize".to_owned())
+                })
         }
         TransportConfig::StreamableHttp { url, headers } => {
             let transport =
                 http::transport(ctx.http.clone(), url, headers).map_err(ConnectError::Config)?;
-            let service = handshake(handler, transport)
-                .await
-                .map_err(|err| handshake_failed(&config.name, err))?;
+            let service = remote_handshake(config, handler, transport).await?;
             accept(service, None, None).await
         }
         TransportConfig::Sse { url, headers } => {
@@ -149,11 +102,113 @@ pub(crate) async fn connect(
                 .collect();
             let pair = sse::connect(ctx.http.clone(), url, headers).await?;
             let transport = IntoTransport::<RoleClient, _, _>::into_transport(pair);
-            let service = handshake(handler, transport)
-                .await
-                .map_err(|err| handshake_failed(&config.name, err))?;
+            let service = remote_handshake(config, handler, transport).await?;
             accept(service, None, None).await
         }
+    }
+}
+
+/// Start the stdio child and negotiate: with `probe`, `server/discover` first (answered within
+/// that limit; `None` back when it stayed silent, the child ended); without, `initialize`.
+async fn connect_stdio(
+    config: &McpServerConfig,
+    handler: HubClient,
+    ctx: &ConnectContext<'_>,
+    probe: Option<Duration>,
+) -> Result<Option<Session>, ConnectError> {
+    let TransportConfig::Stdio {
+        command,
+        args,
+        env,
+        cwd,
+    } = &config.transport
+    else {
+        return Err(ConnectError::Config("not a stdio server".to_owned()));
+    };
+    let spec = SpawnSpec {
+        server: &config.name,
+        command,
+        args,
+        env,
+        cwd: cwd.as_deref(),
+        inherited: ctx.inherited_env,
+        extra: ctx.child_env,
+        children: ctx.children,
+    };
+    let spawned = process::spawn(&spec, ctx.stderr_tail).map_err(|source| ConnectError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    let mut exit = spawned.process.exit_watch();
+    let transport =
+        stdio::StdioTransport::new(spawned.stdout, spawned.stdin, stdio::MAX_FRAME_BYTES);
+    // Checked first on failure: a flooding child exits (cleanly) only because we closed
+    // its stdout, so its exit status would hide the real reason.
+    let overflow = transport.overflow();
+    let overflowed = || overflow.message().map(ConnectError::FrameOverflow);
+    let child = spawned.process;
+    let handshake = async {
+        match probe {
+            Some(limit) => {
+                lifecycle::handshake(handler, transport, limit, OnSilence::FreshTransport).await
+            }
+            None => lifecycle::legacy_handshake(handler, transport)
+                .await
+                .map(Negotiated::Connected),
+        }
+    };
+    tokio::pin!(handshake);
+    // A child that dies during the handshake is reported with its exit status and stderr
+    // right away, instead of after the init timeout.
+    let result = tokio::select! {
+        result = &mut handshake => result,
+        info = wait_exit(&mut exit) => {
+            child.shutdown().await;
+            if let Some(err) = overflowed() {
+                return Err(err);
+            }
+            return Err(exited_during_init(info, ctx.stderr_tail).await);
+        }
+    };
+    match result {
+        Ok(Negotiated::Connected(service)) => {
+            accept(service, Some(child), Some(overflow)).await.map(Some)
+        }
+        Ok(Negotiated::SilentProbe) => {
+            child.shutdown().await;
+            Ok(None)
+        }
+        Err(err) => {
+            child.shutdown().await;
+            if let Some(err) = overflowed() {
+                return Err(err);
+            }
+            let info = exit.borrow().clone();
+            match info {
+                Some(info) => Err(exited_during_init(info, ctx.stderr_tail).await),
+                None => Err(handshake_failed(&config.name, err)),
+            }
+        }
+    }
+}
+
+/// Negotiate over a remote transport (Streamable HTTP, legacy SSE): a silent probe is followed
+/// by `initialize` on the same transport.
+async fn remote_handshake<T>(
+    config: &McpServerConfig,
+    handler: HubClient,
+    transport: T,
+) -> Result<RunningService<RoleClient, HubClient>, ConnectError>
+where
+    T: rmcp::transport::Transport<RoleClient> + 'static,
+{
+    let limit = lifecycle::probe_limit(config.init_timeout);
+    match lifecycle::handshake(handler, transport, limit, OnSilence::SameTransport).await {
+        Ok(Negotiated::Connected(service)) => Ok(service),
+        Ok(Negotiated::SilentProbe) => Err(ConnectError::Config(
+            "the server did not answer server/discover".to_owned(),
+        )),
+        Err(err) => Err(handshake_failed(&config.name, err)),
     }
 }
 

@@ -110,6 +110,28 @@ async fn a_legacy_server_that_answers_the_probe_with_an_empty_result_connects() 
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_server_that_ignores_the_probe_connects_within_its_init_timeout() {
+    let scenario = Scenario {
+        pages: vec![json!({ "tools": [tool("quiet")] }).to_string()],
+        silent_discover: true,
+        ..Scenario::default()
+    };
+    let started = Instant::now();
+    let (server, _dir) =
+        serve(|dir| raw_server_with(dir, "quiet", &scenario, "    init_timeout_ms: 8000\n")).await;
+    // The probe gets half the budget (4 s), then a fresh child gets `initialize`.
+    let status = ready(&server, "quiet", Duration::from_secs(8), "connecting").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status["protocol_version"], "2025-11-25", "{status:#}");
+    assert_eq!(status["consecutive_failures"], 0, "{status:#}");
+    server.stop().await;
+}
+
 /// The bundled testkit served over Streamable HTTP by our own binary, ended on drop.
 struct HttpTestkit {
     child: std::process::Child,

@@ -10,7 +10,8 @@ Usage: raw_mcp.py SCENARIO.json, where the scenario is
    "calls": {"<tool name>": "<tools/call result text>", ...},
    "discover": "<server/discover result text>",   # absent: "method not found", as old servers
    "start_delay_ms": 12000,                        # sleep before answering the first message
-   "log": "<text>"}                                # logged (notifications/message) before each call's result
+   "log": "<text>",                                # logged (notifications/message) before each call's result
+   "silent_discover": true}                        # never answer server/discover (some old servers ignore it)
 Standard library only.
 """
 
@@ -54,6 +55,8 @@ def main() -> None:
                 }
             )
         elif method == "server/discover":
+            if scenario.get("silent_discover"):
+                continue
             result = discover
         elif method == "ping":
             result = "{}"

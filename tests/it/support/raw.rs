@@ -17,6 +17,8 @@ pub struct Scenario {
     pub start_delay_ms: u64,
     /// Logged by the server (`notifications/message`, level `warning`) before each call's result.
     pub log: Option<String>,
+    /// Never answer `server/discover`, as some old servers ignore what they do not know.
+    pub silent_discover: bool,
 }
 
 /// A stdio entry (under `mcpServers:`) named `name` running the raw server with `scenario`,
@@ -36,6 +38,9 @@ pub fn raw_server_with(dir: &Path, name: &str, scenario: &Scenario, extra: &str)
     let mut text = json!({ "pages": scenario.pages, "calls": calls, "start_delay_ms": scenario.start_delay_ms });
     if let Some(discover) = &scenario.discover {
         text["discover"] = Value::String(discover.clone());
+    }
+    if scenario.silent_discover {
+        text["silent_discover"] = Value::Bool(true);
     }
     if let Some(log) = &scenario.log {
         text["log"] = Value::String(log.clone());
