@@ -10,6 +10,8 @@
 use rmcp::model::{ListToolsResult, Tool};
 use serde_json::{Map, Value};
 
+use super::validate::type_name as kind;
+
 /// The tools of one or more `tools/list` pages, as read.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
@@ -157,18 +159,6 @@ fn field_problem(fields: &Map<String, Value>) -> Option<String> {
         .or_else(|| expect("annotations", "a JSON object", Value::is_object, false))
         .or_else(|| expect("description", "a string", Value::is_string, false))
         .or_else(|| expect("title", "a string", Value::is_string, false))
-}
-
-/// A JSON value's kind, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -168,7 +168,9 @@ impl std::io::Write for LimitedString {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// A JSON value's kind with its article (`a string`, `null`), for messages about the wrong
+/// shape of a value.
+pub(super) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

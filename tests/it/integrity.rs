@@ -144,6 +144,17 @@ impl Served {
     }
 }
 
+/// The first act step of `run`.
+fn first_act(run: &Value) -> Value {
+    run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "act")
+        .expect("an act step")
+        .clone()
+}
+
 fn tool(name: &str) -> Value {
     json!({ "name": name, "description": format!("The {name} tool."), "inputSchema": { "type": "object" } })
 }
@@ -322,13 +333,7 @@ async fn declared_output_schemas_are_held() {
     let run = served
         .chat_run(json!({ "message": "count", "model": "fake" }))
         .await;
-    let act = run["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["kind"] == "act")
-        .expect("an act step")
-        .clone();
+    let act = first_act(&run);
     assert_eq!(act["status"], "failed", "{act:#}");
     let error = act["error"].as_str().unwrap_or_default();
     assert!(
@@ -537,13 +542,7 @@ async fn a_servers_log_message_during_a_call_lands_on_its_step_and_in_its_tail()
     let run = served
         .chat_run(json!({ "message": "work", "model": "fake" }))
         .await;
-    let act = run["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["kind"] == "act")
-        .expect("an act step")
-        .clone();
+    let act = first_act(&run);
     assert_eq!(act["status"], "succeeded", "{act:#}");
     assert_eq!(
         act["output"]["serverLogs"],
