@@ -9,6 +9,7 @@ mod chat;
 mod conversations;
 mod error;
 pub mod guard;
+mod inputs;
 mod models;
 mod openai;
 mod runs;
@@ -101,6 +102,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/runs", get(runs::list))
         .route("/api/runs/{id}", get(runs::get))
         .route("/api/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/runs/{id}/inputs/{input}", post(inputs::answer))
         .route("/api/runs/{id}/events", get(runs::events))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::completions))

@@ -222,6 +222,18 @@ impl RunPrinter {
                 let value = progress.progress;
                 let _ = writeln!(out, "[{step}] progress {value}{total} {message}");
             }
+            RunEvent::InputRequested { step, request, .. } => {
+                self.end_text(out);
+                let _ = writeln!(
+                    out,
+                    "[{step}] {} asks for input (answer it in the web chat, or it is cancelled when the call ends): {}",
+                    request.server, request.message
+                );
+            }
+            RunEvent::InputAnswered { step, action, .. } => {
+                self.end_text(out);
+                let _ = writeln!(out, "[{step}] input {}", action.as_str());
+            }
             RunEvent::StepFinished { .. } => self.step_finished(event, out),
             RunEvent::RunFinished { .. } => self.run_finished(event, printed),
         }

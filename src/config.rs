@@ -302,7 +302,7 @@ mcpServers:
         check(
             text,
             &[
-                "t.yaml:3:5: mcpServers.everything.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level",
+                "t.yaml:3:5: mcpServers.everything.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling",
                 "t.yaml:4:18: mcpServers.everything.args[2]: expected a string, found a mapping",
                 "t.yaml:6:10: mcpServers.remote.url: not a valid URL (relative URL without a base)",
                 "t.yaml:7:17: mcpServers.remote.timeout_ms: must be between 1 and 86400000, found 0",

@@ -2,11 +2,13 @@
 //! is reported as. A leaf module: the engine produces these, the store, the live streams and
 //! telemetry consume them, and none of them has to import another to name a type.
 
+mod asks;
 mod chat;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use asks::{InputAction, InputRequest, ToolUpdate};
 pub use chat::{ChatMessage, Role, ToolCall, ToolDefinition, ToolProgress};
 
 /// A run (one chat turn executed as a DAG of steps). UUID v7: sortable by creation time.
@@ -219,6 +221,8 @@ pub enum StepKind {
     Observe,
     /// The model call that produced the final answer.
     Answer,
+    /// A model call an MCP server asked for during an act (sampling), under that act.
+    Sample,
 }
 
 impl StepKind {
@@ -229,6 +233,7 @@ impl StepKind {
             StepKind::Act => "act",
             StepKind::Observe => "observe",
             StepKind::Answer => "answer",
+            StepKind::Sample => "sample",
         }
     }
 
@@ -239,6 +244,7 @@ impl StepKind {
             StepKind::Act,
             StepKind::Observe,
             StepKind::Answer,
+            StepKind::Sample,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == s)
@@ -377,6 +383,21 @@ pub enum RunEvent {
         #[serde(flatten)]
         progress: ToolProgress,
     },
+    /// An act's server asks the person for input (MCP elicitation); the run waits for the
+    /// answer (`POST /api/runs/{id}/inputs/{input}`) while the call runs.
+    InputRequested {
+        run_id: RunId,
+        step: StepIndex,
+        #[serde(flatten)]
+        request: InputRequest,
+    },
+    /// The input request `id` of step `step` was answered, or dropped (`cancel`).
+    InputAnswered {
+        run_id: RunId,
+        step: StepIndex,
+        id: String,
+        action: InputAction,
+    },
     StepFinished {
         run_id: RunId,
         step: StepIndex,
@@ -408,6 +429,8 @@ impl RunEvent {
             | RunEvent::StepStarted { run_id, .. }
             | RunEvent::TokenDelta { run_id, .. }
             | RunEvent::ToolProgress { run_id, .. }
+            | RunEvent::InputRequested { run_id, .. }
+            | RunEvent::InputAnswered { run_id, .. }
             | RunEvent::StepFinished { run_id, .. }
             | RunEvent::RunFinished { run_id, .. } => *run_id,
         }
@@ -421,16 +444,22 @@ impl RunEvent {
             RunEvent::StepStarted { .. } => "step_started",
             RunEvent::TokenDelta { .. } => "token_delta",
             RunEvent::ToolProgress { .. } => "tool_progress",
+            RunEvent::InputRequested { .. } => "input_requested",
+            RunEvent::InputAnswered { .. } => "input_answered",
             RunEvent::StepFinished { .. } => "step_finished",
             RunEvent::RunFinished { .. } => "run_finished",
         }
     }
 
-    /// Whether the store must persist it (token deltas and progress ticks are live-only).
+    /// Whether the store must persist it (token deltas, progress ticks and input requests are
+    /// live-only: an act step's output records the questions asked and how they were answered).
     pub fn is_durable(&self) -> bool {
         !matches!(
             self,
-            RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
+            RunEvent::TokenDelta { .. }
+                | RunEvent::ToolProgress { .. }
+                | RunEvent::InputRequested { .. }
+                | RunEvent::InputAnswered { .. }
         )
     }
 }

@@ -7,6 +7,7 @@
 //! models and tools only through the `ChatModel` and [`ToolInvoker`] traits.
 
 mod admit;
+mod call;
 mod gaps;
 mod plan;
 mod react;

@@ -3,6 +3,7 @@
 //! catalog's naming or schema rules (those live in `tools`), and reports tool listings as
 //! [`ToolsEvent`]s for the composition root to feed into the catalog.
 
+pub mod asks;
 mod client;
 mod error;
 pub mod guard;

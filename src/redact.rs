@@ -190,6 +190,11 @@ impl Redactor {
                     self.string(message);
                 }
             }
+            RunEvent::InputRequested { request, .. } => {
+                self.string(&mut request.message);
+                self.value(&mut request.schema);
+            }
+            RunEvent::InputAnswered { .. } => {}
             RunEvent::StepFinished {
                 output,
                 summary,

@@ -4,6 +4,7 @@
 
 mod follow;
 mod hub_tools;
+mod inputs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,7 +28,8 @@ use crate::store::{Scope, Store, StoreError};
 use crate::telemetry::Telemetry;
 
 pub use follow::{Followed, RunEvents};
-pub use hub_tools::{HubTools, result_text};
+pub use hub_tools::{HubTools, RunContext, result_text};
+pub use inputs::{InputError, PendingInputs};
 
 /// What a caller asks for.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +45,9 @@ pub struct ChatInput {
     /// used instead of the stored conversation's messages.
     pub history: Option<Vec<ChatMessage>>,
     pub temperature: Option<f64>,
+    /// A person follows the run and can answer its servers' questions (the web chat); else
+    /// (the OpenAI-compatible API, the CLI) each server's `elicitation` policy answers them.
+    pub attended: bool,
 }
 
 /// Why a run could not start.
@@ -82,6 +87,15 @@ pub enum RunError {
         chars: usize,
         max: usize,
     },
+}
+
+/// Why an answer to a run's question was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("no running run with id {0}")]
+    NotRunning(RunId),
+    #[error(transparent)]
+    Input(#[from] InputError),
 }
 
 /// How much a caller may send into one run, checked before anything reaches a model.
@@ -162,6 +176,8 @@ struct LiveRun {
     cancel: CancellationToken,
     /// The user who started it.
     owner: String,
+    /// Its servers' questions waiting for the person.
+    inputs: Arc<PendingInputs>,
 }
 
 impl RunService {
@@ -335,11 +351,15 @@ impl RunService {
             agent: agent.as_ref().map(|a| a.name.clone()),
             model_name,
             model,
-            tools: Arc::new(HubTools::new(
-                self.inner.hub.clone(),
-                caller.clone(),
-                &tools_patterns,
-            )),
+            tools: Arc::new(
+                HubTools::new(self.inner.hub.clone(), caller.clone(), &tools_patterns).for_run(
+                    RunContext {
+                        run_id,
+                        inputs: input.attended.then(|| live.inputs.clone()),
+                        models: self.inner.models.clone(),
+                    },
+                ),
+            ),
             system_prompt,
             history,
             user_message: message,
@@ -450,6 +470,7 @@ impl RunService {
             sender,
             cancel,
             owner: caller.user().to_owned(),
+            inputs: Arc::default(),
         });
         self.inner
             .live
@@ -545,6 +566,38 @@ impl RunService {
             outcome,
         ));
         cancelled
+    }
+
+    /// Whether `run_id` executes here and `caller` may see it (its owner, or an admin).
+    pub fn is_running_for(&self, caller: &Caller, run_id: RunId) -> bool {
+        self.live_run(caller, run_id).is_some()
+    }
+
+    /// Answer the open question `input_id` of a run executing here, as its owner or an admin.
+    ///
+    /// # Errors
+    /// The run is not running here (or is not the caller's), or the answer was refused
+    /// ([`InputError`]).
+    pub fn answer_input(
+        &self,
+        caller: &Caller,
+        run_id: RunId,
+        input_id: &str,
+        answer: crate::mcp::asks::InputAnswer,
+    ) -> Result<(), AnswerError> {
+        let live = self
+            .live_run(caller, run_id)
+            .ok_or(AnswerError::NotRunning(run_id))?;
+        let action = answer.action;
+        let answered = live.inputs.answer(input_id, answer);
+        let outcome = if answered.is_ok() { "ok" } else { "failed" };
+        self.inner.hub.audit().record(AuditEvent::by(
+            caller,
+            "input_answer",
+            Some(format!("{run_id}/{input_id} {}", action.as_str())),
+            outcome,
+        ));
+        answered.map_err(AnswerError::Input)
     }
 
     /// Cancel every running run (shutdown).

@@ -137,11 +137,7 @@ impl Telemetry {
     /// Token and progress events make no span, so they return before taking any lock.
     pub fn record(&self, event: &RunEvent) {
         let Some(inner) = &self.inner else { return };
-        if matches!(
-            event,
-            RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. }
-        ) || inner.stopped.load(Ordering::Acquire)
-        {
+        if !event.is_durable() || inner.stopped.load(Ordering::Acquire) {
             return;
         }
         let finished = inner

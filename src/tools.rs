@@ -34,4 +34,4 @@ pub use naming::{MAX_EXPOSED_NAME_LEN, exposed_name};
 pub use nulls::remove_null_optional_fields;
 pub use schema::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaError};
 pub use steering::Steering;
-pub use validate::ArgumentError;
+pub use validate::{ArgumentError, validate_against};

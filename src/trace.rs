@@ -63,6 +63,21 @@ pub fn run_event(event: &crate::domain::RunEvent) {
         } => {
             tracing::info!(run_id = %run_id, status = status.as_str(), input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, "run finished");
         }
+        RunEvent::InputRequested {
+            run_id,
+            step,
+            request,
+        } => {
+            tracing::info!(run_id = %run_id, step, server = %request.server, input = %request.id, "a server asks the person for input");
+        }
+        RunEvent::InputAnswered {
+            run_id,
+            step,
+            id,
+            action,
+        } => {
+            tracing::info!(run_id = %run_id, step, input = %id, action = action.as_str(), "input answered");
+        }
         RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => {}
     }
 }

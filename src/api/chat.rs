@@ -74,6 +74,8 @@ pub(super) async fn chat(
                 message: request.message,
                 history: None,
                 temperature: request.temperature,
+                // The chat's person answers the servers' questions as the run goes.
+                attended: true,
             },
         )
         .await?;

@@ -354,6 +354,7 @@ async fn complete(state: AppState, caller: &Caller, body: &[u8]) -> Result<Respo
                 message,
                 history: Some(history),
                 temperature: request.temperature,
+                attended: false,
             },
         )
         .await?;

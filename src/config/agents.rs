@@ -161,7 +161,7 @@ fn place(file: &Path, pos: Option<Pos>) -> String {
 
 /// Whether an error's key path lies inside `models:` (`models`, `models[1].type`,
 /// `models.gpt.base_url`, `models["a b"]`).
-fn is_models_path(path: &str) -> bool {
+pub(super) fn is_models_path(path: &str) -> bool {
     path.strip_prefix("models")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }

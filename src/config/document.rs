@@ -56,6 +56,12 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     if let Some(node) = fields.get("models") {
         config.models = models::models(ctx, node, &config.server.outbound);
     }
+    // Servers' `sampling.model` must name one of these (unless a model entry was rejected).
+    servers.models = Some(config.models.keys().cloned().collect()).filter(|_| {
+        !ctx.errors
+            .iter()
+            .any(|e| agents::is_models_path(&e.key_path))
+    });
     if let Some(node) = fields.get("mcpServers")
         && let Some(entries) = ctx.mapping(node, "mcpServers")
     {
@@ -74,6 +80,23 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     config.roles = access::roles(ctx, fields.get("roles"));
     config.users = access::users(ctx, fields.get("users"));
     config
+}
+
+/// Where `sampling.model` is written in a server's entry.
+fn sampling_model_pos(node: &Node) -> Option<Pos> {
+    let Value::Map(entries) = &node.value else {
+        return node.pos;
+    };
+    let sampling = entries
+        .iter()
+        .find(|e| e.key.scalar_text() == Some("sampling"))?;
+    let Value::Map(fields) = &sampling.value.value else {
+        return sampling.value.pos;
+    };
+    fields
+        .iter()
+        .find(|e| e.key.scalar_text() == Some("model"))
+        .and_then(|e| e.value.pos)
 }
 
 /// Where a server was defined, for "already defined at" messages.
@@ -99,6 +122,8 @@ pub(super) struct Servers {
     places: BTreeMap<String, Place>,
     /// The policy each remote server's URL must pass (`server.outbound`).
     outbound: crate::outbound::Policy,
+    /// The configured model names, when that table is complete (no model entry rejected).
+    models: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Servers {
@@ -136,6 +161,22 @@ impl Servers {
         if let Some(url) = server.as_ref().and_then(|s| s.transport.url()) {
             let url_path = child_path(&path, "url");
             outbound::check_url(ctx, &self.outbound, node, "url", &url_path, url);
+        }
+        if let Some(sampling) = server.as_ref().and_then(|s| s.client.sampling.as_ref())
+            && let Some(models) = &self.models
+            && !models.contains(&sampling.model)
+        {
+            let at = child_path(&child_path(&path, "sampling"), "model");
+            let names: Vec<&str> = models.iter().map(String::as_str).collect();
+            let message = if names.is_empty() {
+                format!(
+                    "unknown model{}; no models are configured (add them under `models:`)",
+                    shown(&sampling.model)
+                )
+            } else {
+                super::suggest::unknown("model", &sampling.model, &names)
+            };
+            ctx.error(sampling_model_pos(node), &at, message);
         }
         match server {
             Some(server) if ctx.errors.len() == errors_before => {

@@ -12,7 +12,8 @@ use url::Url;
 use super::error::{child_path, item_path, shown};
 use super::fields::{Ctx, Fields};
 use super::model::{
-    ClientFeatures, ElicitationPolicy, LogLevel, McpServerConfig, ToolFilter, TransportConfig,
+    ClientFeatures, DEFAULT_SAMPLING_MAX_TOKENS, ElicitationPolicy, LogLevel, McpServerConfig,
+    SamplingConfig, ToolFilter, TransportConfig,
 };
 use super::specs::{Millis, PLAIN_NAME, millis};
 use super::suggest;
@@ -46,7 +47,9 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "roots",
     "elicitation",
     "log_level",
+    "sampling",
 ];
+const SAMPLING_KEYS: &[&str] = &["model", "max_tokens"];
 const ELICITATION_NAMES: &[&str] = &["decline", "defaults"];
 const TOOLS_KEYS: &[&str] = &["allow", "deny"];
 const STDIO_ONLY: &[&str] = &["command", "args", "env", "cwd"];
@@ -344,7 +347,33 @@ fn client_features(ctx: &mut Ctx<'_>, fields: &Fields<'_>, path: &str) -> Option
             }
         }
     }
+    if let Some(node) = fields.get("sampling") {
+        features.sampling = sampling(ctx, node, &child_path(path, "sampling"));
+    }
     (ctx.errors.len() == errors_before).then_some(features)
+}
+
+/// `sampling: {model, max_tokens}`. That `model` names an entry of `models:` is checked by the
+/// caller, which knows the models.
+fn sampling(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<SamplingConfig> {
+    let fields = ctx.fields(node, path, SAMPLING_KEYS)?;
+    let model_path = child_path(path, "model");
+    let Some(model_node) = fields.get("model") else {
+        ctx.error(
+            node.pos,
+            &model_path,
+            "missing: the model (a name under `models:`) that serves this server's sampling requests",
+        );
+        return None;
+    };
+    let model = ctx.non_empty_string(model_node, &model_path)?;
+    let max_tokens = match fields.get("max_tokens") {
+        Some(n) => {
+            u32::try_from(ctx.integer(n, &child_path(path, "max_tokens"), 1, 1_000_000)?).ok()?
+        }
+        None => DEFAULT_SAMPLING_MAX_TOKENS,
+    };
+    Some(SamplingConfig { model, max_tokens })
 }
 
 /// `enabled` and its inverse `disabled` (Cline / Cursor spelling); contradictions are errors.
@@ -753,6 +782,53 @@ mod tests {
                 "t.yaml:5:18: mcpServers.s.elicitation: unknown elicitation policy `ask`; expected one of: decline, defaults",
                 "t.yaml:6:16: mcpServers.s.log_level: unknown log level `verbose`; expected one of: debug, info, notice, warning, error, critical, alert, emergency",
             ],
+        );
+    }
+
+    #[test]
+    fn sampling_names_a_configured_model() {
+        let models = "models:\n  - name: small\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n    model_name: s\n";
+        let load = |servers: &str| {
+            load_str(
+                &format!("{models}mcpServers:\n{servers}"),
+                Path::new("t.yaml"),
+                &env,
+            )
+        };
+        let config = load("  s:\n    command: x\n    sampling: {model: small}\n").expect("loads");
+        assert_eq!(
+            config.mcp_servers["s"].client.sampling,
+            Some(SamplingConfig {
+                model: "small".to_owned(),
+                max_tokens: DEFAULT_SAMPLING_MAX_TOKENS,
+            })
+        );
+        assert_eq!(
+            config.mcp_servers["s"]
+                .client
+                .sampling
+                .as_ref()
+                .map(|s| s.max_tokens),
+            Some(1024)
+        );
+        let errors = load(
+            "  s:\n    command: x\n    sampling: {model: smal, max_tokens: 0}\n  t:\n    command: x\n    sampling: {max_tokens: 5}\n  u:\n    command: x\n    sampling: {model: small}\n",
+        )
+        .expect_err("bad sampling");
+        let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "t.yaml:9:41: mcpServers.s.sampling.max_tokens: must be between 1 and 1000000, found 0",
+                "t.yaml:12:15: mcpServers.t.sampling.model: missing: the model (a name under `models:`) that serves this server's sampling requests",
+            ],
+            "\n{errors}"
+        );
+        let errors =
+            load("  s:\n    command: x\n    sampling: {model: smal}\n").expect_err("unknown");
+        assert_eq!(
+            errors.0[0].to_string(),
+            "t.yaml:9:23: mcpServers.s.sampling.model: unknown model `smal` (did you mean `small`?); expected one of: small"
         );
     }
 

@@ -361,7 +361,24 @@ pub struct ClientFeatures {
     /// `log_level:` — the least severe server log message asked for (`logging/setLevel`) and
     /// kept in the server's log tail; `None` keeps the server's own default.
     pub log_level: Option<LogLevel>,
+    /// `sampling:` — the model that serves the server's `sampling/createMessage` requests
+    /// during a run's tool call; `None` (the default) does not declare sampling at all.
+    pub sampling: Option<SamplingConfig>,
 }
+
+/// `sampling: {model, max_tokens}`: off unless configured, since a server that samples spends
+/// the caller's model budget on prompts the caller did not write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamplingConfig {
+    /// A name under `models:`; the caller's role must allow it when a request is served.
+    pub model: String,
+    /// The most tokens one request may ask for (`max_tokens`, default 1024): a larger
+    /// `maxTokens` from the server is lowered to this.
+    pub max_tokens: u32,
+}
+
+/// `sampling.max_tokens` when not given.
+pub const DEFAULT_SAMPLING_MAX_TOKENS: u32 = 1024;
 
 /// How an elicitation request is answered without a person (`elicitation:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -24,9 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::gaps::{CallEnd, Gaps};
-use super::react::{
-    self, Offer, check_steps, finish_act, initial_messages, model_step, model_step_as,
-};
+use super::react::{Offer, check_steps, finish_act, initial_messages, model_step, model_step_as};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
 use super::{Answer, RunSpec, Stop};
@@ -434,7 +432,7 @@ async fn run_act(
         })
     } else {
         match spec.tools.validate(&planned.tool, &arguments) {
-            Ok(()) => react::invoke(spec, recorder, step, &planned.tool, arguments).await,
+            Ok(()) => super::call::invoke(spec, recorder, step, &planned.tool, arguments).await,
             Err(failure) => Err(failure),
         }
     };

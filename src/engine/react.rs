@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use super::admit::{self, Admitted, Verdict};
+use super::call::{self, step_traceparent};
 use super::gaps::{CallEnd, Gaps};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
@@ -335,7 +336,7 @@ pub(crate) async fn run_acts(
             let _permit = permits.acquire_owned().await;
             let step = recorder.start(StepKind::Act, &call.name, server, input, None, vec![after]);
             let outcome = match parsed {
-                Ok(arguments) => invoke(spec, recorder, step, &call.name, arguments).await,
+                Ok(arguments) => call::invoke(spec, recorder, step, &call.name, arguments).await,
                 Err(err) => Err(ToolFailure::InvalidArguments {
                     errors: vec![format!("the arguments are not valid JSON ({err})")],
                 }),
@@ -345,47 +346,6 @@ pub(crate) async fn run_acts(
         }
     });
     futures::future::join_all(acts).await
-}
-
-/// The `traceparent` naming step `step`'s span as the parent, sent to the model or MCP server
-/// the step calls.
-fn step_traceparent(spec: &RunSpec, step: StepIndex) -> Option<String> {
-    spec.trace_id
-        .as_ref()
-        .map(|trace| crate::domain::traceparent(trace, crate::domain::step_span_id(step)))
-}
-
-/// Invoke one tool, forwarding its progress notifications as events.
-pub(crate) async fn invoke(
-    spec: &RunSpec,
-    recorder: &Recorder,
-    step: StepIndex,
-    name: &str,
-    arguments: Value,
-) -> Result<ToolOutput, ToolFailure> {
-    let (progress_tx, mut progress_rx) = mpsc::channel(32);
-    let span = tracing::debug_span!("tool_call", run_id = %spec.run_id, step, tool = %name);
-    let call = tracing::Instrument::instrument(
-        spec.tools.invoke(
-            name,
-            arguments,
-            spec.limits.tool_timeout,
-            progress_tx,
-            step_traceparent(spec, step),
-        ),
-        span,
-    );
-    tokio::pin!(call);
-    loop {
-        tokio::select! {
-            outcome = &mut call => return outcome,
-            Some(progress) = progress_rx.recv() => recorder.emit(RunEvent::ToolProgress {
-                run_id: recorder.run_id(),
-                step,
-                progress,
-            }),
-        }
-    }
 }
 
 pub(crate) fn finish_act(

@@ -84,7 +84,9 @@ impl Recorder {
             if counted {
                 match kind {
                     StepKind::Act => state.tool_calls += 1,
-                    StepKind::Plan | StepKind::Answer => state.model_calls += 1,
+                    StepKind::Plan | StepKind::Answer | StepKind::Sample => {
+                        state.model_calls += 1;
+                    }
                     StepKind::Observe => {}
                 }
             }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::config::model::{AgentLimits, AgentMode};
 use crate::domain::{RunEvent, RunStatus, StepKind, StepStatus};
-use crate::domain::{ToolCall, ToolDefinition, ToolProgress};
+use crate::domain::{ToolCall, ToolDefinition, ToolUpdate};
 use crate::llm::{Capabilities, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent};
 
 struct ScriptedModel {
@@ -147,7 +147,7 @@ impl ToolInvoker for FakeTools {
         name: &str,
         arguments: Value,
         timeout: Duration,
-        _progress: mpsc::Sender<ToolProgress>,
+        _updates: mpsc::Sender<ToolUpdate>,
         _traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         let check = self.validate(name, &arguments);

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::domain::{ToolDefinition, ToolProgress};
+use crate::domain::{ToolDefinition, ToolUpdate};
 
 /// A tool call that returned (possibly with `is_error`, which the model should see).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,14 +76,16 @@ pub trait ToolInvoker: Send + Sync {
     /// Unknown tool, or the schema violations with their JSON paths.
     fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure>;
 
-    /// Call `name`. Invalid calls must be refused before reaching the server. `traceparent` names
-    /// the act step's span, so the server's own spans nest under the step that called it.
+    /// Call `name`. Invalid calls must be refused before reaching the server. `updates` carries
+    /// what the call reports while it runs (progress, questions for the person, sampling);
+    /// `traceparent` names the act step's span, so the server's own spans nest under the step
+    /// that called it.
     fn invoke(
         &self,
         name: &str,
         arguments: Value,
         timeout: Duration,
-        progress: mpsc::Sender<ToolProgress>,
+        updates: mpsc::Sender<ToolUpdate>,
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>>;
 }

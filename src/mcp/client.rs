@@ -1,8 +1,9 @@
 //! Our side of each MCP session: the rmcp `ClientHandler` that receives the server's
 //! notifications (progress, tool-list changes, logs) and routes them to whoever waits for them,
-//! and answers its requests (roots, elicitation) as the server's config says.
+//! and answers its requests: roots from config; elicitation and sampling by the run whose call
+//! is in flight (`mcp::asks`), else by the server's policy.
 
-// Logging notifications are deprecated by SEP-2577 but servers still send them; we log them.
+// Logging notifications and sampling are deprecated by SEP-2577 but servers still use them.
 #![allow(deprecated)]
 
 use std::collections::HashMap;
@@ -11,17 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::collections::VecDeque;
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
-    ElicitationCapability, ErrorData, FormElicitationCapability, Implementation, ListRootsResult,
-    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
-    ProtocolVersion, Root, RootsCapabilities,
+    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability, ErrorData,
+    FormElicitationCapability, Implementation, ListRootsResult, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    Root, RootsCapabilities, SamplingCapability, SamplingMessage, SamplingMessageContentBlock,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, RoleClient};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::asks::{Answerer, AskRoutes, InputAnswer, SampleRequest, ServerAsk};
 use crate::config::model::{ClientFeatures, ElicitationPolicy, LogLevel};
-use crate::domain::ToolProgress;
+use crate::domain::{InputAction, ToolProgress};
 
 /// Routes progress notifications to the call that owns the progress token.
 #[derive(Debug, Default)]
@@ -116,18 +119,27 @@ pub(crate) struct HubClient {
     features: Arc<ClientFeatures>,
     logs: ServerLogs,
     log_routes: Arc<LogRoutes>,
+    asks: Arc<AskRoutes>,
+}
+
+/// Where one session's server-side traffic goes: its log tail, the calls in flight that want
+/// its log lines, and those that answer its requests.
+pub(crate) struct Routes {
+    pub(crate) logs: ServerLogs,
+    pub(crate) log_routes: Arc<LogRoutes>,
+    pub(crate) asks: Arc<AskRoutes>,
 }
 
 impl HubClient {
     /// A handler for `server` offering `features`; `tools_changed` is notified on
-    /// `notifications/tools/list_changed`, server log messages go to `logs` and to the calls in
-    /// flight through `log_routes`.
+    /// `notifications/tools/list_changed`, server log messages go to the log tail and to the
+    /// calls in flight, its requests to the call that can answer them (`routes`).
     pub(crate) fn new(
         server: &str,
         progress: Arc<ProgressRoutes>,
         tools_changed: Arc<Notify>,
         features: Arc<ClientFeatures>,
-        (logs, log_routes): (ServerLogs, Arc<LogRoutes>),
+        routes: Routes,
     ) -> Self {
         // 2025-11-25 is what we offer when the server falls back to `initialize`; rmcp's default
         // (the newest revision) would be rejected by strict legacy servers.
@@ -142,8 +154,9 @@ impl HubClient {
             progress,
             tools_changed,
             features,
-            logs,
-            log_routes,
+            logs: routes.logs,
+            log_routes: routes.log_routes,
+            asks: routes.asks,
         }
     }
 
@@ -158,12 +171,17 @@ impl HubClient {
     }
 }
 
-/// What we declare in `initialize` (eras with sessions): roots when some are configured, and
-/// form elicitation, which is always answered (by the server's `elicitation` policy).
+/// What we declare in `initialize` (eras with sessions): roots when some are configured, form
+/// elicitation, which is always answered (by the person of the run whose call asks, else by the
+/// server's `elicitation` policy), and sampling when the server has a `sampling` model (text
+/// only: no tools or context inclusion in sampling).
 fn session_capabilities(features: &ClientFeatures) -> ClientCapabilities {
     let mut capabilities = ClientCapabilities::default();
     if !features.roots.is_empty() {
         capabilities.roots = Some(RootsCapabilities::default());
+    }
+    if features.sampling.is_some() {
+        capabilities.sampling = Some(SamplingCapability::default());
     }
     let mut elicitation = ElicitationCapability::new();
     elicitation.form = Some(FormElicitationCapability::new());
@@ -230,9 +248,150 @@ impl ClientHandler for HubClient {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } = &request
+        {
+            match self.asks.answerer() {
+                Answerer::One(sink) => {
+                    let (reply, answer) = oneshot::channel();
+                    let ask = ServerAsk::Input {
+                        server: self.server.to_string(),
+                        message: message.clone(),
+                        schema: serde_json::to_value(requested_schema).unwrap_or_default(),
+                        reply,
+                    };
+                    if sink.send(ask).await.is_ok()
+                        && let Ok(answer) = answer.await
+                    {
+                        tracing::info!(server = %self.server, action = answer.action.as_str(), "a person answered an elicitation request");
+                        return Ok(elicit_result(answer));
+                    }
+                    // Nobody attends the run, or its call ended unanswered: the policy answers.
+                }
+                Answerer::Ambiguous => tracing::warn!(
+                    server = %self.server,
+                    "an elicitation request arrived with calls of several runs in flight; answered by policy, since which person it is for is unknown"
+                ),
+                Answerer::Nobody => {}
+            }
+        }
         let answer = answer_elicitation(self.features.elicitation, &request);
         tracing::info!(server = %self.server, action = ?answer.action, "answered an elicitation request by policy");
         Ok(answer)
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let Some(config) = &self.features.sampling else {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "sampling is not enabled for this server (set mcpServers.{}.sampling.model)",
+                    self.server
+                ),
+                None,
+            ));
+        };
+        let sink = match self.asks.answerer() {
+            Answerer::One(sink) => sink,
+            Answerer::Nobody => {
+                return Err(ErrorData::invalid_request(
+                    "sampling is served only during a tool call made by a run, under that run's caller",
+                    None,
+                ));
+            }
+            Answerer::Ambiguous => {
+                return Err(ErrorData::invalid_request(
+                    "sampling refused: calls of several runs are in flight on this server, so whose model budget to use is unknown",
+                    None,
+                ));
+            }
+        };
+        let request = sample_request(&params, config.max_tokens);
+        let (reply, answer) = oneshot::channel();
+        let ask = ServerAsk::Sample {
+            server: self.server.to_string(),
+            model: config.model.clone(),
+            request,
+            reply,
+        };
+        if sink.send(ask).await.is_err() {
+            return Err(ErrorData::internal_error(
+                "the tool call that asked for sampling has ended",
+                None,
+            ));
+        }
+        match answer.await {
+            Ok(Ok(answer)) => {
+                let mut result = CreateMessageResult::new(
+                    SamplingMessage::assistant_text(answer.text),
+                    answer.model,
+                );
+                result.stop_reason = answer.stop_reason;
+                Ok(result)
+            }
+            Ok(Err(reason)) => Err(ErrorData::internal_error(reason, None)),
+            Err(_) => Err(ErrorData::internal_error(
+                "the tool call that asked for sampling has ended",
+                None,
+            )),
+        }
+    }
+}
+
+/// A person's answer in MCP's shape; content only with `accept`.
+fn elicit_result(answer: InputAnswer) -> ElicitResult {
+    let action = match answer.action {
+        InputAction::Accept => ElicitationAction::Accept,
+        InputAction::Decline => ElicitationAction::Decline,
+        InputAction::Cancel => ElicitationAction::Cancel,
+    };
+    let result = ElicitResult::new(action);
+    match (answer.action, answer.content) {
+        (InputAction::Accept, Some(content)) => result.with_content(content),
+        _ => result,
+    }
+}
+
+/// A sampling request in the terms a chat model takes: text, with other content described, and
+/// `maxTokens` lowered to the server's `sampling.max_tokens`.
+fn sample_request(params: &CreateMessageRequestParams, max_tokens: u32) -> SampleRequest {
+    let messages = params
+        .messages
+        .iter()
+        .map(|message| {
+            let text: Vec<String> = message
+                .content
+                .clone()
+                .into_vec()
+                .into_iter()
+                .map(|block| match block {
+                    SamplingMessageContentBlock::Text(text) => text.text,
+                    SamplingMessageContentBlock::Image(image) => {
+                        format!("[image {} not forwarded]", image.mime_type)
+                    }
+                    SamplingMessageContentBlock::Audio(audio) => {
+                        format!("[audio {} not forwarded]", audio.mime_type)
+                    }
+                    _ => "[content of a kind sampling does not forward]".to_owned(),
+                })
+                .collect();
+            (
+                message.role == rmcp::model::Role::Assistant,
+                text.join("\n"),
+            )
+        })
+        .collect();
+    SampleRequest {
+        system_prompt: params.system_prompt.clone(),
+        messages,
+        max_tokens: params.max_tokens.clamp(1, max_tokens),
+        temperature: params.temperature.map(f64::from),
     }
 }
 

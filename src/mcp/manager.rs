@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::asks::Asker;
 use super::error::McpError;
 use super::session;
 use super::status::ServerStatus;
@@ -87,6 +88,9 @@ pub struct CallOptions {
     /// Receives the server's log messages (`notifications/message`, at its `log_level`) while
     /// the call runs, as `[level] logger: text`.
     pub logs: Option<mpsc::Sender<String>>,
+    /// Answers the server's requests during the call (elicitation, sampling); `None` leaves
+    /// them to the server's policy (declined, or refused for sampling).
+    pub asker: Option<Asker>,
 }
 
 impl McpManager {
@@ -279,6 +283,7 @@ impl McpManager {
 
         // Before the request goes out, so a message the server logs as it starts is kept.
         let _log_route = options.logs.map(|sink| shared.log_routes.register(sink));
+        let _ask_route = options.asker.map(|asker| shared.asks.register(asker));
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(
             CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments),
         ));

@@ -15,7 +15,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolsEvent;
-use super::client::{HubClient, LogRoutes, ProgressRoutes, ServerLogs, wire_level};
+use super::asks::AskRoutes;
+use super::client::{HubClient, LogRoutes, ProgressRoutes, Routes, ServerLogs, wire_level};
 use super::error::ConnectError;
 use super::process::{ExitInfo, StderrTail};
 use super::session::{self, ConnectContext, Session};
@@ -71,6 +72,8 @@ pub(crate) struct ServerShared {
     pub(crate) logs: ServerLogs,
     /// The calls in flight that want the server's log messages.
     pub(crate) log_routes: Arc<LogRoutes>,
+    /// The calls in flight that answer the server's requests (elicitation, sampling).
+    pub(crate) asks: Arc<AskRoutes>,
     /// Turns true once the first connection attempt has finished, either way.
     pub(crate) settled: watch::Sender<bool>,
     tools_changed: Arc<Notify>,
@@ -107,6 +110,7 @@ impl ServerShared {
             stderr_tail: StderrTail::default(),
             logs: ServerLogs::default(),
             log_routes: Arc::default(),
+            asks: Arc::default(),
             settled: watch::channel(false).0,
             tools_changed: Arc::default(),
             state: Mutex::new(MutableState {
@@ -312,7 +316,11 @@ async fn open(
         shared.progress.clone(),
         shared.tools_changed.clone(),
         Arc::new(shared.config.client.clone()),
-        (shared.logs.clone(), shared.log_routes.clone()),
+        Routes {
+            logs: shared.logs.clone(),
+            log_routes: shared.log_routes.clone(),
+            asks: shared.asks.clone(),
+        },
     );
     let ctx = ConnectContext {
         http: &deps.http,

@@ -178,7 +178,10 @@ pub(super) async fn apply_event(
                 .bind(clamp(usage.output_tokens));
             finish_run(tx, *run_id, *at, row).await
         }
-        RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => Ok(Ok(())),
+        RunEvent::TokenDelta { .. }
+        | RunEvent::ToolProgress { .. }
+        | RunEvent::InputRequested { .. }
+        | RunEvent::InputAnswered { .. } => Ok(Ok(())),
     }
 }
 

@@ -162,7 +162,10 @@ impl RunSpans {
                 vec![step_span(&self.scope, *run_id, run, *step, &open, &end)]
             }
             RunEvent::RunFinished { .. } => self.run_finished(event),
-            RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => Vec::new(),
+            RunEvent::TokenDelta { .. }
+            | RunEvent::ToolProgress { .. }
+            | RunEvent::InputRequested { .. }
+            | RunEvent::InputAnswered { .. } => Vec::new(),
         }
     }
 
@@ -359,7 +362,7 @@ fn step_span(
         ));
     }
     let (name, kind) = match (open.kind, &open.model) {
-        (StepKind::Plan | StepKind::Answer, Some(model)) => {
+        (StepKind::Plan | StepKind::Answer | StepKind::Sample, Some(model)) => {
             attributes.push(KeyValue::new(keys::OPERATION, CHAT));
             attributes.push(KeyValue::new(keys::REQUEST_MODEL, model.clone()));
             if let Some(usage) = end.usage {

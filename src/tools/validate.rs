@@ -40,6 +40,25 @@ const REGEX_BACKTRACK_LIMIT: usize = 100_000;
 /// Cap on a compiled regex's size (bytes), against patterns like `(a{1000}){1000}`.
 const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
+/// Checks `value` against `schema` compiled on the spot: what a person filled into a form a
+/// server asked for (elicitation) is held to the server's schema before it is sent back. A
+/// schema that does not compile is reported as one error at the root.
+pub fn validate_against(schema: &Value, value: &Value) -> Result<(), Vec<ArgumentError>> {
+    let Some(schema) = schema.as_object() else {
+        return Err(vec![ArgumentError {
+            path: String::new(),
+            message: "the requested schema is not a JSON object".to_owned(),
+        }]);
+    };
+    let validator = ArgumentValidator::compile(schema).map_err(|err| {
+        vec![ArgumentError {
+            path: String::new(),
+            message: format!("the requested schema cannot be checked: {err}"),
+        }]
+    })?;
+    validator.validate(value)
+}
+
 impl ArgumentValidator {
     /// Compiles `schema` without any network or file access.
     ///

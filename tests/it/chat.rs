@@ -3,15 +3,15 @@
 //! disconnects, the OpenAI-compatible API (also through the official Python SDK), and the
 //! `switchboard chat` command.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard::sse::{SseDecoder, SseEvent};
 use switchboard_fake_llm::{FakeLlm, FakeToolCall, Fallback, Reply, Usage};
 
+use crate::support::events::{Events, Received};
 use crate::support::{self};
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -107,94 +107,6 @@ impl Served {
 
     async fn stop(self) {
         self.server.stop().await;
-    }
-}
-
-/// One received SSE event: its name and JSON data (a JSON string when the data is not JSON).
-#[derive(Debug, Clone)]
-struct Received {
-    name: Option<String>,
-    data: Value,
-    at: Instant,
-}
-
-/// An event stream read with the same bounded decoder the server's clients use.
-struct Events {
-    response: reqwest::Response,
-    decoder: SseDecoder,
-    pending: VecDeque<SseEvent>,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Events {
-    fn new(response: reqwest::Response) -> Events {
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "not an event stream: {content_type}"
-        );
-        Events {
-            headers: response.headers().clone(),
-            response,
-            decoder: SseDecoder::new(1 << 20, 8 << 20),
-            pending: VecDeque::new(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
-
-    /// The next event; `None` when the stream ended.
-    async fn next(&mut self) -> Option<Received> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                let data = serde_json::from_str(&event.data).unwrap_or(Value::String(event.data));
-                return Some(Received {
-                    name: event.event,
-                    data,
-                    at: Instant::now(),
-                });
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
-                .await
-                .expect("an event within the patience")
-                .expect("reading the event stream")?;
-            self.pending.extend(
-                self.decoder
-                    .push(&chunk)
-                    .expect("a well-formed event stream"),
-            );
-        }
-    }
-
-    /// Every event until the stream ends.
-    async fn all(&mut self) -> Vec<Received> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
-
-    /// Events up to and including the first named `name`.
-    async fn until(&mut self, name: &str) -> Vec<Received> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let found = event.name.as_deref() == Some(name);
-            events.push(event);
-            if found {
-                return events;
-            }
-        }
-        panic!("the stream ended before `{name}`: {events:#?}");
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod api;
+mod asks;
 mod browser;
 mod bundled;
 mod chat;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod events;
 pub mod gate;
 pub mod raw;
 pub mod testdb;

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use switchboard::config::model::{AgentLimits, AgentMode};
 use switchboard::domain::{ConversationId, RunEvent, RunId, RunStatus, StepKind};
-use switchboard::domain::{ToolCall, ToolDefinition, ToolProgress};
+use switchboard::domain::{ToolCall, ToolDefinition, ToolUpdate};
 use switchboard::engine::{self, EventSink, RunSpec, ToolFailure, ToolInvoker, ToolOutput};
 use switchboard::llm::{
     Capabilities, ChatModel, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent, Usage,
@@ -207,7 +207,7 @@ impl ToolInvoker for FakeTools {
         name: &str,
         arguments: Value,
         _timeout: Duration,
-        _progress: mpsc::Sender<ToolProgress>,
+        _updates: mpsc::Sender<ToolUpdate>,
         traceparent: Option<String>,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
         self.traceparents
@@ -473,6 +473,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
             }
             (StepKind::Observe, _) => assert_eq!(span.name, "observe"),
             (StepKind::Answer, _) => assert_eq!(span.name, "answer"),
+            (StepKind::Sample, _) => panic!("no server of this run asks for sampling"),
         }
     }
     assert_eq!(

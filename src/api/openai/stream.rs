@@ -139,7 +139,9 @@ impl Chunks {
             }),
             RunEvent::RunStarted { .. }
             | RunEvent::StepStarted { .. }
-            | RunEvent::ToolProgress { .. } => {}
+            | RunEvent::ToolProgress { .. }
+            | RunEvent::InputRequested { .. }
+            | RunEvent::InputAnswered { .. } => {}
         }
     }
 

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{
-    ConversationId, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus, StepSummary,
-    TokenUsage, UnixMillis,
+    ConversationId, InputAction, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus,
+    StepSummary, TokenUsage, UnixMillis,
 };
 
 /// Characters of a step's input or output shown in its events.
@@ -66,6 +66,22 @@ pub(in crate::api) enum WireEvent<'a> {
         progress: f64,
         total: Option<f64>,
         message: Option<&'a str>,
+    },
+    /// The act's server asks the person: the chat shows `schema` as a form and posts the
+    /// answer to `/api/runs/{run_id}/inputs/{id}`.
+    InputRequested {
+        run_id: RunId,
+        step: StepIndex,
+        id: &'a str,
+        server: &'a str,
+        message: &'a str,
+        schema: &'a Value,
+    },
+    InputAnswered {
+        run_id: RunId,
+        step: StepIndex,
+        id: &'a str,
+        action: InputAction,
     },
     StepFinished {
         run_id: RunId,
@@ -179,6 +195,29 @@ impl WireEvents {
                 progress: progress.progress,
                 total: progress.total,
                 message: progress.message.as_deref(),
+            },
+            RunEvent::InputRequested {
+                run_id,
+                step,
+                request,
+            } => WireEvent::InputRequested {
+                run_id: *run_id,
+                step: *step,
+                id: &request.id,
+                server: &request.server,
+                message: &request.message,
+                schema: &request.schema,
+            },
+            RunEvent::InputAnswered {
+                run_id,
+                step,
+                id,
+                action,
+            } => WireEvent::InputAnswered {
+                run_id: *run_id,
+                step: *step,
+                id,
+                action: *action,
             },
             RunEvent::StepFinished { .. } => self.step_finished(event),
             RunEvent::RunFinished {

@@ -12,6 +12,7 @@ import { getJSON } from './api.js';
 import { jsonView } from './json-view.js';
 import { renderMarkdown } from './markdown.js';
 import { ToolCard, ToolGroup } from './chat-cards.js';
+import { InputCard } from './chat-input.js';
 import { errorText } from './chat-notices.js';
 
 /** Model-step kinds: their tokens are text the model writes. */
@@ -25,6 +26,7 @@ export class RunView {
     this.turns = new Map(); // model step → {text, el, group, textEl}
     this.cards = new Map(); // act step → ToolCard
     this.kinds = new Map(); // step → kind
+    this.inputs = new Map(); // input id → InputCard
     this.answerTurn = null; // the model turn whose text is shown as the answer
     this.answerText = '';
     this.renderQueued = false;
@@ -79,6 +81,14 @@ export class RunView {
         if (card) card.progress(data.progress, data.total, data.message);
         break;
       }
+      case 'input_requested':
+        this.inputRequested(data);
+        break;
+      case 'input_answered': {
+        const input = this.inputs.get(String(data.id));
+        if (input) input.answered(data.action);
+        break;
+      }
       case 'step_finished':
         this.stepFinished(data);
         break;
@@ -89,6 +99,28 @@ export class RunView {
         break;
     }
     this.onChange();
+  }
+
+  /** A server asks the person during act step `data.step`: its card, under the tool's card. */
+  inputRequested(data) {
+    const id = String(data.id ?? '');
+    if (this.inputs.has(id) || !this.runId) return;
+    const input = new InputCard(this.runId, data);
+    input.step = data.step;
+    this.inputs.set(id, input);
+    const card = this.cards.get(data.step);
+    if (card) card.el.append(input.el);
+    else this.stepsEl.append(input.el);
+    this.setActivity('Waiting for your answer…');
+  }
+
+  /** Questions of act `step` still open when it finished can no longer be answered. */
+  closeInputs(step) {
+    for (const input of this.inputs.values()) {
+      if (step === undefined || input.step === step) {
+        input.closed('The tool call ended; the server no longer waits for this answer.');
+      }
+    }
   }
 
   started(data) {
@@ -255,6 +287,7 @@ export class RunView {
   }
 
   stepFinished(data) {
+    this.closeInputs(data.step);
     const card = this.cards.get(data.step);
     if (card && card.status === 'running') {
       card.finish({
@@ -269,6 +302,7 @@ export class RunView {
   }
 
   runFinished(data) {
+    this.closeInputs();
     this.finished = true;
     this.setRunId(data.run_id);
     this.dispose();

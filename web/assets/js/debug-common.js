@@ -17,7 +17,7 @@ export const RUN_STATUSES = [
 ];
 
 /** Step kinds, in the order the legend lists them. */
-export const STEP_KINDS = ['plan', 'act', 'observe', 'answer'];
+export const STEP_KINDS = ['plan', 'act', 'observe', 'answer', 'sample'];
 
 /** Step statuses, in the order the legend lists them. */
 export const STEP_STATUSES = ['running', 'succeeded', 'failed', 'skipped', 'cancelled', 'interrupted'];

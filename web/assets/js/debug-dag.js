@@ -208,6 +208,7 @@ function arrowMarker(id, size) {
 function shape(kind) {
   switch (kind) {
     case 'plan':
+    case 'sample':
       return s('rect', { class: 'dag-shape', x: 0, y: 0, width: NODE_W, height: NODE_H, rx: 14 });
     case 'observe': {
       const c = 12;

@@ -154,6 +154,9 @@ function inputNote(step) {
   if (step.kind === 'plan' || step.kind === 'answer') {
     return h('p', { class: 'muted step-note' }, 'The request sent to the model: messages and the tools offered.');
   }
+  if (step.kind === 'sample') {
+    return h('p', { class: 'muted step-note' }, 'A completion the MCP server asked for during the tool call it depends on (sampling), served by the server\'s configured model.');
+  }
   return null;
 }
 
@@ -161,6 +164,9 @@ function outputNote(step) {
   const out = step.output;
   if (step.kind === 'act' && out && typeof out === 'object' && out.isError === true) {
     return h('div', { class: 'notice warn' }, 'The tool reported an error (isError); the model saw it as an observation.');
+  }
+  if (step.kind === 'act' && out && typeof out === 'object' && Array.isArray(out.serverRequests)) {
+    return h('div', { class: 'notice info' }, 'During this call the server asked for input or a model completion: see serverRequests (how each was answered).');
   }
   return null;
 }

@@ -1,0 +1,152 @@
+//! One tool call in flight: its updates (progress, a question for the person, a model
+//! completion its server asked for) become run events and steps while it runs.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::RunSpec;
+use super::recorder::Recorder;
+use super::tools::{ToolFailure, ToolOutput};
+use crate::domain::{RunEvent, StepIndex, StepKind, StepStatus, StepSummary, ToolUpdate};
+
+/// Updates one call may have queued before the engine reads them.
+const UPDATE_BUFFER: usize = 32;
+
+/// Invoke one tool as act step `step`, forwarding its updates as they come.
+pub(crate) async fn invoke(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    step: StepIndex,
+    name: &str,
+    arguments: Value,
+) -> Result<ToolOutput, ToolFailure> {
+    let (updates_tx, mut updates) = mpsc::channel(UPDATE_BUFFER);
+    let span = tracing::debug_span!("tool_call", run_id = %spec.run_id, step, tool = %name);
+    let call = tracing::Instrument::instrument(
+        spec.tools.invoke(
+            name,
+            arguments,
+            spec.limits.tool_timeout,
+            updates_tx,
+            step_traceparent(spec, step),
+        ),
+        span,
+    );
+    tokio::pin!(call);
+    let mut forwarder = Forwarder {
+        recorder,
+        act: step,
+        samples: HashMap::new(),
+    };
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut call => break outcome,
+            Some(update) = updates.recv() => forwarder.forward(update),
+        }
+    };
+    // What the call reported just before it returned.
+    while let Ok(update) = updates.try_recv() {
+        forwarder.forward(update);
+    }
+    forwarder.close();
+    outcome
+}
+
+/// The `traceparent` naming step `step`'s span as the parent, sent to the model or MCP server
+/// the step calls.
+pub(crate) fn step_traceparent(spec: &RunSpec, step: StepIndex) -> Option<String> {
+    spec.trace_id
+        .as_ref()
+        .map(|trace| crate::domain::traceparent(trace, crate::domain::step_span_id(step)))
+}
+
+/// Turns one act's updates into events, and its sampling requests into `sample` steps under it.
+struct Forwarder<'a> {
+    recorder: &'a Recorder,
+    act: StepIndex,
+    /// Sampling steps started and not yet finished, by the invoker's id.
+    samples: HashMap<u64, StepIndex>,
+}
+
+impl Forwarder<'_> {
+    fn forward(&mut self, update: ToolUpdate) {
+        let run_id = self.recorder.run_id();
+        let step = self.act;
+        match update {
+            ToolUpdate::Progress(progress) => self.recorder.emit(RunEvent::ToolProgress {
+                run_id,
+                step,
+                progress,
+            }),
+            ToolUpdate::InputRequested(request) => self.recorder.emit(RunEvent::InputRequested {
+                run_id,
+                step,
+                request,
+            }),
+            ToolUpdate::InputAnswered { id, action } => {
+                self.recorder.emit(RunEvent::InputAnswered {
+                    run_id,
+                    step,
+                    id,
+                    action,
+                });
+            }
+            ToolUpdate::SampleStarted { id, model, input } => {
+                let messages = input
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let sample = self.recorder.start(
+                    StepKind::Sample,
+                    &model,
+                    None,
+                    input,
+                    Some(StepSummary::ModelRequest { messages, tools: 0 }),
+                    vec![step],
+                );
+                self.samples.insert(id, sample);
+            }
+            ToolUpdate::SampleFinished {
+                id,
+                output,
+                error,
+                usage,
+            } => {
+                let Some(sample) = self.samples.remove(&id) else {
+                    return;
+                };
+                let status = if error.is_some() {
+                    StepStatus::Failed
+                } else {
+                    StepStatus::Succeeded
+                };
+                let summary = output
+                    .as_ref()
+                    .and_then(|o| o.get("text"))
+                    .and_then(Value::as_str)
+                    .map(|text| StepSummary::ModelTurn {
+                        text: text.to_owned(),
+                        tool_calls: Vec::new(),
+                    });
+                self.recorder
+                    .finish(sample, status, output, summary, error, usage);
+            }
+        }
+    }
+
+    /// Sampling steps the call left open (it ended while the model answered) end cancelled.
+    fn close(&mut self) {
+        for (_, sample) in self.samples.drain() {
+            self.recorder.finish(
+                sample,
+                StepStatus::Cancelled,
+                Some(json!({})),
+                None,
+                Some("the tool call ended before the model answered".to_owned()),
+                None,
+            );
+        }
+    }
+}
