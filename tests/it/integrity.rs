@@ -560,3 +560,69 @@ async fn a_servers_log_message_during_a_call_lands_on_its_step_and_in_its_tail()
     );
     served.server.stop().await;
 }
+
+/// Lists a tool whose schema nests 300 levels (past serde_json's 128) beside an ordinary one, over Streamable HTTP.
+#[derive(Clone)]
+struct DeepOverHttp;
+
+impl rmcp::ServerHandler for DeepOverHttp {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let mut deep = json!({"type": "string"});
+        for _ in 0..300 {
+            deep = json!({"type": "object", "properties": {"x": deep}});
+        }
+        let schema = |value: Value| match value {
+            Value::Object(map) => std::sync::Arc::new(map),
+            _ => unreachable!("built as objects"),
+        };
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![
+            rmcp::model::Tool::new(
+                "fine",
+                "An ordinary tool.",
+                schema(json!({"type": "object"})),
+            ),
+            rmcp::model::Tool::new("deep", "Nested past any parser.", schema(deep)),
+        ]))
+    }
+}
+
+/// A remote server's listing with one tool nested past serde_json's limit, answered as an SSE
+/// stream and as a plain JSON body: the deep tool is refused with a reason and its neighbour
+/// stays (rmcp's HTTP client decodes bodies itself, so the pruning of our own transports did
+/// not reach it, and the whole listing failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deep_tool_over_http_never_empties_its_server() {
+    for json_response in [false, true] {
+        let server = support::McpHttpServer::start_answering(DeepOverHttp, json_response).await;
+        let yaml = format!("mcpServers:\n  deep:\n    url: {}\n", server.url);
+        let t = support::TestHub::start(&yaml, Duration::from_secs(20)).await;
+        let status = t.status("deep");
+        let catalog = t.hub.catalog();
+        assert!(
+            catalog.get("deep__fine").is_some(),
+            "json_response {json_response}: the ordinary tool is kept: {status:?}"
+        );
+        assert!(catalog.get("deep__deep").is_none());
+        let refused: Vec<String> = catalog
+            .dropped()
+            .filter(|d| d.server == "deep")
+            .map(|d| format!("{}: {}", d.tool, d.reason))
+            .collect();
+        assert!(
+            refused.iter().any(|r| r.starts_with("deep:")),
+            "json_response {json_response}: the deep tool is refused with a reason: {refused:?}"
+        );
+    }
+}

@@ -349,13 +349,23 @@ impl McpHttpServer {
     where
         H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
     {
+        Self::start_answering(handler, false).await
+    }
+
+    /// The same, answering requests with plain JSON bodies instead of SSE streams when
+    /// `json_response` (the two shapes a Streamable HTTP server may answer in).
+    pub async fn start_answering<H>(handler: H, json_response: bool) -> McpHttpServer
+    where
+        H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+    {
         use rmcp::transport::StreamableHttpService;
         use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
         use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
         let stop = tokio_util::sync::CancellationToken::new();
-        let config =
-            StreamableHttpServerConfig::default().with_cancellation_token(stop.child_token());
+        let config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(stop.child_token())
+            .with_json_response(json_response);
         let service = StreamableHttpService::new(
             move || Ok(handler.clone()),
             std::sync::Arc::new(LocalSessionManager::default()),
