@@ -13,6 +13,6 @@ mod limits;
 pub use caller::{AuditEvent, AuditLog, Caller, Identity, NoAudit};
 pub use keys::{
     ADMIN_KEY_ID, IssuedKey, KEY_PREFIX, KeyError, SESSION_PREFIX, hash_token, issue_key,
-    issue_session, key_id_of, token_matches,
+    issue_session, key_id_of, sha256_hex, token_matches,
 };
 pub use limits::{Clock, Limiter, ManualClock, Refused, RunSlot, SystemClock};

@@ -4,6 +4,7 @@
 
 mod access;
 mod agents;
+mod approvals;
 pub mod auth;
 mod chat;
 mod conversations;
@@ -103,6 +104,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/runs/{id}", get(runs::get))
         .route("/api/runs/{id}/cancel", post(runs::cancel))
         .route("/api/runs/{id}/inputs/{input}", post(inputs::answer))
+        .route(
+            "/api/runs/{id}/approvals/{approval}",
+            post(approvals::decide),
+        )
+        .route("/api/approvals", get(approvals::list))
         .route("/api/runs/{id}/events", get(runs::events))
         .route("/v1/models", get(openai::models))
         .route("/v1/chat/completions", post(openai::completions))

@@ -180,6 +180,7 @@ pub fn start_hub_with(
         },
     };
     let hub = Hub::new(settings, config.tools.clone());
+    hub.set_approval_policy(config.approval.clone());
     hub.apply(&config.mcp_servers, config.tools.clone());
     Ok(hub)
 }
@@ -456,6 +457,7 @@ impl ConfigReloader for FileReloader {
                 .map_err(|err| vec![format!("config loader failed: {err}")])?;
             let fresh = loaded.map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            self.hub.set_approval_policy(fresh.approval.clone());
             let summary = self.hub.apply(&fresh.mcp_servers, fresh.tools.clone());
             self.models.apply(&fresh.models, &self.http);
             self.runs.set_agents(fresh.agents.clone());

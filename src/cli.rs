@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::auth::CreatedKey;
-use crate::domain::{RunEvent, StepIndex, StepKind, UnixMillis};
+use crate::domain::{ApprovalDecision, RunEvent, StepIndex, StepKind, UnixMillis};
 use crate::hub::{Hub, InvokeError, InvokeOutcome};
 use crate::runs::Followed;
 use crate::store::KeyRecord;
@@ -233,6 +233,24 @@ impl RunPrinter {
             RunEvent::InputAnswered { step, action, .. } => {
                 self.end_text(out);
                 let _ = writeln!(out, "[{step}] input {}", action.as_str());
+            }
+            RunEvent::ApprovalRequested { step, request, .. } => {
+                self.end_text(out);
+                let _ = writeln!(
+                    out,
+                    "[{step}] {} waits for approval ({}); decide it in the web UI",
+                    request.tool, request.reason
+                );
+            }
+            RunEvent::ApprovalDecided { step, decision, .. } => {
+                self.end_text(out);
+                let what = match decision {
+                    ApprovalDecision::Approved { by, .. } => format!("approved by {by}"),
+                    ApprovalDecision::Denied { by, .. } => format!("denied by {by}"),
+                    ApprovalDecision::Expired => "expired".to_owned(),
+                    ApprovalDecision::Unattended => "denied: nobody can approve here".to_owned(),
+                };
+                let _ = writeln!(out, "[{step}] approval {what}");
             }
             RunEvent::StepFinished { .. } => self.step_finished(event, out),
             RunEvent::RunFinished { .. } => self.run_finished(event, printed),

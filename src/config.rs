@@ -20,6 +20,7 @@ pub mod model;
 
 mod access;
 mod agents;
+mod approval;
 mod document;
 mod error;
 mod fields;
@@ -282,8 +283,8 @@ mod tests {
         check(
             "mcp_servers: {}\nservers: {}\n",
             &[
-                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users",
-                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users",
+                "t.yaml:1:1: mcp_servers: unknown key `mcp_servers` (did you mean `mcpServers`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users, approval",
+                "t.yaml:2:1: servers: unknown key `servers` (did you mean `server`?); expected one of: server, tools, models, mcpServers, include, agents_dir, roles, users, approval",
             ],
         );
     }
@@ -302,7 +303,7 @@ mcpServers:
         check(
             text,
             &[
-                "t.yaml:3:5: mcpServers.everything.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling",
+                "t.yaml:3:5: mcpServers.everything.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling, trusted",
                 "t.yaml:4:18: mcpServers.everything.args[2]: expected a string, found a mapping",
                 "t.yaml:6:10: mcpServers.remote.url: not a valid URL (relative URL without a base)",
                 "t.yaml:7:17: mcpServers.remote.timeout_ms: must be between 1 and 86400000, found 0",

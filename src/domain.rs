@@ -8,7 +8,7 @@ mod chat;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use asks::{InputAction, InputRequest, ToolUpdate};
+pub use asks::{ApprovalDecision, ApprovalRequest, InputAction, InputRequest, ToolUpdate};
 pub use chat::{ChatMessage, Role, ToolCall, ToolDefinition, ToolProgress};
 
 /// A run (one chat turn executed as a DAG of steps). UUID v7: sortable by creation time.
@@ -156,6 +156,8 @@ pub fn traceparent(trace_id: &str, span_id: u64) -> String {
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Running, with a tool call waiting for a person's approval.
+    Waiting,
     /// Answered, and every tool call the answer rests on succeeded.
     Succeeded,
     /// Answered, but some tool calls failed, were skipped or were not run, and no later call of
@@ -174,8 +176,9 @@ pub enum RunStatus {
 impl RunStatus {
     /// Every status, in the order lists and filters offer them (the API's error for an unknown
     /// status filter names them from here, so a new status cannot be forgotten there).
-    pub const ALL: [RunStatus; 7] = [
+    pub const ALL: [RunStatus; 8] = [
         RunStatus::Running,
+        RunStatus::Waiting,
         RunStatus::Succeeded,
         RunStatus::Partial,
         RunStatus::Failed,
@@ -188,6 +191,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
@@ -206,6 +210,11 @@ impl RunStatus {
     /// faces check before showing an answer as the run's result.
     pub fn is_answered(self) -> bool {
         matches!(self, RunStatus::Succeeded | RunStatus::Partial)
+    }
+
+    /// Whether the run has not ended (`running`, or `waiting` for an approval).
+    pub fn is_live(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Waiting)
     }
 }
 
@@ -263,6 +272,8 @@ pub enum StepStatus {
     Cancelled,
     /// Still running when the process stopped.
     Interrupted,
+    /// An act whose call waits for a person's approval.
+    WaitingApproval,
 }
 
 impl StepStatus {
@@ -270,6 +281,7 @@ impl StepStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             StepStatus::Running => "running",
+            StepStatus::WaitingApproval => "waiting_approval",
             StepStatus::Succeeded => "succeeded",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
@@ -287,6 +299,7 @@ impl StepStatus {
             StepStatus::Skipped,
             StepStatus::Cancelled,
             StepStatus::Interrupted,
+            StepStatus::WaitingApproval,
         ]
         .into_iter()
         .find(|status| status.as_str() == s)
@@ -391,6 +404,24 @@ pub enum RunEvent {
         #[serde(flatten)]
         request: InputRequest,
     },
+    /// Act `step`'s call needs a person's approval before it runs; the run is `waiting` until
+    /// every such call is decided.
+    ApprovalRequested {
+        run_id: RunId,
+        step: StepIndex,
+        #[serde(flatten)]
+        request: ApprovalRequest,
+        at: UnixMillis,
+    },
+    /// The approval of act `step` was decided (or expired); the call runs or is refused.
+    ApprovalDecided {
+        run_id: RunId,
+        step: StepIndex,
+        id: String,
+        #[serde(flatten)]
+        decision: ApprovalDecision,
+        at: UnixMillis,
+    },
     /// The input request `id` of step `step` was answered, or dropped (`cancel`).
     InputAnswered {
         run_id: RunId,
@@ -431,6 +462,8 @@ impl RunEvent {
             | RunEvent::ToolProgress { run_id, .. }
             | RunEvent::InputRequested { run_id, .. }
             | RunEvent::InputAnswered { run_id, .. }
+            | RunEvent::ApprovalRequested { run_id, .. }
+            | RunEvent::ApprovalDecided { run_id, .. }
             | RunEvent::StepFinished { run_id, .. }
             | RunEvent::RunFinished { run_id, .. } => *run_id,
         }
@@ -446,6 +479,8 @@ impl RunEvent {
             RunEvent::ToolProgress { .. } => "tool_progress",
             RunEvent::InputRequested { .. } => "input_requested",
             RunEvent::InputAnswered { .. } => "input_answered",
+            RunEvent::ApprovalRequested { .. } => "approval_requested",
+            RunEvent::ApprovalDecided { .. } => "approval_decided",
             RunEvent::StepFinished { .. } => "step_finished",
             RunEvent::RunFinished { .. } => "run_finished",
         }

@@ -54,6 +54,8 @@ pub struct RunSpec {
     /// Largest tool-call arguments (JSON text, bytes) sent to a tool (`tools.max_argument_bytes`):
     /// a larger call is refused before it runs and the model is told the cap and the size.
     pub max_argument_bytes: usize,
+    /// Who decides calls the approval policy gates; `None`: nobody can, so they are refused.
+    pub approver: Option<Arc<dyn tools::Approver>>,
 }
 
 /// What a run body that answered hands back: the answer, and which tool calls it may lack.
@@ -101,14 +103,23 @@ pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
         }
     };
     let body = tracing::Instrument::instrument(body, span);
-    let result = tokio::select! {
-        result = tokio::time::timeout(timeout, body) => match result {
-            Ok(result) => result,
-            Err(_) => Err(Stop::Budget(format!("the run timeout of {} ms was reached", timeout.as_millis()))),
-        },
-        () = cancel.cancelled() => {
-            recorder.abort_running(crate::domain::StepStatus::Cancelled, "the run was cancelled");
-            return finish(&recorder, RunStatus::Cancelled, None, Some("the run was cancelled".to_owned()));
+    tokio::pin!(body);
+    let started = tokio::time::Instant::now();
+    // Time spent waiting for a person's approval is not the run's to spend: the deadline moves
+    // by it, so a run waiting for a decision is never cut by its own timeout.
+    let result = loop {
+        let deadline = started + timeout + recorder.waited();
+        tokio::select! {
+            result = &mut body => break result,
+            () = tokio::time::sleep_until(deadline) => {
+                if tokio::time::Instant::now() >= started + timeout + recorder.waited() {
+                    break Err(Stop::Budget(format!("the run timeout of {} ms was reached", timeout.as_millis())));
+                }
+            }
+            () = cancel.cancelled() => {
+                recorder.abort_running(crate::domain::StepStatus::Cancelled, "the run was cancelled");
+                return finish(&recorder, RunStatus::Cancelled, None, Some("the run was cancelled".to_owned()));
+            }
         }
     };
     match result {

@@ -1,5 +1,6 @@
 //! The tool hub: the MCP manager and the merged catalog kept in step, and the one path every
-//! tool call takes (HTTP API, CLI, and later the engine): look up → validate → call → cap.
+//! tool call takes (HTTP API, CLI, runs): role → look up → approval policy → validate → quota →
+//! call → check output → cap.
 //!
 //! It joins `mcp` (IO) and `tools` (pure) so neither has to know the other.
 
@@ -14,8 +15,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::access::{AuditEvent, AuditLog, Caller, Limiter, NoAudit, Refused};
-use crate::config::model::{McpServerConfig, ToolSettings};
+use crate::config::model::{ApprovalPolicy, McpServerConfig, ToolSettings, Trust};
 use crate::mcp::{ApplySummary, CallOptions, ManagerSettings, McpError, McpManager, ToolsEvent};
+use crate::tools::approval::{self, Verdict};
 use crate::tools::{ArgumentError, Catalog, DroppedTool, ServerTools, ToolEntry};
 
 pub use truncate::Truncation;
@@ -41,8 +43,37 @@ pub enum InvokeError {
         tool: String,
         errors: Vec<ArgumentError>,
     },
+    /// The approval policy refuses this tool (`approval:` rules).
+    #[error("the approval policy refuses `{tool}`: {reason}")]
+    ApprovalDenied { tool: String, reason: String },
+    /// A model asked for the call and the policy wants a person to approve it first.
+    #[error("calling `{tool}` needs a person's approval: {reason}")]
+    ApprovalRequired { tool: String, reason: String },
     #[error(transparent)]
     Mcp(#[from] McpError),
+}
+
+/// Who stands behind a call, which decides what the approval policy's `ask` means for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initiator {
+    /// The caller chose the tool and its arguments themselves (a direct invoke, `switchboard
+    /// call`): they are the person an approval would ask, so `ask` passes; `deny` still refuses.
+    Caller,
+    /// A model chose them on the caller's behalf: `ask` needs `approved`, the SHA-256 of the
+    /// exact arguments a person approved ([`arguments_hash`]).
+    Model { approved: Option<String> },
+}
+
+/// The hash an approval is bound to: SHA-256 of the arguments' JSON text.
+pub fn arguments_hash(arguments: &Value) -> String {
+    crate::access::sha256_hex(arguments.to_string().as_bytes())
+}
+
+/// The approval policy and each server's trust, replaced whole on reload.
+#[derive(Debug, Default)]
+struct Approvals {
+    policy: ApprovalPolicy,
+    trust: BTreeMap<String, Trust>,
 }
 
 /// A finished call: the tool's result (possibly truncated) and how long it took.
@@ -64,6 +95,7 @@ pub struct Hub {
     limiter: Limiter,
     /// Where every call (allowed, refused, failed) is recorded.
     audit: Arc<dyn AuditLog>,
+    approvals: Arc<RwLock<Approvals>>,
 }
 
 impl Hub {
@@ -86,6 +118,7 @@ impl Hub {
             settings,
             limiter: Limiter::default(),
             audit: Arc::new(NoAudit),
+            approvals: Arc::default(),
         }
     }
 
@@ -116,7 +149,50 @@ impl Hub {
         settings: ToolSettings,
     ) -> ApplySummary {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        self.approvals
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .trust = servers
+            .iter()
+            .map(|(name, server)| (name.clone(), server.trusted))
+            .collect();
         self.mcp.apply(servers)
+    }
+
+    /// The approval policy in force from now on (start-up and every reload).
+    pub fn set_approval_policy(&self, policy: ApprovalPolicy) {
+        self.approvals
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .policy = policy;
+    }
+
+    /// What a gated call does where nobody follows the run, and how long an approval waits.
+    pub fn approval_timing(&self) -> (crate::config::model::Unattended, Duration) {
+        let approvals = self.approvals.read().unwrap_or_else(|p| p.into_inner());
+        (approvals.policy.unattended, approvals.policy.expire_after)
+    }
+
+    /// What the approval policy says of `tool` called by `caller`.
+    pub fn verdict(&self, caller: &Caller, tool: &ToolEntry) -> Verdict {
+        let approvals = self.approvals.read().unwrap_or_else(|p| p.into_inner());
+        let trust = approvals
+            .trust
+            .get(&tool.server)
+            .copied()
+            .unwrap_or_default();
+        approval::verdict(&approvals.policy, tool, trust, caller.role())
+    }
+
+    /// What the policy believes of `tool`'s annotations (the UI shows "read-only" only then).
+    pub fn risk(&self, tool: &ToolEntry) -> approval::Risk {
+        let approvals = self.approvals.read().unwrap_or_else(|p| p.into_inner());
+        let trust = approvals
+            .trust
+            .get(&tool.server)
+            .copied()
+            .unwrap_or_default();
+        approval::Risk::of(tool, trust)
     }
 
     /// The `tools:` caps in force (a reload replaces them), for the caps enforced where the
@@ -154,11 +230,31 @@ impl Hub {
         arguments: Value,
         options: CallOptions,
     ) -> Result<InvokeOutcome, InvokeError> {
+        self.invoke_by(caller, Initiator::Caller, name, arguments, options)
+            .await
+    }
+
+    /// [`Hub::invoke`] for a call `initiator` chose: a model's call of a tool the approval
+    /// policy gates runs only with a person's approval of exactly these arguments.
+    ///
+    /// # Errors
+    /// As [`Hub::invoke`], and [`InvokeError::ApprovalRequired`].
+    pub async fn invoke_by(
+        &self,
+        caller: &Caller,
+        initiator: Initiator,
+        name: &str,
+        arguments: Value,
+        options: CallOptions,
+    ) -> Result<InvokeOutcome, InvokeError> {
         let trace_id = options.traceparent.as_deref().and_then(trace_id_of);
-        let outcome = self.checked_invoke(caller, name, arguments, options).await;
+        let outcome = self
+            .checked_invoke(caller, &initiator, name, arguments, options)
+            .await;
         let result = match &outcome {
             Ok(_) => "ok",
-            Err(InvokeError::Forbidden { .. }) => "denied",
+            Err(InvokeError::Forbidden { .. } | InvokeError::ApprovalDenied { .. }) => "denied",
+            Err(InvokeError::ApprovalRequired { .. }) => "approval_required",
             Err(InvokeError::Limited(_)) => "limited",
             Err(_) => "failed",
         };
@@ -171,6 +267,7 @@ impl Hub {
     async fn checked_invoke(
         &self,
         caller: &Caller,
+        initiator: &Initiator,
         name: &str,
         mut arguments: Value,
         options: CallOptions,
@@ -188,6 +285,23 @@ impl Hub {
             .ok_or_else(|| InvokeError::UnknownTool {
                 name: name.to_owned(),
             })?;
+        match (self.verdict(caller, &tool), initiator) {
+            (Verdict::Allow, _) | (Verdict::Ask { .. }, Initiator::Caller) => {}
+            (Verdict::Deny { reason }, _) => {
+                return Err(InvokeError::ApprovalDenied {
+                    tool: name.to_owned(),
+                    reason,
+                });
+            }
+            (Verdict::Ask { reason }, Initiator::Model { approved }) => {
+                if approved.as_deref() != Some(arguments_hash(&arguments).as_str()) {
+                    return Err(InvokeError::ApprovalRequired {
+                        tool: name.to_owned(),
+                        reason,
+                    });
+                }
+            }
+        }
         tool.strip_nulls_for_optional(&mut arguments);
         tool.validate_arguments(&arguments)
             .map_err(|errors| InvokeError::InvalidArguments {

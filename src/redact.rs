@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::config::model::TransportConfig;
-use crate::domain::{RunEvent, StepSummary};
+use crate::domain::{ApprovalDecision, RunEvent, StepSummary};
 
 /// What a redacted secret becomes: the kind, so a reader knows something was there and what.
 fn marker(kind: &str) -> String {
@@ -195,6 +195,18 @@ impl Redactor {
                 self.value(&mut request.schema);
             }
             RunEvent::InputAnswered { .. } => {}
+            RunEvent::ApprovalRequested { request, .. } => {
+                self.value(&mut request.arguments);
+                self.string(&mut request.reason);
+            }
+            RunEvent::ApprovalDecided { decision, .. } => match decision {
+                ApprovalDecision::Approved { arguments, .. } => self.value(arguments),
+                ApprovalDecision::Denied {
+                    reason: Some(reason),
+                    ..
+                } => self.string(reason),
+                _ => {}
+            },
             RunEvent::StepFinished {
                 output,
                 summary,

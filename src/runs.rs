@@ -2,6 +2,7 @@
 //! tools the caller may use), executes it with the engine, and fans its events out to the store,
 //! live subscribers (SSE streams) and telemetry — the same events for all three.
 
+mod approvals;
 mod follow;
 mod hub_tools;
 mod inputs;
@@ -17,9 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::access::{AuditEvent, Caller, Refused, RunSlot};
 use crate::config::model::{AgentConfig, AgentLimits, AgentMode};
-use crate::domain::{
-    ChatMessage, ConversationId, Role, RunEvent, RunId, RunOutcome, RunStatus, TraceId,
-};
+use crate::domain::{ChatMessage, ConversationId, Role, RunEvent, RunId, RunOutcome, TraceId};
 use crate::engine::{self, EventSink, RunSpec};
 use crate::hub::Hub;
 use crate::llm::{LlmError, ModelRegistry};
@@ -27,6 +26,7 @@ use crate::redact::Redactor;
 use crate::store::{Scope, Store, StoreError};
 use crate::telemetry::Telemetry;
 
+pub use approvals::{ApprovalError, DecisionInput, PendingApproval, PendingApprovals};
 pub use follow::{Followed, RunEvents};
 pub use hub_tools::{HubTools, RunContext, result_text};
 pub use inputs::{InputError, PendingInputs};
@@ -87,6 +87,15 @@ pub enum RunError {
         chars: usize,
         max: usize,
     },
+}
+
+/// Why a decision on a run's approval was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("no running run with id {0}")]
+    NotRunning(RunId),
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
 }
 
 /// Why an answer to a run's question was not taken.
@@ -178,6 +187,8 @@ struct LiveRun {
     owner: String,
     /// Its servers' questions waiting for the person.
     inputs: Arc<PendingInputs>,
+    /// Its tool calls waiting for a person's approval.
+    approvals: Arc<PendingApprovals>,
 }
 
 impl RunService {
@@ -370,6 +381,15 @@ impl RunService {
             temperature: input.temperature,
             user: Some(caller.user().to_owned()),
             max_argument_bytes: self.inner.hub.tool_settings().max_argument_bytes,
+            approver: Some(Arc::new({
+                let (unattended, expire_after) = self.inner.hub.approval_timing();
+                approvals::RunApprover {
+                    approvals: live.approvals.clone(),
+                    attended: input.attended,
+                    unattended,
+                    expire_after,
+                }
+            })),
         };
         let task = self.spawn(spec, live, slot);
         Ok(StartedRun {
@@ -393,7 +413,7 @@ impl RunService {
         let store = &self.inner.store;
         let scope = Scope::of(caller.owner());
         let mut run = store.get_run(scope, run_id).await?;
-        if run.summary.status == RunStatus::Running {
+        if run.summary.status.is_live() {
             // It may have ended a moment ago, with its last rows still queued for the writer.
             store.flush().await;
             run = store.get_run(scope, run_id).await?;
@@ -471,6 +491,7 @@ impl RunService {
             cancel,
             owner: caller.user().to_owned(),
             inputs: Arc::default(),
+            approvals: Arc::default(),
         });
         self.inner
             .live
@@ -598,6 +619,66 @@ impl RunService {
             outcome,
         ));
         answered.map_err(AnswerError::Input)
+    }
+
+    /// The approvals waiting in the runs executing here that `caller` may decide (their own
+    /// runs; every run for an admin), oldest run first.
+    pub fn pending_approvals(&self, caller: &Caller) -> Vec<PendingApproval> {
+        let live: Vec<(RunId, Arc<LiveRun>)> = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, live)| caller.may_see(Some(&live.owner)))
+            .map(|(id, live)| (*id, live.clone()))
+            .collect();
+        let mut pending: Vec<PendingApproval> = live
+            .into_iter()
+            .flat_map(|(id, live)| live.approvals.list(id))
+            .collect();
+        pending.sort_by_key(|p| (p.run_id.0, p.step));
+        pending
+    }
+
+    /// Decide approval `id` of a run executing here, as its owner or an admin. Edited arguments
+    /// are checked against the tool's input schema before they count.
+    ///
+    /// # Errors
+    /// The run is not running here (or is not the caller's), or the decision was refused.
+    pub fn decide_approval(
+        &self,
+        caller: &Caller,
+        run_id: RunId,
+        id: &str,
+        input: DecisionInput,
+    ) -> Result<(), DecideError> {
+        let live = self
+            .live_run(caller, run_id)
+            .ok_or(DecideError::NotRunning(run_id))?;
+        let tool = live
+            .approvals
+            .tool_of(id)
+            .and_then(|tool| self.inner.hub.catalog().get(&tool).cloned());
+        let approve = input.approve;
+        let decided = live
+            .approvals
+            .decide(id, caller.user(), input, |arguments| {
+                match &tool {
+                    Some(tool) => tool.validate_arguments(arguments),
+                    // The tool left the catalog meanwhile: the call will fail as unknown.
+                    None => Ok(()),
+                }
+            });
+        let action = if approve { "approve" } else { "deny" };
+        let outcome = if decided.is_ok() { "ok" } else { "failed" };
+        self.inner.hub.audit().record(AuditEvent::by(
+            caller,
+            "approval_decide",
+            Some(format!("{run_id}/{id} {action}")),
+            outcome,
+        ));
+        decided.map(drop).map_err(DecideError::Approval)
     }
 
     /// Cancel every running run (shutdown).

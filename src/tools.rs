@@ -14,6 +14,7 @@
 //! other tools), `nulls` (undoing strict
 //! mode's nulls), `entry` (one tool), `catalog` (one server, then all servers).
 
+pub mod approval;
 mod catalog;
 mod entry;
 mod filter;

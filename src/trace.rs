@@ -78,6 +78,35 @@ pub fn run_event(event: &crate::domain::RunEvent) {
         } => {
             tracing::info!(run_id = %run_id, step, input = %id, action = action.as_str(), "input answered");
         }
+        RunEvent::ApprovalRequested {
+            run_id,
+            step,
+            request,
+            ..
+        } => {
+            tracing::info!(run_id = %run_id, step, tool = %request.tool, approval = %request.id, "a tool call waits for approval");
+        }
+        RunEvent::ApprovalDecided {
+            run_id,
+            step,
+            id,
+            decision,
+            ..
+        } => {
+            tracing::info!(run_id = %run_id, step, approval = %id, decision = ?decision_name(decision), "approval decided");
+        }
         RunEvent::TokenDelta { .. } | RunEvent::ToolProgress { .. } => {}
+    }
+}
+
+/// An approval decision's name, for the log (its arguments stay out).
+fn decision_name(decision: &crate::domain::ApprovalDecision) -> &'static str {
+    use crate::domain::ApprovalDecision;
+    match decision {
+        ApprovalDecision::Approved { edited: false, .. } => "approved",
+        ApprovalDecision::Approved { edited: true, .. } => "approved_edited",
+        ApprovalDecision::Denied { .. } => "denied",
+        ApprovalDecision::Expired => "expired",
+        ApprovalDecision::Unattended => "unattended",
     }
 }

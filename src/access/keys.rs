@@ -90,6 +90,12 @@ fn random_hex(bytes: usize) -> Result<String, KeyError> {
     Ok(hex(&buffer))
 }
 
+/// SHA-256 of `bytes` in lower-case hex: what binds an approval to the exact arguments it was
+/// given for, as well as what a key's secret is kept as.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

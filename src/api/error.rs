@@ -143,6 +143,14 @@ impl From<InvokeError> for ApiError {
                 ApiError::forbidden("tool_not_allowed", err.to_string())
             }
             InvokeError::Limited(refused) => ApiError::limited(refused),
+            InvokeError::ApprovalDenied { .. } => {
+                ApiError::forbidden("approval_denied", err.to_string())
+            }
+            InvokeError::ApprovalRequired { .. } => ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "approval_required",
+                err.to_string(),
+            ),
             InvokeError::Mcp(mcp) => mcp_error(mcp),
         }
     }

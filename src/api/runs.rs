@@ -107,7 +107,9 @@ pub(super) async fn cancel(
         .get_run(Scope::of(caller.owner()), id)
         .await?;
     let message = match run.summary.status {
-        RunStatus::Running => format!("run {id} is not running in this process"),
+        RunStatus::Running | RunStatus::Waiting => {
+            format!("run {id} is not running in this process")
+        }
         status => format!("run {id} already ended ({})", status.as_str()),
     };
     Err(ApiError::new(StatusCode::CONFLICT, "not_running", message))

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, AppJson};
-use super::wire::catalog::{Invoked, ToolList};
+use super::wire::catalog::{ApprovalView, Invoked, ToolList};
 use crate::access::Caller;
 use crate::mcp::CallOptions;
 
@@ -18,7 +18,10 @@ pub(super) async fn list(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let catalog = state.hub.catalog();
-    Json(ToolList::new(&catalog, &caller)).into_response()
+    let judge = |tool: &crate::tools::ToolEntry| {
+        ApprovalView::new(state.hub.verdict(&caller, tool), state.hub.risk(tool))
+    };
+    Json(ToolList::new(&catalog, &caller, judge)).into_response()
 }
 
 /// Validate and call one tool; the body is the arguments object.

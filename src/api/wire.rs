@@ -4,6 +4,7 @@
 
 pub(super) mod access;
 pub(super) mod agents;
+pub(super) mod approvals;
 pub mod catalog;
 pub(super) mod conversations;
 pub(super) mod errors;

@@ -11,7 +11,7 @@ use super::error::{child_path, shown};
 use super::fields::Ctx;
 use super::model::{Config, McpServerConfig};
 use super::yaml::{Node, Pos, Value};
-use super::{access, agents, include, mcp_servers, models, outbound, settings};
+use super::{access, agents, approval, include, mcp_servers, models, outbound, settings};
 
 const TOP_KEYS: &[&str] = &[
     "server",
@@ -22,6 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "agents_dir",
     "roles",
     "users",
+    "approval",
 ];
 
 /// Reads the whole document; problems go to `ctx.errors` and the result is only meaningful
@@ -37,6 +38,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
         agents: BTreeMap::new(),
         roles: BTreeMap::new(),
         users: BTreeMap::new(),
+        approval: Default::default(),
     };
     if !matches!(root.value, Value::Map(_) | Value::Null) {
         let message = format!(
@@ -79,6 +81,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, root: &Node, source: &Path) -> Config {
     config.agents = agents::agents(ctx, fields.get("agents_dir"), &config.models);
     config.roles = access::roles(ctx, fields.get("roles"));
     config.users = access::users(ctx, fields.get("users"));
+    config.approval = approval::approval(ctx, fields.get("approval"));
     config
 }
 

@@ -283,7 +283,7 @@ mod tests {
 }"#;
         let fixture = Fixture::new("include: c.json\n", &[("c.json", json)]);
         fixture.check(&[
-            "{dir}/c.json:4:7: mcpServers.fs.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling",
+            "{dir}/c.json:4:7: mcpServers.fs.comand: unknown key `comand` (did you mean `command`?); expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling, trusted",
             "{dir}/c.json:5:15: mcpServers.fs.args: expected a list of strings, found a string",
         ]);
     }
@@ -294,7 +294,7 @@ mod tests {
         let json = r#"{"mcpServers": {"fs": {"command": "\ud83d\ude00", "bogus": 1}}}"#;
         let fixture = Fixture::new("include: c.json\n", &[("c.json", json)]);
         fixture.check(&[
-            "{dir}/c.json: mcpServers.fs.bogus: unknown key `bogus`; expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling",
+            "{dir}/c.json: mcpServers.fs.bogus: unknown key `bogus`; expected one of: command, args, env, cwd, url, headers, type, enabled, disabled, tools, timeout_ms, init_timeout_ms, max_concurrency, roots, elicitation, log_level, sampling, trusted",
         ]);
     }
 

@@ -13,7 +13,7 @@ use super::error::{child_path, item_path, shown};
 use super::fields::{Ctx, Fields};
 use super::model::{
     ClientFeatures, DEFAULT_SAMPLING_MAX_TOKENS, ElicitationPolicy, LogLevel, McpServerConfig,
-    SamplingConfig, ToolFilter, TransportConfig,
+    SamplingConfig, ToolFilter, TransportConfig, Trust,
 };
 use super::specs::{Millis, PLAIN_NAME, millis};
 use super::suggest;
@@ -48,6 +48,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "elicitation",
     "log_level",
     "sampling",
+    "trusted",
 ];
 const SAMPLING_KEYS: &[&str] = &["model", "max_tokens"];
 const ELICITATION_NAMES: &[&str] = &["decline", "defaults"];
@@ -142,6 +143,10 @@ pub(super) fn server(
     };
 
     let client = client_features(ctx, &fields, path);
+    let trusted = match fields.get("trusted") {
+        None => Some(Trust::None),
+        Some(n) => trust(ctx, n, &field("trusted")),
+    };
 
     let kind = transport_kind(ctx, &fields, explicit_kind, url.as_ref(), name_pos, path);
     let transport = match kind? {
@@ -169,6 +174,7 @@ pub(super) fn server(
         init_timeout: init_timeout?,
         max_concurrency: usize::try_from(max_concurrency?).ok()?,
         client: client?,
+        trusted: trusted?,
     };
     // Fields that failed but are not needed by the transport still invalidate the entry.
     (ctx.errors.len() == errors_before).then_some(config)
@@ -374,6 +380,24 @@ fn sampling(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<SamplingConfig
         None => DEFAULT_SAMPLING_MAX_TOKENS,
     };
     Some(SamplingConfig { model, max_tokens })
+}
+
+/// `trusted: true | false | annotations`.
+fn trust(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Trust> {
+    if node.scalar_text() == Some("annotations") {
+        return Some(Trust::Annotations);
+    }
+    match &node.value {
+        Value::Bool(..) => Some(if ctx.boolean(node, path)? {
+            Trust::Full
+        } else {
+            Trust::None
+        }),
+        _ => {
+            ctx.expected(node, path, "true, false or `annotations`");
+            None
+        }
+    }
 }
 
 /// `enabled` and its inverse `disabled` (Cline / Cursor spelling); contradictions are errors.

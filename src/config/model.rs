@@ -32,6 +32,88 @@ pub struct Config {
     pub roles: BTreeMap<String, RoleConfig>,
     /// Per-user limit overrides (`users:`), by user name.
     pub users: BTreeMap<String, LimitOverrides>,
+    /// Which tool calls a person approves first (`approval:`).
+    pub approval: ApprovalPolicy,
+}
+
+/// `approval:` — rules deciding which tool calls need a person's approval, checked in order
+/// (first match wins) before the built-in default (see `tools::approval`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalPolicy {
+    pub rules: Vec<ApprovalRule>,
+    /// What a call that needs approval does where nobody can be asked (`/v1`, the CLI).
+    pub unattended: Unattended,
+    /// How long a pending approval waits before the call is denied (`expire_after_ms`).
+    pub expire_after: Duration,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            unattended: Unattended::Deny,
+            expire_after: Duration::from_millis(DEFAULT_APPROVAL_EXPIRY_MS),
+        }
+    }
+}
+
+/// `approval.expire_after_ms` when not given: 10 minutes.
+pub const DEFAULT_APPROVAL_EXPIRY_MS: u64 = 600_000;
+
+/// One `approval.rules` entry: it matches a call when every matcher it has matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalRule {
+    /// Globs over exposed tool names.
+    pub tools: Option<ToolGlobs>,
+    /// A configured server name.
+    pub server: Option<String>,
+    /// An annotation the tool must have, as the policy reads it (untrusted servers' hints
+    /// only raise risk).
+    pub when: Option<ApprovalWhen>,
+    /// Globs over the caller's role name: a per-role override.
+    pub roles: Option<ToolGlobs>,
+    pub action: ApprovalAction,
+}
+
+/// `when:` — an MCP annotation a rule can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalWhen {
+    Destructive,
+    ReadOnly,
+    OpenWorld,
+}
+
+/// What a rule decides for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalAction {
+    /// Run it.
+    Allow,
+    /// Run it once a person approves it.
+    Ask,
+    /// Never run it.
+    Deny,
+}
+
+impl ApprovalAction {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalAction::Allow => "allow",
+            ApprovalAction::Ask => "ask",
+            ApprovalAction::Deny => "deny",
+        }
+    }
+}
+
+/// `approval.unattended` — a call that needs approval where no person follows the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unattended {
+    /// The model is told the call needs approval (the default).
+    #[default]
+    Deny,
+    /// The run waits (its response stream kept open) until someone decides in the UI or the
+    /// approval expires.
+    Wait,
 }
 
 /// How callers prove who they are (`server.auth`).
@@ -347,6 +429,21 @@ pub struct McpServerConfig {
     /// What the hub, as this server's MCP client, offers it: roots, how elicitation requests
     /// are answered, which log messages it asks for.
     pub client: ClientFeatures,
+    /// `trusted:` — how far the server is believed; [`Trust::None`] unless said.
+    pub trusted: Trust,
+}
+
+/// How far a server is believed (`trusted: false | annotations | true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trust {
+    /// Its annotations can only raise risk: every call of it needs approval by default.
+    #[default]
+    None,
+    /// Its annotations are believed (`readOnlyHint` makes a call `allow` by default); the
+    /// shipped config says this of the bundled servers, whose hints we wrote.
+    Annotations,
+    /// Believed, and its calls need no approval by default (`trusted: true`).
+    Full,
 }
 
 /// The client side of one server's session: what Switchboard declares and then does.

@@ -1,6 +1,7 @@
-//! What a running tool call reports besides its result: progress, a question its server puts to
-//! the person, a model completion its server asked for. The MCP client produces these, the
-//! engine turns them into run events and steps, and the faces show them.
+//! What a running tool call reports besides its result (progress, a question its server puts to
+//! the person, a model completion its server asked for), and what a call waiting for a person's
+//! approval asks and is told. The MCP client and the run service produce these, the engine turns
+//! them into run events and steps, and the faces show them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,4 +68,40 @@ pub enum ToolUpdate {
         error: Option<String>,
         usage: Option<TokenUsage>,
     },
+}
+
+/// A tool call that waits for a person's approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// Names the approval in `POST /api/runs/{run}/approvals/{id}`; unique within the run.
+    pub id: String,
+    /// The exposed tool name.
+    pub tool: String,
+    pub server: String,
+    /// The arguments the model sent, exactly: an approval is for these.
+    pub arguments: Value,
+    /// SHA-256 of the arguments' JSON text, which binds the decision to them.
+    pub arguments_hash: String,
+    /// Why the call was gated, in words (the approval rule, or the tool's risk).
+    pub reason: String,
+    /// When the approval expires and the call is denied.
+    pub expires_at: super::UnixMillis,
+}
+
+/// How an approval was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// The call runs with `arguments` (the model's, or as the person edited them).
+    Approved {
+        by: String,
+        arguments: Value,
+        edited: bool,
+    },
+    /// The call is refused; the model hears `reason` when one was given.
+    Denied { by: String, reason: Option<String> },
+    /// Nobody decided in time; the call is refused.
+    Expired,
+    /// Nobody can decide here (`approval.unattended: deny`): the call is refused.
+    Unattended,
 }

@@ -1,5 +1,7 @@
-//! One tool call in flight: its updates (progress, a question for the person, a model
-//! completion its server asked for) become run events and steps while it runs.
+//! One tool call: the approval policy's gate first (a call that needs a person waits for their
+//! decision, and its waiting does not count against the run's time budget), then the call in
+//! flight, whose updates (progress, a question for the person, a model completion its server
+//! asked for) become run events and steps while it runs.
 
 use std::collections::HashMap;
 
@@ -8,8 +10,11 @@ use tokio::sync::mpsc;
 
 use super::RunSpec;
 use super::recorder::Recorder;
-use super::tools::{ToolFailure, ToolOutput};
-use crate::domain::{RunEvent, StepIndex, StepKind, StepStatus, StepSummary, ToolUpdate};
+use super::tools::{ApprovalAsk, CallContext, Gate, ToolFailure, ToolOutput};
+use crate::domain::{
+    ApprovalDecision, RunEvent, StepIndex, StepKind, StepStatus, StepSummary, ToolUpdate,
+    now_millis,
+};
 
 /// Updates one call may have queued before the engine reads them.
 const UPDATE_BUFFER: usize = 32;
@@ -22,18 +27,123 @@ pub(crate) async fn invoke(
     name: &str,
     arguments: Value,
 ) -> Result<ToolOutput, ToolFailure> {
+    let (arguments, approved) = match spec.tools.gate(name) {
+        Gate::Allow => (arguments, None),
+        Gate::Deny { reason } => {
+            return Err(ToolFailure::Refused {
+                message: format!("the approval policy refuses `{name}` ({reason}); it was not run"),
+            });
+        }
+        Gate::Ask { reason } => {
+            let (arguments, edited) =
+                approval(spec, recorder, step, name, arguments, reason).await?;
+            (arguments, Some(edited))
+        }
+    };
+    let outcome = call(
+        spec,
+        recorder,
+        step,
+        name,
+        arguments.clone(),
+        approved.is_some(),
+    )
+    .await;
+    match (outcome, approved) {
+        // The model hears that its arguments were not the ones used.
+        (Ok(mut output), Some(true)) => {
+            output.text = format!(
+                "(A person changed the arguments before the call ran; it ran with {arguments}.)\n{}",
+                output.text
+            );
+            Ok(output)
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+/// Ask a person to decide the gated call of act `step`; the arguments to call with (and whether
+/// the person edited them), or the refusal the model hears.
+async fn approval(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    step: StepIndex,
+    name: &str,
+    arguments: Value,
+    reason: String,
+) -> Result<(Value, bool), ToolFailure> {
+    let ask = ApprovalAsk {
+        step,
+        tool: name.to_owned(),
+        server: spec.tools.server_of(name).unwrap_or_default(),
+        arguments,
+        reason,
+    };
+    let Some(approver) = &spec.approver else {
+        return Err(refusal(&ApprovalDecision::Unattended));
+    };
+    let (request, decision) = approver.open(ask);
+    let id = request.id.clone();
+    recorder.emit(RunEvent::ApprovalRequested {
+        run_id: recorder.run_id(),
+        step,
+        request,
+        at: now_millis(),
+    });
+    let decision = {
+        let _waiting = recorder.begin_wait();
+        decision.await
+    };
+    recorder.emit(RunEvent::ApprovalDecided {
+        run_id: recorder.run_id(),
+        step,
+        id,
+        decision: decision.clone(),
+        at: now_millis(),
+    });
+    match decision {
+        ApprovalDecision::Approved {
+            arguments, edited, ..
+        } => Ok((arguments, edited)),
+        other => Err(refusal(&other)),
+    }
+}
+
+/// What the model hears of a call nobody approved.
+fn refusal(decision: &ApprovalDecision) -> ToolFailure {
+    let message = match decision {
+        ApprovalDecision::Denied { by, reason } => match reason {
+            Some(reason) => format!("{by} denied this call, saying: {reason}"),
+            None => format!("{by} denied this call"),
+        },
+        ApprovalDecision::Expired => {
+            "this call needed a person's approval and nobody approved it in time; it was not run".to_owned()
+        }
+        ApprovalDecision::Unattended | ApprovalDecision::Approved { .. } => {
+            "this call needs a person's approval, and nobody can approve it here (approval.unattended: deny); it was not run".to_owned()
+        }
+    };
+    ToolFailure::Refused { message }
+}
+
+/// Make the call, forwarding its updates as they come.
+async fn call(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    step: StepIndex,
+    name: &str,
+    arguments: Value,
+    approved: bool,
+) -> Result<ToolOutput, ToolFailure> {
     let (updates_tx, mut updates) = mpsc::channel(UPDATE_BUFFER);
     let span = tracing::debug_span!("tool_call", run_id = %spec.run_id, step, tool = %name);
-    let call = tracing::Instrument::instrument(
-        spec.tools.invoke(
-            name,
-            arguments,
-            spec.limits.tool_timeout,
-            updates_tx,
-            step_traceparent(spec, step),
-        ),
-        span,
-    );
+    let context = CallContext {
+        timeout: spec.limits.tool_timeout,
+        updates: updates_tx,
+        traceparent: step_traceparent(spec, step),
+        approved,
+    };
+    let call = tracing::Instrument::instrument(spec.tools.invoke(name, arguments, context), span);
     tokio::pin!(call);
     let mut forwarder = Forwarder {
         recorder,

@@ -28,6 +28,10 @@ struct State {
     tool_calls: u32,
     /// Plan and answer steps that ran, each one model call: what `max_steps` counts.
     model_calls: u32,
+    /// Time spent waiting for approvals that have been decided.
+    waited: std::time::Duration,
+    /// Approvals being waited for now, and since when the first of them waits.
+    waiting: (usize, Option<tokio::time::Instant>),
 }
 
 impl Recorder {
@@ -42,6 +46,27 @@ impl Recorder {
     /// The run's id.
     pub fn run_id(&self) -> RunId {
         self.run_id
+    }
+
+    /// Mark a wait for a person's approval until the guard is dropped. Overlapping waits of
+    /// parallel calls count once.
+    pub(crate) fn begin_wait(&self) -> WaitGuard<'_> {
+        let mut state = self.lock();
+        if state.waiting.0 == 0 {
+            state.waiting.1 = Some(tokio::time::Instant::now());
+        }
+        state.waiting.0 += 1;
+        WaitGuard { recorder: self }
+    }
+
+    /// How long the run has waited for approvals so far (a wait in progress included).
+    pub(crate) fn waited(&self) -> std::time::Duration {
+        let state = self.lock();
+        state.waited
+            + state
+                .waiting
+                .1
+                .map_or_else(Default::default, |since| since.elapsed())
     }
 
     /// Forward an event as is.
@@ -183,5 +208,22 @@ impl Recorder {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Ends one wait for an approval (see [`Recorder::begin_wait`]).
+pub(crate) struct WaitGuard<'a> {
+    recorder: &'a Recorder,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.recorder.lock();
+        state.waiting.0 = state.waiting.0.saturating_sub(1);
+        if state.waiting.0 == 0
+            && let Some(since) = state.waiting.1.take()
+        {
+            state.waited += since.elapsed();
+        }
     }
 }

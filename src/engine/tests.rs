@@ -8,13 +8,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::config::model::{AgentLimits, AgentMode};
 use crate::domain::{RunEvent, RunStatus, StepKind, StepStatus};
-use crate::domain::{ToolCall, ToolDefinition, ToolUpdate};
+use crate::domain::{ToolCall, ToolDefinition};
 use crate::llm::{Capabilities, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent};
 
 struct ScriptedModel {
@@ -111,7 +110,7 @@ struct FakeTools {
 
 impl ToolInvoker for FakeTools {
     fn definitions(&self) -> Vec<ToolDefinition> {
-        ["slow", "fail", "echo"]
+        ["slow", "fail", "echo", "gated", "banned"]
             .into_iter()
             .map(|name| ToolDefinition {
                 name: name.to_owned(),
@@ -123,7 +122,7 @@ impl ToolInvoker for FakeTools {
     }
 
     fn server_of(&self, name: &str) -> Option<String> {
-        ["slow", "fail", "echo"]
+        ["slow", "fail", "echo", "gated", "banned"]
             .contains(&name)
             .then(|| "fake".to_owned())
     }
@@ -142,14 +141,25 @@ impl ToolInvoker for FakeTools {
         Ok(())
     }
 
+    fn gate(&self, name: &str) -> tools::Gate {
+        match name {
+            "gated" => tools::Gate::Ask {
+                reason: "test".to_owned(),
+            },
+            "banned" => tools::Gate::Deny {
+                reason: "test".to_owned(),
+            },
+            _ => tools::Gate::Allow,
+        }
+    }
+
     fn invoke(
         &self,
         name: &str,
         arguments: Value,
-        timeout: Duration,
-        _updates: mpsc::Sender<ToolUpdate>,
-        _traceparent: Option<String>,
+        context: tools::CallContext,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        let timeout = context.timeout;
         let check = self.validate(name, &arguments);
         self.invoked
             .lock()
@@ -209,6 +219,7 @@ fn make_spec(
         temperature: None,
         user: None,
         max_argument_bytes: crate::config::model::DEFAULT_MAX_ARGUMENT_BYTES,
+        approver: None,
     };
     (spec, tools)
 }
@@ -858,4 +869,171 @@ async fn react_runs_that_answer_after_unrepaired_failures_are_partial() {
     let (outcome, _) = run(spec).await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
     assert_eq!(outcome.error, None);
+}
+
+/// Approves (or denies) every gated call once `release` is notified, noting when each opened.
+struct HeldApprover {
+    release: Arc<tokio::sync::Notify>,
+    approve: bool,
+    opened: Mutex<Vec<Instant>>,
+}
+
+impl tools::Approver for HeldApprover {
+    fn open(
+        &self,
+        ask: tools::ApprovalAsk,
+    ) -> (
+        crate::domain::ApprovalRequest,
+        BoxFuture<'static, crate::domain::ApprovalDecision>,
+    ) {
+        self.opened.lock().expect("lock").push(Instant::now());
+        let request = crate::domain::ApprovalRequest {
+            id: format!("ap-{}", ask.step),
+            tool: ask.tool,
+            server: ask.server,
+            arguments: ask.arguments.clone(),
+            arguments_hash: String::new(),
+            reason: ask.reason,
+            expires_at: 0,
+        };
+        let release = self.release.clone();
+        let approve = self.approve;
+        let decision = async move {
+            release.notified().await;
+            if approve {
+                crate::domain::ApprovalDecision::Approved {
+                    by: "alice".to_owned(),
+                    arguments: ask.arguments,
+                    edited: false,
+                }
+            } else {
+                crate::domain::ApprovalDecision::Denied {
+                    by: "alice".to_owned(),
+                    reason: Some("not on a Friday".to_owned()),
+                }
+            }
+        };
+        (request, decision.boxed())
+    }
+}
+
+#[tokio::test]
+async fn a_gated_call_waits_while_the_turns_free_calls_run_and_the_model_waits_for_the_decision() {
+    let model = ScriptedModel::new(vec![
+        calls(&[
+            ("g", "gated", json!({"ms": 0})),
+            ("a", "slow", json!({"ms": 50})),
+            ("b", "slow", json!({"ms": 50})),
+        ]),
+        text("done"),
+    ]);
+    // Shorter than the wait: time spent waiting for a person is not the run's to spend.
+    let limits = AgentLimits {
+        run_timeout: Duration::from_millis(300),
+        ..AgentLimits::default()
+    };
+    let (mut spec, tools) = make_spec(model.clone(), AgentMode::React, limits);
+    let approver = Arc::new(HeldApprover {
+        release: Arc::new(tokio::sync::Notify::new()),
+        approve: true,
+        opened: Mutex::new(Vec::new()),
+    });
+    spec.approver = Some(approver.clone());
+    let sink = Arc::new(Collect::default());
+    let run = tokio::spawn(execute(spec, sink.clone()));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    {
+        let events = sink.0.lock().expect("lock").clone();
+        let free_done = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    RunEvent::StepFinished {
+                        status: StepStatus::Succeeded,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(
+            free_done >= 3,
+            "the free calls finished while the gated one waits: {events:#?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, RunEvent::ApprovalRequested { .. }))
+        );
+        assert_eq!(
+            model.requests.lock().expect("lock").len(),
+            1,
+            "the model is not called again before the decision"
+        );
+        assert!(
+            tools
+                .invoked
+                .lock()
+                .expect("lock")
+                .iter()
+                .all(|(n, _)| n != "gated")
+        );
+    }
+    approver.release.notify_one();
+    let outcome = run.await.expect("run task");
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert!(
+        tools
+            .invoked
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(n, _)| n == "gated")
+    );
+    assert_eq!(model.requests.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn a_denial_reaches_the_model_with_its_reason_and_a_policy_deny_never_runs() {
+    let model = ScriptedModel::new(vec![
+        calls(&[("g", "gated", json!({})), ("x", "banned", json!({}))]),
+        text("ok"),
+    ]);
+    let (mut spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    let approver = Arc::new(HeldApprover {
+        release: Arc::new(tokio::sync::Notify::new()),
+        approve: false,
+        opened: Mutex::new(Vec::new()),
+    });
+    approver.release.notify_one();
+    spec.approver = Some(approver);
+    let (_, events) = run(spec).await;
+    assert!(
+        tools.invoked.lock().expect("lock").is_empty(),
+        "neither call ran"
+    );
+    let second = model.requests.lock().expect("lock")[1].clone();
+    let tool_text: Vec<String> = second
+        .messages
+        .iter()
+        .filter(|m| m.role == crate::domain::Role::Tool)
+        .map(|m| m.content.clone())
+        .collect();
+    assert!(
+        tool_text
+            .iter()
+            .any(|t| t.contains("alice denied this call, saying: not on a Friday")),
+        "{tool_text:?}"
+    );
+    assert!(
+        tool_text
+            .iter()
+            .any(|t| t.contains("approval policy refuses `banned`")),
+        "{tool_text:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::ApprovalDecided { .. }))
+    );
 }

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::domain::{ToolDefinition, ToolUpdate};
+use crate::domain::{ApprovalDecision, ApprovalRequest, StepIndex, ToolDefinition, ToolUpdate};
 
 /// A tool call that returned (possibly with `is_error`, which the model should see).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +62,48 @@ pub enum ToolFailure {
     },
 }
 
+/// What the approval policy says of a call before it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Allow,
+    /// A person must approve first.
+    Ask {
+        reason: String,
+    },
+    Deny {
+        reason: String,
+    },
+}
+
+/// How one call is made.
+pub struct CallContext {
+    /// The call's hard deadline.
+    pub timeout: Duration,
+    /// What the call reports while it runs (progress, questions for the person, sampling).
+    pub updates: mpsc::Sender<ToolUpdate>,
+    /// Names the act step's span, so the server's own spans nest under the step that called it.
+    pub traceparent: Option<String>,
+    /// A person approved exactly these arguments (the policy asked for it).
+    pub approved: bool,
+}
+
+/// A gated call, as the engine asks a person to decide it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalAsk {
+    pub step: StepIndex,
+    pub tool: String,
+    pub server: String,
+    pub arguments: Value,
+    pub reason: String,
+}
+
+/// Who decides gated calls: the run service, with the run's person (or its `unattended` rule).
+pub trait Approver: Send + Sync {
+    /// Open an approval for `ask`: the request as the faces show it, and the decision to come
+    /// (an edited approval's arguments are already checked against the tool's schema).
+    fn open(&self, ask: ApprovalAsk) -> (ApprovalRequest, BoxFuture<'static, ApprovalDecision>);
+}
+
 /// The tools one run may use.
 pub trait ToolInvoker: Send + Sync {
     /// Definitions to offer the model (already filtered to what this run may use).
@@ -76,17 +118,18 @@ pub trait ToolInvoker: Send + Sync {
     /// Unknown tool, or the schema violations with their JSON paths.
     fn validate(&self, name: &str, arguments: &Value) -> Result<(), ToolFailure>;
 
-    /// Call `name`. Invalid calls must be refused before reaching the server. `updates` carries
-    /// what the call reports while it runs (progress, questions for the person, sampling);
-    /// `traceparent` names the act step's span, so the server's own spans nest under the step
-    /// that called it.
+    /// What the approval policy says of calling `name` (before its arguments are known to be
+    /// valid: a denied tool is refused without looking further).
+    fn gate(&self, _name: &str) -> Gate {
+        Gate::Allow
+    }
+
+    /// Call `name`. Invalid calls must be refused before reaching the server.
     fn invoke(
         &self,
         name: &str,
         arguments: Value,
-        timeout: Duration,
-        updates: mpsc::Sender<ToolUpdate>,
-        traceparent: Option<String>,
+        context: CallContext,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>>;
 }
 

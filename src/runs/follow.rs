@@ -81,7 +81,7 @@ impl RunEvents {
 
     /// A run known only to the store: its final state if it ended, else polled until it does.
     pub(super) fn stored(summary: &RunSummary, store: Store) -> Self {
-        if summary.status == RunStatus::Running {
+        if summary.status.is_live() {
             return Self::new(summary.id, Vec::new(), None, End::Poll(store), None);
         }
         let started_at = summary.finished_at.map(|_| summary.started_at);
@@ -200,7 +200,7 @@ async fn poll_until_finished(store: &Store, run_id: RunId, first: Duration) -> O
         tokio::time::sleep(wait).await;
         wait = POLL_INTERVAL;
         match store.get_run(crate::store::Scope::All, run_id).await {
-            Ok(run) if run.summary.status == RunStatus::Running => {}
+            Ok(run) if run.summary.status.is_live() => {}
             Ok(run) => return Some(finished_event(&run.summary)),
             Err(err) => {
                 tracing::warn!(run_id = %run_id, error = %err, "following a run in the store failed");

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -17,12 +16,14 @@ use super::inputs::PendingInputs;
 use crate::access::Caller;
 use crate::config::model::ToolGlobs;
 use crate::domain::{ChatMessage, InputRequest, RunId, TokenUsage, ToolDefinition, ToolUpdate};
+use crate::engine::tools::{CallContext, Gate};
 use crate::engine::{ToolFailure, ToolInvoker, ToolOutput};
-use crate::hub::{Hub, InvokeError};
+use crate::hub::{Hub, Initiator, InvokeError, arguments_hash};
 use crate::llm::{ChatRequest, FinishReason, ModelRegistry, ToolChoice};
 use crate::mcp::asks::{Asker, SampleAnswer, SampleRequest, ServerAsk};
 use crate::mcp::{CallOptions, McpError};
 use crate::tools::ToolEntry;
+use crate::tools::approval::Verdict;
 
 /// The tools one run may use, called as the run's starter.
 pub struct HubTools {
@@ -104,14 +105,30 @@ impl ToolInvoker for HubTools {
             })
     }
 
+    fn gate(&self, name: &str) -> Gate {
+        let Some(tool) = self.tools.get(name) else {
+            // Unknown: the call fails as such when it is made.
+            return Gate::Allow;
+        };
+        match self.hub.verdict(&self.caller, tool) {
+            Verdict::Allow => Gate::Allow,
+            Verdict::Ask { reason } => Gate::Ask { reason },
+            Verdict::Deny { reason } => Gate::Deny { reason },
+        }
+    }
+
     fn invoke(
         &self,
         name: &str,
         arguments: Value,
-        timeout: Duration,
-        updates: mpsc::Sender<ToolUpdate>,
-        traceparent: Option<String>,
+        context: CallContext,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        let CallContext {
+            timeout,
+            updates,
+            traceparent,
+            approved,
+        } = context;
         let hub = self.hub.clone();
         let caller = self.caller.clone();
         let run = self.run.clone();
@@ -141,7 +158,11 @@ impl ToolInvoker for HubTools {
                 logs: Some(logs),
                 asker,
             };
-            let call = hub.invoke(&caller, &name, arguments, options);
+            // What a person approved is exactly what is sent: the hub checks the hash.
+            let initiator = Initiator::Model {
+                approved: approved.then(|| arguments_hash(&arguments)),
+            };
+            let call = hub.invoke_by(&caller, initiator, &name, arguments, options);
             let mut answerer = Answerer {
                 hub: &hub,
                 caller: &caller,
@@ -177,11 +198,14 @@ impl ToolInvoker for HubTools {
                 Err(InvokeError::UnknownTool { .. }) => Err(ToolFailure::UnknownTool {
                     available: Vec::new(),
                 }),
-                Err(err @ (InvokeError::Forbidden { .. } | InvokeError::Limited(_))) => {
-                    Err(ToolFailure::Refused {
-                        message: err.to_string(),
-                    })
-                }
+                Err(
+                    err @ (InvokeError::Forbidden { .. }
+                    | InvokeError::Limited(_)
+                    | InvokeError::ApprovalDenied { .. }
+                    | InvokeError::ApprovalRequired { .. }),
+                ) => Err(ToolFailure::Refused {
+                    message: err.to_string(),
+                }),
                 Err(InvokeError::InvalidArguments { errors, .. }) => {
                     Err(ToolFailure::InvalidArguments {
                         errors: errors.iter().map(ToString::to_string).collect(),

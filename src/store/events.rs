@@ -15,7 +15,7 @@ const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
 
 /// The runs still `running` whose owner is not `me` and has not renewed its lease since `$6`
 /// (or that predate leases): their process is gone.
-const ORPHANED: &str = "status = $4 AND (owner IS NULL OR owner <> $5) \
+const ORPHANED: &str = "status IN ($4, $7) AND (owner IS NULL OR owner <> $5) \
      AND (heartbeat_at IS NULL OR heartbeat_at < $6)";
 
 /// Mark orphaned runs (see [`ORPHANED`]: not renewed for `lease` before `at`) and their running
@@ -33,7 +33,7 @@ pub(super) async fn interrupt_orphaned(
         Statement::assembled(
             format!(
                 "UPDATE steps SET status = $1, finished_at = $2 \
-                 WHERE status = $3 AND run_id IN (SELECT id FROM runs WHERE {ORPHANED})"
+                 WHERE status IN ($3, $8) AND run_id IN (SELECT id FROM runs WHERE {ORPHANED})"
             ),
             Vec::new(),
         )
@@ -42,7 +42,9 @@ pub(super) async fn interrupt_orphaned(
         .bind(StepStatus::Running.as_str())
         .bind(RunStatus::Running.as_str())
         .bind(me)
-        .bind(stale),
+        .bind(stale)
+        .bind(RunStatus::Waiting.as_str())
+        .bind(StepStatus::WaitingApproval.as_str()),
     )
     .await?;
     let runs = tx
@@ -59,7 +61,8 @@ pub(super) async fn interrupt_orphaned(
             .bind(INTERRUPTED_ERROR)
             .bind(RunStatus::Running.as_str())
             .bind(me)
-            .bind(stale),
+            .bind(stale)
+            .bind(RunStatus::Waiting.as_str()),
         )
         .await?;
     tx.commit().await?;
@@ -71,10 +74,13 @@ pub(super) async fn renew_leases(db: &Db, at: UnixMillis, me: &str) -> Result<u6
     let mut tx = db.begin().await?;
     let renewed = tx
         .execute(
-            Statement::new("UPDATE runs SET heartbeat_at = $1 WHERE owner = $2 AND status = $3")
-                .bind(at)
-                .bind(me)
-                .bind(RunStatus::Running.as_str()),
+            Statement::new(
+                "UPDATE runs SET heartbeat_at = $1 WHERE owner = $2 AND status IN ($3, $4)",
+            )
+            .bind(at)
+            .bind(me)
+            .bind(RunStatus::Running.as_str())
+            .bind(RunStatus::Waiting.as_str()),
         )
         .await?;
     tx.commit().await?;
@@ -178,6 +184,33 @@ pub(super) async fn apply_event(
                 .bind(clamp(usage.output_tokens));
             finish_run(tx, *run_id, *at, row).await
         }
+        RunEvent::ApprovalRequested { run_id, step, .. } => {
+            set_step_status(tx, *run_id, *step, StepStatus::WaitingApproval).await?;
+            tx.execute(
+                Statement::new("UPDATE runs SET status = $2 WHERE id = $1 AND status = $3")
+                    .bind(run_id.to_string())
+                    .bind(RunStatus::Waiting.as_str())
+                    .bind(RunStatus::Running.as_str()),
+            )
+            .await?;
+            Ok(Ok(()))
+        }
+        RunEvent::ApprovalDecided { run_id, step, .. } => {
+            set_step_status(tx, *run_id, *step, StepStatus::Running).await?;
+            // Waiting until the last gated call of the run is decided.
+            tx.execute(
+                Statement::new(
+                    "UPDATE runs SET status = $2 WHERE id = $1 AND status = $3 AND NOT EXISTS \
+                     (SELECT 1 FROM steps WHERE steps.run_id = $1 AND steps.status = $4)",
+                )
+                .bind(run_id.to_string())
+                .bind(RunStatus::Running.as_str())
+                .bind(RunStatus::Waiting.as_str())
+                .bind(StepStatus::WaitingApproval.as_str()),
+            )
+            .await?;
+            Ok(Ok(()))
+        }
         RunEvent::TokenDelta { .. }
         | RunEvent::ToolProgress { .. }
         | RunEvent::InputRequested { .. }
@@ -271,18 +304,40 @@ async fn finish_run(
     tx.execute(
         Statement::new(
             "UPDATE steps SET status = $2, finished_at = $3 \
-             WHERE run_id = $1 AND status = $4",
+             WHERE run_id = $1 AND status IN ($4, $5)",
         )
         .bind(run_id.to_string())
         .bind(StepStatus::Cancelled.as_str())
         .bind(at)
-        .bind(StepStatus::Running.as_str()),
+        .bind(StepStatus::Running.as_str())
+        .bind(StepStatus::WaitingApproval.as_str()),
     )
     .await?;
     if tx.execute(row).await? == 0 {
         return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
     }
     Ok(Ok(()))
+}
+
+/// Set a live step's status (waiting for approval, or running again).
+async fn set_step_status(
+    tx: &mut Tx,
+    run_id: RunId,
+    step: StepIndex,
+    status: StepStatus,
+) -> Result<(), sqlx::Error> {
+    tx.execute(
+        Statement::new(
+            "UPDATE steps SET status = $3 WHERE run_id = $1 AND idx = $2 AND status IN ($4, $5)",
+        )
+        .bind(run_id.to_string())
+        .bind(i64::from(step))
+        .bind(status.as_str())
+        .bind(StepStatus::Running.as_str())
+        .bind(StepStatus::WaitingApproval.as_str()),
+    )
+    .await?;
+    Ok(())
 }
 
 fn capped_error(error: &str) -> String {

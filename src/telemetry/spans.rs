@@ -165,7 +165,9 @@ impl RunSpans {
             RunEvent::TokenDelta { .. }
             | RunEvent::ToolProgress { .. }
             | RunEvent::InputRequested { .. }
-            | RunEvent::InputAnswered { .. } => Vec::new(),
+            | RunEvent::InputAnswered { .. }
+            | RunEvent::ApprovalRequested { .. }
+            | RunEvent::ApprovalDecided { .. } => Vec::new(),
         }
     }
 

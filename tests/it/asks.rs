@@ -34,7 +34,7 @@ impl Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let command = support::node_bin_dir().join("mcp-server-everything");
         let everything = format!(
-            "  everything:\n    command: {}\n    args: [stdio]\n    sampling:\n      model: fake\n      max_tokens: 50\n",
+            "  everything:\n    command: {}\n    args: [stdio]\n    trusted: true\n    sampling:\n      model: fake\n      max_tokens: 50\n",
             command.display()
         );
         let path = support::write_demo_config(dir.path(), &fake, &everything);

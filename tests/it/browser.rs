@@ -26,6 +26,7 @@
 //!
 //! The pages' DOM contract (ids, classes, `data-` attributes) is what these tests select on.
 
+mod approvals;
 mod asks;
 mod conversations;
 mod foreign;

@@ -133,7 +133,7 @@ impl Served {
              models:\n  - name: fake\n    type: openai\n    base_url: {base}\n\
              \x20   model_name: fake-model\n    default: true\n    healthcheck: false\n\
              \x20   retry: {{max_attempts: 1}}\n\
-             mcpServers:\n  gate:\n    url: {gate}\n",
+             mcpServers:\n  gate:\n    url: {gate}\n    trusted: true\n",
             data = data.display(),
             base = fake.openai_base_url(),
             gate = gate_server.url,

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod api;
+mod approvals;
 mod asks;
 mod browser;
 mod bundled;

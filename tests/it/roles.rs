@@ -91,7 +91,7 @@ fn fake_model(name: &str, fake: &FakeLlm) -> String {
 
 /// A `mcpServers:` entry for a Streamable HTTP server at `url`.
 fn http_server(name: &str, url: &str) -> String {
-    format!("  {name}:\n    url: {url}\n")
+    format!("  {name}:\n    url: {url}\n    trusted: true\n")
 }
 
 /// The server under test, its fake LLM and its config directory.

@@ -107,12 +107,13 @@ pub async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> 
     }
 }
 
-/// A stdio server entry running one bundled server from the test binary.
+/// A stdio server entry running one bundled server from the test binary, `trusted: true` (no
+/// call of it waits for an approval; the approval tests write entries of their own).
 pub fn bundled_stdio(name: &str, server: &str, extra_args: &[&str]) -> String {
     let mut args = vec![format!("\"mcp-server\""), format!("\"{server}\"")];
     args.extend(extra_args.iter().map(|a| format!("\"{a}\"")));
     format!(
-        "  {name}:\n    command: ${{SWITCHBOARD_BIN}}\n    args: [{}]\n",
+        "  {name}:\n    command: ${{SWITCHBOARD_BIN}}\n    args: [{}]\n    trusted: true\n",
         args.join(", ")
     )
 }

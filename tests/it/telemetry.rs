@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use switchboard::config::model::{AgentLimits, AgentMode};
 use switchboard::domain::{ConversationId, RunEvent, RunId, RunStatus, StepKind};
-use switchboard::domain::{ToolCall, ToolDefinition, ToolUpdate};
+use switchboard::domain::{ToolCall, ToolDefinition};
+use switchboard::engine::tools::CallContext;
 use switchboard::engine::{self, EventSink, RunSpec, ToolFailure, ToolInvoker, ToolOutput};
 use switchboard::llm::{
     Capabilities, ChatModel, ChatRequest, ChatResponse, FinishReason, LlmError, StreamEvent, Usage,
@@ -206,10 +207,9 @@ impl ToolInvoker for FakeTools {
         &self,
         name: &str,
         arguments: Value,
-        _timeout: Duration,
-        _updates: mpsc::Sender<ToolUpdate>,
-        traceparent: Option<String>,
+        context: CallContext,
     ) -> BoxFuture<'static, Result<ToolOutput, ToolFailure>> {
+        let traceparent = context.traceparent;
         self.traceparents
             .lock()
             .expect("lock")
@@ -341,6 +341,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         temperature: None,
         user: None,
         max_argument_bytes: switchboard::config::model::DEFAULT_MAX_ARGUMENT_BYTES,
+        approver: None,
     };
     let sink = Arc::new(TelemetrySink {
         telemetry: telemetry.clone(),
@@ -590,7 +591,7 @@ async fn tool_calls_carry_traceparent_in_meta() {
     let probe = McpHttpServer::start(Probe).await;
     let url = &probe.url;
     let hub = TestHub::start(
-        &format!("mcpServers:\n  probe:\n    url: {url}\n"),
+        &format!("mcpServers:\n  probe:\n    url: {url}\n    trusted: true\n"),
         Duration::from_secs(10),
     )
     .await;
@@ -635,15 +636,15 @@ async fn tool_calls_carry_traceparent_in_meta() {
         switchboard::access::Caller::local(),
         &switchboard::config::ToolGlobs::all(),
     );
-    let (progress, _ticks) = mpsc::channel(4);
+    let (updates, _ticks) = mpsc::channel(4);
+    let context = CallContext {
+        timeout: Duration::from_secs(5),
+        updates,
+        traceparent: Some(traceparent.clone()),
+        approved: false,
+    };
     let output = tools
-        .invoke(
-            "probe__whoami",
-            json!({}),
-            Duration::from_secs(5),
-            progress,
-            Some(traceparent.clone()),
-        )
+        .invoke("probe__whoami", json!({}), context)
         .await
         .expect("invoke");
     assert_eq!(output.text, traceparent);

@@ -141,7 +141,9 @@ impl Chunks {
             | RunEvent::StepStarted { .. }
             | RunEvent::ToolProgress { .. }
             | RunEvent::InputRequested { .. }
-            | RunEvent::InputAnswered { .. } => {}
+            | RunEvent::InputAnswered { .. }
+            | RunEvent::ApprovalRequested { .. }
+            | RunEvent::ApprovalDecided { .. } => {}
         }
     }
 

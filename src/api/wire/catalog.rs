@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::access::Caller;
 use crate::hub::{self, InvokeOutcome};
 use crate::mcp::{ConnectionState, ServerStatus};
+use crate::tools::approval::{Risk, Verdict};
 use crate::tools::{Catalog, DroppedTool, Steering, ToolEntry};
 
 /// `GET /api/tools`: the catalog models see, plus the tools left out and why.
@@ -40,6 +41,36 @@ pub(in crate::api) struct Tool<'a> {
     openai_strict: Option<&'a Value>,
     /// Set when the description steers the model around other tools: shown as a warning.
     steering: Option<SteeringWarning<'a>>,
+    /// What the approval policy says of a model calling it for this caller, and whether its
+    /// annotations are believed (an untrusted server's `readOnlyHint` is not shown as such).
+    approval: ApprovalView,
+}
+
+/// The approval policy's view of one tool, for one caller.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub(in crate::api) struct ApprovalView {
+    /// `allow`, `ask` or `deny`.
+    action: &'static str,
+    /// Why `ask` or `deny`.
+    reason: Option<String>,
+    /// Whether the server is trusted for its annotations.
+    annotations_believed: bool,
+}
+
+impl ApprovalView {
+    /// The view of `verdict` for a tool whose risk is `risk`.
+    pub(in crate::api) fn new(verdict: Verdict, risk: Risk) -> Self {
+        let (action, reason) = match verdict {
+            Verdict::Allow => ("allow", None),
+            Verdict::Ask { reason } => ("ask", Some(reason)),
+            Verdict::Deny { reason } => ("deny", Some(reason)),
+        };
+        Self {
+            action,
+            reason,
+            annotations_believed: risk.believed,
+        }
+    }
 }
 
 /// A tool description flagged as steering the model around other tools.
@@ -168,12 +199,17 @@ pub struct ToolSummary<'a> {
 impl<'a> ToolList<'a> {
     /// The listing of `catalog` as `caller` may see it: the tools its role grants; the tools
     /// the catalog refused (with server names and reasons) only for admins.
-    pub(in crate::api) fn new(catalog: &'a Catalog, caller: &Caller) -> Self {
+    /// `judge` gives each tool's approval view for `caller`.
+    pub(in crate::api) fn new(
+        catalog: &'a Catalog,
+        caller: &Caller,
+        judge: impl Fn(&ToolEntry) -> ApprovalView,
+    ) -> Self {
         Self {
             tools: catalog
                 .iter()
                 .filter(|tool| caller.may_use_tool(&tool.exposed_name))
-                .map(|tool| Tool::new(tool, catalog))
+                .map(|tool| Tool::new(tool, catalog, judge(tool)))
                 .collect(),
             dropped: if caller.is_admin() {
                 catalog.dropped().map(Dropped::from).collect()
@@ -185,8 +221,9 @@ impl<'a> ToolList<'a> {
 }
 
 impl<'a> Tool<'a> {
-    fn new(tool: &'a ToolEntry, catalog: &'a Catalog) -> Self {
+    fn new(tool: &'a ToolEntry, catalog: &'a Catalog, approval: ApprovalView) -> Self {
         Self {
+            approval,
             steering: catalog
                 .steering(&tool.exposed_name)
                 .map(|found| SteeringWarning::new(tool, found)),
@@ -408,12 +445,20 @@ mod tests {
         })
     }
 
+    fn allow_all(_: &crate::tools::ToolEntry) -> super::ApprovalView {
+        super::ApprovalView {
+            action: "allow",
+            reason: None,
+            annotations_believed: true,
+        }
+    }
+
     #[test]
     fn a_tool_has_its_origin_schemas_and_provider_payloads() {
         let catalog = catalog();
         let entry = catalog.get("calc__add").expect("listed");
         assert_eq!(
-            serde_json::to_value(ToolList::new(&catalog, &Caller::local())).unwrap(),
+            serde_json::to_value(ToolList::new(&catalog, &Caller::local(), allow_all)).unwrap(),
             json!({
                 "tools": [{
                     "name": "calc__add",
@@ -427,6 +472,7 @@ mod tests {
                     "openai": entry.openai_tool,
                     "openai_strict": entry.openai_strict_tool,
                     "steering": null,
+                    "approval": {"action": "allow", "reason": null, "annotations_believed": true},
                 }],
                 "dropped": [{
                     "server": "calc",
@@ -447,7 +493,8 @@ mod tests {
         let tool = Tool::new("echo", "", object(json!({"type": "object"})));
         let tools = ServerTools::build("t", vec![tool], &ToolFilter::default(), &settings());
         let catalog = Catalog::merge([Arc::new(tools)]);
-        let json = serde_json::to_value(ToolList::new(&catalog, &Caller::local())).unwrap();
+        let json =
+            serde_json::to_value(ToolList::new(&catalog, &Caller::local(), allow_all)).unwrap();
         let json = &json["tools"][0];
         assert_eq!(json["title"], Value::Null);
         assert_eq!(json["output_schema"], Value::Null);

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{
-    ConversationId, InputAction, RunEvent, RunId, RunStatus, StepIndex, StepKind, StepStatus,
-    StepSummary, TokenUsage, UnixMillis,
+    ApprovalDecision, ApprovalRequest, ConversationId, InputAction, RunEvent, RunId, RunStatus,
+    StepIndex, StepKind, StepStatus, StepSummary, TokenUsage, UnixMillis,
 };
 
 /// Characters of a step's input or output shown in its events.
@@ -82,6 +82,23 @@ pub(in crate::api) enum WireEvent<'a> {
         step: StepIndex,
         id: &'a str,
         action: InputAction,
+    },
+    /// Act `step`'s call waits for a person: the chat shows an approval card deciding it at
+    /// `/api/runs/{run_id}/approvals/{id}`.
+    ApprovalRequested {
+        run_id: RunId,
+        step: StepIndex,
+        #[serde(flatten)]
+        request: &'a ApprovalRequest,
+        at: UnixMillis,
+    },
+    ApprovalDecided {
+        run_id: RunId,
+        step: StepIndex,
+        id: &'a str,
+        #[serde(flatten)]
+        decision: &'a ApprovalDecision,
+        at: UnixMillis,
     },
     StepFinished {
         run_id: RunId,
@@ -218,6 +235,30 @@ impl WireEvents {
                 step: *step,
                 id,
                 action: *action,
+            },
+            RunEvent::ApprovalRequested {
+                run_id,
+                step,
+                request,
+                at,
+            } => WireEvent::ApprovalRequested {
+                run_id: *run_id,
+                step: *step,
+                request,
+                at: *at,
+            },
+            RunEvent::ApprovalDecided {
+                run_id,
+                step,
+                id,
+                decision,
+                at,
+            } => WireEvent::ApprovalDecided {
+                run_id: *run_id,
+                step: *step,
+                id,
+                decision,
+                at: *at,
             },
             RunEvent::StepFinished { .. } => self.step_finished(event),
             RunEvent::RunFinished {

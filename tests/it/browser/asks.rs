@@ -14,7 +14,7 @@ use crate::support::{self};
 async fn a_servers_question_is_answered_from_the_chat() {
     let command = support::node_bin_dir().join("mcp-server-everything");
     let everything = format!(
-        "  everything:\n    command: {}\n    args: [stdio]\n",
+        "  everything:\n    command: {}\n    args: [stdio]\n    trusted: true\n",
         command.display()
     );
     let ui = Ui::start(&everything, 1).await;

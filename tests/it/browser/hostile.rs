@@ -41,7 +41,14 @@ async fn hostile_payloads_stay_inert_in_chat_debug_and_servers() {
     let sentinel = Sentinel::start().await;
     let payload = payload(&sentinel.origin);
     let hostile = start_hostile_mcp(&payload).await;
-    let ui = Ui::start(&format!("  {ODD_SERVER}:\n    url: {}\n", hostile.url), 1).await;
+    let ui = Ui::start(
+        &format!(
+            "  {ODD_SERVER}:\n    url: {}\n    trusted: true\n",
+            hostile.url
+        ),
+        1,
+    )
+    .await;
     let (_, catalog) = ui.request(reqwest::Method::GET, "/api/tools", None).await;
     let odd_tool = catalog["tools"]
         .as_array()

@@ -47,8 +47,14 @@ pub fn raw_server_with(dir: &Path, name: &str, scenario: &Scenario, extra: &str)
     }
     std::fs::write(&file, text.to_string()).expect("write scenario");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/servers/raw_mcp.py");
+    // Trusted unless the entry says otherwise: these tests are not about approvals.
+    let trust = if extra.contains("trusted:") {
+        ""
+    } else {
+        "    trusted: true\n"
+    };
     format!(
-        "  {name}:\n    command: python3\n    args: [\"{}\", \"{}\"]\n{extra}",
+        "  {name}:\n    command: python3\n    args: [\"{}\", \"{}\"]\n{trust}{extra}",
         script.display(),
         file.display()
     )

@@ -124,7 +124,7 @@ export class ToolCard {
     this.status = status;
     this.el.dataset.status = status;
     this.statusEl.className = `tool-status badge status-${status}`;
-    mount(this.statusEl, status);
+    mount(this.statusEl, status === 'waiting_approval' ? 'waiting for approval' : status);
   }
 
   /** Refresh the elapsed time of a running call. */

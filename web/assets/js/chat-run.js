@@ -13,6 +13,7 @@ import { jsonView } from './json-view.js';
 import { renderMarkdown } from './markdown.js';
 import { ToolCard, ToolGroup } from './chat-cards.js';
 import { InputCard } from './chat-input.js';
+import { ApprovalCard } from './approval-card.js';
 import { errorText } from './chat-notices.js';
 
 /** Model-step kinds: their tokens are text the model writes. */
@@ -27,6 +28,7 @@ export class RunView {
     this.cards = new Map(); // act step → ToolCard
     this.kinds = new Map(); // step → kind
     this.inputs = new Map(); // input id → InputCard
+    this.approvals = new Map(); // approval id → ApprovalCard
     this.answerTurn = null; // the model turn whose text is shown as the answer
     this.answerText = '';
     this.renderQueued = false;
@@ -84,6 +86,17 @@ export class RunView {
       case 'input_requested':
         this.inputRequested(data);
         break;
+      case 'approval_requested':
+        this.approvalRequested(data);
+        break;
+      case 'approval_decided': {
+        const card = this.approvals.get(String(data.id));
+        if (card) card.decided(data);
+        const tool = this.cards.get(data.step);
+        if (tool && tool.status === 'waiting_approval') tool.setStatus('running');
+        if ([...this.approvals.values()].every((c) => !c.open)) this.setActivity('Running tools…');
+        break;
+      }
       case 'input_answered': {
         const input = this.inputs.get(String(data.id));
         if (input) input.answered(data.action);
@@ -112,6 +125,23 @@ export class RunView {
     if (card) card.el.append(input.el);
     else this.stepsEl.append(input.el);
     this.setActivity('Waiting for your answer…');
+  }
+
+  /** Act `data.step`'s call waits for approval: its card, under the tool's card. */
+  approvalRequested(data) {
+    const id = String(data.id ?? '');
+    if (this.approvals.has(id) || !this.runId) return;
+    const card = new ApprovalCard(this.runId, data);
+    this.approvals.set(id, card);
+    const tool = this.cards.get(data.step);
+    if (tool) {
+      tool.el.append(card.el);
+      if (tool.status === 'running') tool.setStatus('waiting_approval');
+    } else {
+      this.stepsEl.append(card.el);
+    }
+    this.setStatus('waiting');
+    this.setActivity('Waiting for your approval…');
   }
 
   /** Questions of act `step` still open when it finished can no longer be answered. */
@@ -303,6 +333,7 @@ export class RunView {
 
   runFinished(data) {
     this.closeInputs();
+    for (const card of this.approvals.values()) card.closed('closed', 'The run ended before a decision.');
     this.finished = true;
     this.setRunId(data.run_id);
     this.dispose();
@@ -456,6 +487,7 @@ export function explainRunEnd(status, error, hasPartialAnswer) {
   switch (status) {
     case 'succeeded':
     case 'running':
+    case 'waiting':
       return null;
     case 'partial':
       return { level: 'warn', text: `Partial answer: ${error || 'some tool calls failed or did not run'}. The answer above may be missing what they would have given.` };

@@ -8,6 +8,7 @@ import { ApiError } from './api.js';
 /** Run statuses, in the order the status filter offers them. */
 export const RUN_STATUSES = [
   'running',
+  'waiting', // a tool call waits for a person's approval
   'succeeded',
   'partial', // answered, but some tool calls failed or did not run
   'failed',
@@ -20,7 +21,12 @@ export const RUN_STATUSES = [
 export const STEP_KINDS = ['plan', 'act', 'observe', 'answer', 'sample'];
 
 /** Step statuses, in the order the legend lists them. */
-export const STEP_STATUSES = ['running', 'succeeded', 'failed', 'skipped', 'cancelled', 'interrupted'];
+export const STEP_STATUSES = ['running', 'waiting_approval', 'succeeded', 'failed', 'skipped', 'cancelled', 'interrupted'];
+
+/** Whether a run has not ended: running, or waiting for an approval. */
+export function isLive(status) {
+  return status === 'running' || status === 'waiting';
+}
 
 /** `budget_exhausted` → `budget exhausted`: a status as people read it. */
 export function statusLabel(status) {

@@ -20,7 +20,9 @@ import {
   errorNotice,
   describeError,
   isAbort,
+  isLive,
 } from './debug-common.js';
+import { ApprovalCard } from './approval-card.js';
 import { renderDag, markDagSelection } from './debug-dag.js';
 import { renderWaterfall, markWaterfallSelection } from './debug-waterfall.js';
 import { renderStepDetail } from './debug-step.js';
@@ -60,6 +62,7 @@ class RunView {
     this.refreshAgain = false;
     this.tickTimer = null;
     this.safetyTimer = null;
+    this.approvalCards = new Map(); // approval id → ApprovalCard
   }
 
   async start() {
@@ -129,6 +132,7 @@ class RunView {
   build() {
     this.header = h('header', { id: 'run-header', class: 'run-header panel' });
     this.notices = h('div', { class: 'run-notices', 'aria-live': 'polite' });
+    this.approvalsEl = h('section', { class: 'run-approvals', hidden: true, 'aria-label': 'Tool calls waiting for approval' });
     this.dagScroll = h('div', { class: 'dag-scroll', tabindex: 0, 'aria-label': 'Step graph; drag to pan' });
     this.dagInfo = h('span', { class: 'muted dag-info' });
     this.waterfallHolder = h('div', { class: 'wf-holder' });
@@ -169,6 +173,7 @@ class RunView {
         backLink(),
         this.header,
         this.notices,
+        this.approvalsEl,
         h('div', { class: 'run-grid' }, h('div', { class: 'run-main' }, dagPanel, waterfallPanel), this.detail),
       ),
     );
@@ -188,6 +193,7 @@ class RunView {
     markDagSelection(svg, this.selected);
     this.renderWaterfall();
     this.renderDetail(false);
+    this.renderApprovals();
     // A wide graph starts fitted to the panel, but never smaller than still readable.
     if (first) {
       this.fit(AUTO_FIT_MIN);
@@ -200,9 +206,35 @@ class RunView {
     this.updateTicking();
   }
 
+  /** The run's calls waiting for approval, decided from here as in the chat. */
+  async renderApprovals() {
+    const waiting = this.run.status === 'waiting' || this.approvalCards.size > 0;
+    if (!waiting) return;
+    let pending = [];
+    if (this.run.status === 'waiting') {
+      try {
+        const list = await getJSON('/api/approvals');
+        pending = (list.approvals || []).filter((a) => a.run_id === this.id);
+      } catch {
+        return; // shown again on the next refresh
+      }
+    }
+    const ids = new Set(pending.map((a) => String(a.id)));
+    for (const request of pending) {
+      if (this.approvalCards.has(String(request.id))) continue;
+      const card = new ApprovalCard(this.id, request);
+      this.approvalCards.set(String(request.id), card);
+      this.approvalsEl.append(card.el);
+    }
+    for (const [id, card] of this.approvalCards) {
+      if (!ids.has(id) && card.open) card.closed('closed', 'Decided.');
+    }
+    this.approvalsEl.hidden = this.approvalCards.size === 0;
+  }
+
   renderHeader() {
     const run = this.run;
-    const running = run.status === 'running';
+    const running = isLive(run.status);
     const stop = running
       ? h('button', { type: 'button', class: 'danger run-cancel', on: { click: (event) => this.cancel(event.currentTarget) } }, 'Stop run')
       : null;
@@ -338,7 +370,7 @@ class RunView {
       if (finished) break;
       // The stream ended without `run_finished`: see where the run stands before reconnecting.
       await this.refreshNow();
-      if (this.run.status !== 'running') break;
+      if (!isLive(this.run.status)) break;
       await sleep(RETRY_MS[Math.min(failures, RETRY_MS.length - 1)], controller.signal);
     }
     this.following = null;
@@ -379,7 +411,7 @@ class RunView {
 
   /** Tick durations and the waterfall once a second, and poll slowly, while the run runs. */
   updateTicking() {
-    const running = this.run.status === 'running';
+    const running = isLive(this.run.status);
     if (running && this.tickTimer === null) {
       this.tickTimer = setInterval(() => {
         const duration = this.header.querySelector('.run-duration');

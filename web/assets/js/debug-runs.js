@@ -19,6 +19,7 @@ import {
   errorNotice,
   describeError,
   isAbort,
+  isLive,
 } from './debug-common.js';
 
 /** How often the list asks for new runs, in milliseconds. */
@@ -363,7 +364,7 @@ class RunList {
     let newest = -Infinity;
     for (const run of this.runs.values()) {
       newest = Math.max(newest, run.started_at);
-      if (run.status === 'running') since = Math.min(since, run.started_at);
+      if (isLive(run.status)) since = Math.min(since, run.started_at);
     }
     since = Math.min(since, newest);
     if (this.filters.since) since = Math.max(since, Number(this.filters.since));
@@ -447,7 +448,7 @@ class RunList {
   refreshRunningDurations() {
     const now = Date.now();
     for (const [id, run] of this.runs) {
-      if (run.status !== 'running') continue;
+      if (!isLive(run.status)) continue;
       const cell = this.rows.get(id)?.querySelector('.run-duration');
       if (cell) cell.textContent = formatDuration(elapsedMs(run, now));
     }

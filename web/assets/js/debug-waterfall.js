@@ -4,7 +4,7 @@
 // set through the CSSOM (`el.style`), which the page's Content-Security-Policy allows.
 
 import { h, excerpt, formatDuration, formatTime } from './dom.js';
-import { statusLabel, elapsedMs, pressable } from './debug-common.js';
+import { statusLabel, elapsedMs, pressable, isLive } from './debug-common.js';
 
 /** Number of labelled ticks on the axis (plus zero). */
 const TICKS = 5;
@@ -17,7 +17,7 @@ export function renderWaterfall(run, onSelect, now = Date.now()) {
   const steps = run.steps || [];
   const start = Math.min(run.started_at, ...steps.map((step) => step.started_at));
   const ends = steps.map((step) => step.started_at + elapsedMs(step, now));
-  const runEnd = run.finished_at ?? (run.status === 'running' ? now : null);
+  const runEnd = run.finished_at ?? (isLive(run.status) ? now : null);
   const end = Math.max(start + 1, runEnd ?? start, ...ends);
   const span = end - start;
   const pct = (ms) => `${Math.min(100, Math.max(0, (ms / span) * 100)).toFixed(3)}%`;

@@ -38,9 +38,25 @@ function setText(el, text) {
   el.classList.toggle('is-empty', value === '');
 }
 
-function annotationBadges(annotations) {
-  if (!annotations || typeof annotations !== 'object') return [];
+/**
+ * The badges of a tool's annotations, as the approval policy believes them: a server that is
+ * not trusted for its annotations gets no reassuring badge (a `readOnlyHint` it claims is not
+ * shown as read-only), only a note that its hints are not believed.
+ */
+function annotationBadges(annotations, approval) {
   const badges = [];
+  const action = approval && typeof approval.action === 'string' ? approval.action : null;
+  if (action === 'ask' || action === 'deny') {
+    const words = action === 'ask' ? 'needs approval' : 'denied by policy';
+    badges.push(h('span', { class: `badge approval approval-${action}`, title: String(approval.reason ?? '') }, words));
+  }
+  if (approval && approval.annotations_believed === false) {
+    if (annotations && typeof annotations === 'object') {
+      badges.push(h('span', { class: 'badge annotation annotation-unverified', title: 'Its server is not trusted, so its annotations can only raise risk.' }, 'hints not trusted'));
+    }
+    return badges;
+  }
+  if (!annotations || typeof annotations !== 'object') return badges;
   for (const [key, expected, label, why] of ANNOTATION_BADGES) {
     if (annotations[key] === expected) badges.push(h('span', { class: `badge annotation annotation-${label.replace(' ', '-')}`, title: why }, label));
   }
@@ -52,7 +68,7 @@ function annotationBadges(annotations) {
 
 /** What identifies a tool's definition: a change rebuilds its entry (and its form). */
 function signature(tool) {
-  return JSON.stringify([tool.server, tool.tool, tool.title, tool.description, tool.input_schema, tool.output_schema, tool.annotations, tool.steering]);
+  return JSON.stringify([tool.server, tool.tool, tool.title, tool.description, tool.input_schema, tool.output_schema, tool.annotations, tool.steering, tool.approval]);
 }
 
 /**
@@ -89,7 +105,7 @@ function toolEntry(tool) {
       h('code', { class: 'tool-name' }, tool.name),
       typeof title === 'string' && title !== '' ? h('span', { class: 'tool-title' }, title) : null,
       tool.tool && tool.name !== `${tool.server}__${tool.tool}` ? h('span', { class: 'tool-origin', title: 'The name on its MCP server' }, `${tool.tool} on ${tool.server}`) : null,
-      h('span', { class: 'tool-annotations' }, annotationBadges(tool.annotations)),
+      h('span', { class: 'tool-annotations' }, annotationBadges(tool.annotations, tool.approval)),
     ),
     h('p', { class: 'tool-description' }, typeof tool.description === 'string' ? tool.description : ''),
     steeringNote(tool.steering),
