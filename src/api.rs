@@ -71,6 +71,10 @@ pub fn routes() -> Router<AppState> {
     // Server status (with stderr tails), config reload, keys and the audit log.
     let admin = Router::new()
         .route("/api/mcp/servers", get(servers::list))
+        .route(
+            "/api/mcp/servers/{server}/tools/{tool}/accept",
+            post(servers::accept_tool),
+        )
         .route("/api/config/reload", post(servers::reload))
         // Users of the seed project reload models here; it applies the whole config, like above.
         .route("/api/models/reload", post(servers::reload))

@@ -142,7 +142,7 @@ pub fn load_config(
 /// # Errors
 /// When the data directory cannot be created.
 pub fn start_hub(config: &Config, env: &Environment) -> anyhow::Result<Hub> {
-    start_hub_with(config, env, None)
+    start_hub_with(config, env, None, None)
 }
 
 /// The guard program of the `switchboard` binary: the running binary itself, by the path that
@@ -163,6 +163,7 @@ pub fn start_hub_with(
     config: &Config,
     env: &Environment,
     guard: Option<&Path>,
+    pins: Option<(crate::tools::pins::PinBook, crate::hub::PinSaver)>,
 ) -> anyhow::Result<Hub> {
     let data_dir = prepare_data_dir(&config.server.data_dir)?;
     let records = data_dir.join(crate::mcp::sweep::RECORDS_DIR);
@@ -181,8 +182,39 @@ pub fn start_hub_with(
     };
     let hub = Hub::new(settings, config.tools.clone());
     hub.set_approval_policy(config.approval.clone());
+    if let Some((book, save)) = pins {
+        hub.load_pins(book, save);
+    }
     hub.apply(&config.mcp_servers, config.tools.clone());
     Ok(hub)
+}
+
+/// The pins stored in `store`, and a saver writing changed ones back in order (one writer
+/// task: a later change of a pin never lands before an earlier one).
+///
+/// # Errors
+/// When the pins cannot be read.
+pub async fn stored_pins(
+    store: &Store,
+) -> anyhow::Result<(crate::tools::pins::PinBook, crate::hub::PinSaver)> {
+    let entries = store
+        .load_pins()
+        .await
+        .context("reading the pinned tool definitions")?;
+    let (sender, mut changes) =
+        tokio::sync::mpsc::unbounded_channel::<crate::tools::pins::PinWrites>();
+    let writer = store.clone();
+    tokio::spawn(async move {
+        while let Some(pins) = changes.recv().await {
+            if let Err(err) = writer.save_pins(pins).await {
+                tracing::error!(error = %err, "a pinned tool definition could not be stored");
+            }
+        }
+    });
+    let save: crate::hub::PinSaver = Arc::new(move |pins| {
+        let _ = sender.send(pins);
+    });
+    Ok((crate::tools::pins::PinBook::from_entries(entries), save))
 }
 
 /// The start-up sweep, with what it did in the log.
@@ -335,7 +367,8 @@ pub async fn serve_on(
     check_auth_mode(&config.server, local)?;
     let store = open_store(&config).await?;
     let clock = clock.unwrap_or_else(|| Arc::new(SystemClock::default()));
-    let hub = start_hub_with(&config, &env, child_guard.as_deref())?
+    let pins = stored_pins(&store).await?;
+    let hub = start_hub_with(&config, &env, child_guard.as_deref(), Some(pins))?
         .with_access(Limiter::new(clock), store_audit(&store));
     let http = model_http_client(&config.server.outbound)?;
     let models = ModelRegistry::default();

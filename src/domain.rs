@@ -4,12 +4,14 @@
 
 mod asks;
 mod chat;
+mod pins;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use asks::{ApprovalDecision, ApprovalRequest, InputAction, InputRequest, ToolUpdate};
 pub use chat::{ChatMessage, Role, ToolCall, ToolDefinition, ToolProgress};
+pub use pins::{Pin, Pinned};
 
 /// A run (one chat turn executed as a DAG of steps). UUID v7: sortable by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

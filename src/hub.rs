@@ -6,7 +6,7 @@
 
 mod truncate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::access::{AuditEvent, AuditLog, Caller, Limiter, NoAudit, Refused};
-use crate::config::model::{ApprovalPolicy, McpServerConfig, ToolSettings, Trust};
+use crate::config::model::{ApprovalPolicy, McpServerConfig, ToolFilter, ToolSettings, Trust};
 use crate::mcp::{ApplySummary, CallOptions, ManagerSettings, McpError, McpManager, ToolsEvent};
 use crate::tools::approval::{self, Verdict};
-use crate::tools::{ArgumentError, Catalog, DroppedTool, ServerTools, ToolEntry};
+use crate::tools::pins::{PinBook, PinWrites, Pinned};
+use crate::tools::{ArgumentError, Catalog, DroppedTool, Listing, ServerTools, ToolEntry};
 
 pub use truncate::Truncation;
 
@@ -69,6 +70,25 @@ pub fn arguments_hash(arguments: &Value) -> String {
     crate::access::sha256_hex(arguments.to_string().as_bytes())
 }
 
+/// Where changed pins are written (the store), set by `app` with the pins it loaded.
+pub type PinSaver = Arc<dyn Fn(PinWrites) + Send + Sync>;
+
+/// The pinned tool definitions, and each server's last listing (to rebuild its tools when an
+/// admin accepts a held one).
+#[derive(Default)]
+struct Pins {
+    book: PinBook,
+    save: Option<PinSaver>,
+    listings: HashMap<String, (Arc<Listing>, ToolFilter)>,
+}
+
+/// Why a held tool could not be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("no tool `{tool}` of server `{server}` is held for review")]
+    NotHeld { server: String, tool: String },
+}
+
 /// The approval policy and each server's trust, replaced whole on reload.
 #[derive(Debug, Default)]
 struct Approvals {
@@ -96,6 +116,7 @@ pub struct Hub {
     /// Where every call (allowed, refused, failed) is recorded.
     audit: Arc<dyn AuditLog>,
     approvals: Arc<RwLock<Approvals>>,
+    pins: Arc<std::sync::Mutex<Pins>>,
 }
 
 impl Hub {
@@ -103,14 +124,17 @@ impl Hub {
     pub fn new(manager: ManagerSettings, settings: ToolSettings) -> Self {
         let catalog = watch::channel(Arc::new(Catalog::default())).0;
         let settings = Arc::new(RwLock::new(settings));
+        let approvals: Arc<RwLock<Approvals>> = Arc::default();
+        let pins: Arc<std::sync::Mutex<Pins>> = Arc::default();
         let sink_catalog = catalog.clone();
         let sink_settings = settings.clone();
+        let (sink_approvals, sink_pins) = (approvals.clone(), pins.clone());
         let sink = Arc::new(move |event: ToolsEvent| {
             let settings = sink_settings
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            apply_event(&sink_catalog, &settings, event);
+            apply_event(&sink_catalog, &settings, &sink_approvals, &sink_pins, event);
         });
         Self {
             mcp: McpManager::new(manager, sink),
@@ -118,7 +142,8 @@ impl Hub {
             settings,
             limiter: Limiter::default(),
             audit: Arc::new(NoAudit),
-            approvals: Arc::default(),
+            approvals,
+            pins,
         }
     }
 
@@ -157,6 +182,62 @@ impl Hub {
             .map(|(name, server)| (name.clone(), server.trusted))
             .collect();
         self.mcp.apply(servers)
+    }
+
+    /// Pin tool definitions against `book` (loaded from the store) from now on, writing changes
+    /// to `save`. Call before [`Hub::apply`], so no listing is reviewed against an empty book.
+    pub fn load_pins(&self, book: PinBook, save: PinSaver) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.book = book;
+        pins.save = Some(save);
+    }
+
+    /// `server`'s tools held for review: (tool, what is pinned and what waits).
+    pub fn held_tools(&self, server: &str) -> Vec<(String, Pinned)> {
+        let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        pins.book
+            .pending(server)
+            .into_iter()
+            .map(|(tool, pinned)| (tool.to_owned(), pinned.clone()))
+            .collect()
+    }
+
+    /// Accept the held definition of `server`'s `tool` (an admin reviewed it): pinned from now
+    /// on, and the server's tools rebuilt from its last listing so the tool joins the catalog.
+    ///
+    /// # Errors
+    /// Nothing of that name is held.
+    pub fn accept_tool(&self, server: &str, tool: &str) -> Result<(), AcceptError> {
+        let (save, listing) = {
+            let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+            let accepted = pins
+                .book
+                .accept(server, tool)
+                .ok_or_else(|| AcceptError::NotHeld {
+                    server: server.to_owned(),
+                    tool: tool.to_owned(),
+                })?;
+            if let Some(save) = &pins.save {
+                save(vec![(server.to_owned(), tool.to_owned(), accepted)]);
+            }
+            (pins.save.clone(), pins.listings.get(server).cloned())
+        };
+        drop(save);
+        if let Some((tools, filter)) = listing {
+            let settings = self.tool_settings();
+            apply_event(
+                &self.catalog,
+                &settings,
+                &self.approvals,
+                &self.pins,
+                ToolsEvent::Listed {
+                    server: server.to_owned(),
+                    tools,
+                    filter,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The approval policy in force from now on (start-up and every reload).
@@ -355,15 +436,44 @@ fn trace_id_of(traceparent: &str) -> Option<String> {
 /// Rebuild the catalog for one server's change and log the refusals it adds. Each is logged once,
 /// when it first appears: every rebuild (any server's listing) carries all current refusals, and
 /// logging those each time would repeat the same warnings for as long as a bad tool is listed.
-fn apply_event(catalog: &watch::Sender<Arc<Catalog>>, settings: &ToolSettings, event: ToolsEvent) {
+fn apply_event(
+    catalog: &watch::Sender<Arc<Catalog>>,
+    settings: &ToolSettings,
+    approvals: &RwLock<Approvals>,
+    pins: &std::sync::Mutex<Pins>,
+    event: ToolsEvent,
+) {
     let refused = match event {
         ToolsEvent::Listed {
             server,
             tools,
             filter,
         } => {
+            let trust = approvals
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .trust
+                .get(&server)
+                .copied()
+                .unwrap_or_default();
+            let mut listing = tools.as_ref().clone();
+            let held = {
+                let mut pins = pins.lock().unwrap_or_else(|p| p.into_inner());
+                pins.listings
+                    .insert(server.clone(), (tools.clone(), filter.clone()));
+                let (held, writes) = pins.book.review(&server, &listing.tools, trust);
+                if !writes.is_empty()
+                    && let Some(save) = &pins.save
+                {
+                    save(writes);
+                }
+                held
+            };
+            listing
+                .tools
+                .retain(|tool| !held.iter().any(|h| *h.tool == *tool.name));
             // Built before the catalog is locked: schema checks and compilation are the slow part.
-            let built = ServerTools::build(&server, tools.as_ref().clone(), &filter, settings);
+            let built = ServerTools::build(&server, listing, &filter, settings).with_held(held);
             let built = Arc::new(built);
             replace_catalog(catalog, |current| current.with_server(built))
         }

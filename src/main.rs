@@ -245,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tools { json, wait_ms } => {
-            let hub = app::start_hub_with(&config, &env, app::own_guard().as_deref())?;
+            let hub = app::start_hub_with(&config, &env, app::own_guard().as_deref(), None)?;
             hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
             let report = switchboard::cli::tools_report(&hub, json);
             hub.mcp().shutdown().await;
@@ -398,7 +398,7 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let arguments: serde_json::Value =
         serde_json::from_str(args).context("--args is not valid JSON")?;
-    let hub = app::start_hub_with(config, env, app::own_guard().as_deref())?;
+    let hub = app::start_hub_with(config, env, app::own_guard().as_deref(), None)?;
     hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
     // The command line is the machine's operator (it reads the config and the database
     // directly), so it calls as the local administrator, as `auth: none` does.
@@ -455,7 +455,7 @@ mod chat {
         env: &Environment,
         args: ChatArgs,
     ) -> anyhow::Result<ExitCode> {
-        let hub = app::start_hub_with(config, env, app::own_guard().as_deref())?;
+        let hub = app::start_hub_with(config, env, app::own_guard().as_deref(), None)?;
         let models = ModelRegistry::default();
         models.apply(
             &config.models,

@@ -20,6 +20,7 @@ mod db;
 mod error;
 mod events;
 mod health;
+mod pins;
 mod records;
 mod runs;
 mod writer;

@@ -21,6 +21,7 @@ mod filter;
 mod listing;
 mod naming;
 mod nulls;
+pub mod pins;
 mod sanitize;
 mod schema;
 mod steering;

@@ -1,13 +1,14 @@
-//! `GET /api/mcp/servers`, `POST /api/config/reload` and `GET /readyz`.
+//! `GET /api/mcp/servers` (with tools held for review), accepting a held tool,
+//! `POST /api/config/reload` and `GET /readyz`.
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::wire::catalog::{Server, ServerList};
+use super::wire::catalog::{HeldTool, Server, ServerList};
 use super::wire::reload::Reloaded;
 use crate::access::{AuditEvent, Caller};
 use crate::mcp::ApplySummary;
@@ -31,10 +32,41 @@ pub(super) async fn list(State(state): State<AppState>) -> Response {
     let list = ServerList {
         servers: statuses
             .iter()
-            .map(|status| Server::new(status, &catalog))
+            .map(|status| {
+                let held = state.hub.held_tools(&status.name);
+                Server::new(status, &catalog).with_held(
+                    held.into_iter()
+                        .map(|(tool, pinned)| HeldTool::new(tool, pinned))
+                        .collect(),
+                )
+            })
             .collect(),
     };
     Json(list).into_response()
+}
+
+/// Accept the held definition of one tool (admin): pinned from now on, and offered.
+pub(super) async fn accept_tool(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((server, tool)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let accepted = state.hub.accept_tool(&server, &tool);
+    let outcome = if accepted.is_ok() { "ok" } else { "failed" };
+    state.hub.audit().record(AuditEvent::by(
+        &caller,
+        "tool_accept",
+        Some(format!("{server}/{tool}")),
+        outcome,
+    ));
+    match accepted {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(err) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tool_not_held",
+            err.to_string(),
+        )),
+    }
 }
 
 /// Re-read the config file and apply it; an invalid file changes nothing and returns its errors.

@@ -33,6 +33,8 @@ pub(super) enum Write {
     },
     /// Keys and sessions (`store::access`).
     Access(AccessWrite),
+    /// Pinned tool definitions (`store::pins`).
+    Pins(Vec<(String, String, crate::domain::Pinned)>),
     AppendMessage {
         conversation: ConversationId,
         role: String,
@@ -285,6 +287,7 @@ pub(super) async fn apply_write(
             .await?;
         }
         Write::Access(write) => return super::access::apply(tx, write).await,
+        Write::Pins(pins) => return super::pins::apply(tx, pins).await,
         Write::RenameConversation {
             id,
             title,

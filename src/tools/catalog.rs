@@ -85,6 +85,10 @@ pub enum DropReason {
     /// The input schema was refused or does not compile.
     #[error("invalid input schema: {0}")]
     InvalidSchema(SchemaError),
+    /// Held out by its pin (`tools::pins`): changed since pinned, or new on an untrusted
+    /// server, until an admin accepts it.
+    #[error("held for review: {0}")]
+    AwaitingReview(String),
     /// Another tool already has this exposed name (found at merge time).
     #[error(
         "exposed name {exposed:?} is already used by tool {other_tool:?} of server {other_server:?}"
@@ -192,6 +196,20 @@ impl ServerTools {
             dropped,
             drop_steering: settings.drop_steering,
         }
+    }
+
+    /// These tools with `held` (tools the listing had but pins hold out) among the dropped.
+    #[must_use]
+    pub fn with_held(mut self, held: Vec<crate::tools::pins::Held>) -> ServerTools {
+        for held in held {
+            self.dropped.push(DroppedTool {
+                server: self.server.clone(),
+                tool: held.tool,
+                reason: DropReason::AwaitingReview(held.why),
+            });
+        }
+        self.dropped.sort_by(|a, b| a.tool.cmp(&b.tool));
+        self
     }
 
     /// The configured server name.

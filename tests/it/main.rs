@@ -20,6 +20,7 @@ mod integrity;
 mod llm;
 mod orphans;
 mod outbound;
+mod pins;
 mod plan;
 mod protocol;
 mod redaction;

@@ -157,6 +157,29 @@ pub struct Server<'a> {
     refused_tools: Vec<Dropped<'a>>,
     /// Offered tools of this server whose descriptions steer the model around other tools.
     steering: Vec<SteeringWarning<'a>>,
+    /// Tools held out by their pins until an admin accepts them: the definition in force
+    /// (`null` for a tool never accepted) beside the one the server now lists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held_tools: Vec<HeldTool>,
+}
+
+/// A tool held for review, its two definitions side by side.
+#[derive(Debug, Serialize)]
+pub struct HeldTool {
+    tool: String,
+    accepted: Option<Value>,
+    pending: Option<Value>,
+}
+
+impl HeldTool {
+    /// The view of `tool`'s pins.
+    pub fn new(tool: String, pinned: crate::domain::Pinned) -> Self {
+        Self {
+            tool,
+            accepted: pinned.accepted.map(|p| p.definition),
+            pending: pinned.pending.map(|p| p.definition),
+        }
+    }
 }
 
 /// Where a server is in its lifecycle, as the API and CLI name it.
@@ -298,7 +321,15 @@ impl<'a> Server<'a> {
                 .filter(|(tool, _)| tool.server == status.name)
                 .map(|(tool, found)| SteeringWarning::new(tool, found))
                 .collect(),
+            held_tools: Vec::new(),
         }
+    }
+
+    /// This server with its tools held for review.
+    #[must_use]
+    pub fn with_held(mut self, held: Vec<HeldTool>) -> Self {
+        self.held_tools = held;
+        self
     }
 }
 

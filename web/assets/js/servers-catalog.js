@@ -7,6 +7,7 @@
 // listed is marked as gone (form kept, calling disabled) rather than removed.
 
 import { h } from './dom.js';
+import { postJSON } from './api.js';
 import { jsonView } from './json-view.js';
 import { tryItForm } from './servers-tryit.js';
 
@@ -129,6 +130,35 @@ function toolEntry(tool) {
 }
 
 /** One `.server-card` with its status fields; `update` rewrites them in place. */
+/** One held tool of `server`: the definition in force beside the one listed now, and Accept. */
+function heldTool(server, entry) {
+  const tool = String(entry.tool ?? '');
+  const status = h('span', { class: 'held-status', role: 'status' });
+  const accept = h('button', { type: 'button', class: 'primary held-accept' }, 'Accept this definition');
+  const pane = (title, value, missing) => h('div', { class: 'held-pane' },
+    h('h5', {}, title),
+    value === null || value === undefined ? h('p', { class: 'muted' }, missing) : jsonView(value, { openDepth: 3, maxString: 4000 }));
+  const el = h('div', { class: 'held-tool', 'data-tool': tool },
+    h('div', { class: 'held-head' }, h('code', {}, tool)),
+    h('div', { class: 'held-compare' },
+      pane('Pinned (in force)', entry.accepted, 'Never accepted: a new tool.'),
+      pane('Listed now (held)', entry.pending, 'Nothing listed.')),
+    h('div', { class: 'held-actions' }, accept, status));
+  accept.addEventListener('click', async () => {
+    accept.disabled = true;
+    status.textContent = 'Accepting…';
+    try {
+      await postJSON(`/api/mcp/servers/${encodeURIComponent(server)}/tools/${encodeURIComponent(tool)}/accept`, {});
+      status.textContent = 'Accepted: pinned from now on, and offered to models.';
+      el.dataset.state = 'accepted';
+    } catch (err) {
+      accept.disabled = false;
+      status.textContent = err && err.message ? err.message : 'Could not accept.';
+    }
+  });
+  return el;
+}
+
 function serverCard(name) {
   const fields = {
     status: h('span', { class: 'badge server-status' }),
@@ -147,6 +177,12 @@ function serverCard(name) {
   const dropped = h('ul', { class: 'dropped-tools' });
   const droppedBox = h('section', { class: 'dropped-box', hidden: true }, h('h4', {}, 'Dropped from the catalog'), dropped);
   const noTools = h('p', { class: 'no-tools muted', hidden: true });
+  const held = h('div', { class: 'held-tools' });
+  const heldBox = h('section', { class: 'held-box', hidden: true },
+    h('h4', {}, 'Held for review'),
+    h('p', { class: 'muted' }, 'These tools changed since they were pinned, or are new on a server that is not trusted. They are not offered until an admin accepts them.'),
+    held);
+  let heldSignature = '';
   const fact = (label, el) => h('div', { class: 'fact' }, h('dt', {}, label), h('dd', {}, el));
   const el = h(
     'section',
@@ -169,6 +205,7 @@ function serverCard(name) {
       h('div', { class: 'server-stderr-box' }, h('h4', {}, 'Stderr (last lines)'), fields.stderr),
       logsBox,
     ),
+    heldBox,
     droppedBox,
     noTools,
     tools,
@@ -194,11 +231,20 @@ function serverCard(name) {
       const logs = Array.isArray(server.log_tail) ? server.log_tail.join('\n') : '';
       setText(fields.logs, logs);
       logsBox.hidden = logs === '';
+      this.setHeld(Array.isArray(server.held_tools) ? server.held_tools : []);
       const silent = status === 'disabled'
         ? 'This server is disabled in the config.'
         : status === 'ready' ? 'This server lists no tools.' : 'No tools while the server is not connected.';
       noTools.textContent = silent;
       noTools.hidden = [...this.entries.values()].some((entry) => entry.el.dataset.gone !== 'true');
+    },
+    /** The held tools, each with its pinned and its listed definition side by side. */
+    setHeld(list) {
+      const signatureNow = JSON.stringify(list);
+      if (signatureNow === heldSignature) return;
+      heldSignature = signatureNow;
+      held.replaceChildren(...list.map((entry) => heldTool(name, entry)));
+      heldBox.hidden = list.length === 0;
     },
     setDropped(list) {
       dropped.replaceChildren(
