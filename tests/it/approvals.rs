@@ -319,6 +319,46 @@ async fn gated_calls_wait_for_a_person_while_the_rest_of_the_turn_runs() {
             .any(|m| m.contains("A person changed the arguments") && m.contains("999")),
         "the model hears the edit: {heard:?}"
     );
+
+    // An approval is for one call's exact arguments: the model calling again with others gets
+    // a new decision, not the old one.
+    t.fake.push(Reply::tool_call(
+        "x",
+        "notes__add_note",
+        json!({"title": "x", "body": "b"}),
+    ));
+    t.fake.push(Reply::tool_call(
+        "y",
+        "notes__add_note",
+        json!({"title": "y", "body": "b"}),
+    ));
+    t.fake.push(Reply::text("Two tries."));
+    let mut events = t.chat("Save x, then y.").await;
+    let first = events.until("approval_requested").await;
+    let first = first.last().expect("first").data.clone();
+    let run_id = first["run_id"].as_str().expect("run").to_owned();
+    let (status, _) = t
+        .decide(
+            &run_id,
+            first["id"].as_str().expect("id"),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let second = events.until("approval_requested").await;
+    let second = second.last().expect("second").data.clone();
+    assert_ne!(second["id"], first["id"]);
+    assert_ne!(second["arguments_hash"], first["arguments_hash"]);
+    assert_eq!(second["arguments"]["title"], "y");
+    let (status, _) = t
+        .decide(
+            &run_id,
+            second["id"].as_str().expect("id"),
+            json!({"decision": "deny"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    events.all().await;
     t.server.stop().await;
 }
 
