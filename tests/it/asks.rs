@@ -8,79 +8,20 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard_fake_llm::{FakeLlm, Reply};
+use switchboard_fake_llm::Reply;
 
-use crate::support::events::Events;
+use crate::support::served::Served;
 use crate::support::{self};
 
-/// The server with the bundled servers, model `fake`, and the reference server `everything`
-/// with `sampling` served by `fake`.
-struct Served {
-    server: support::InProcessServer,
-    fake: FakeLlm,
-    _dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Served {
-    type Target = support::InProcessServer;
-    fn deref(&self) -> &Self::Target {
-        &self.server
-    }
-}
-
-impl Served {
-    async fn start() -> Served {
-        let fake = FakeLlm::start().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let command = support::node_bin_dir().join("mcp-server-everything");
-        let everything = format!(
-            "  everything:\n    command: {}\n    args: [stdio]\n    trusted: true\n    sampling:\n      model: fake\n      max_tokens: 50\n",
-            command.display()
-        );
-        let path = support::write_demo_config(dir.path(), &fake, &everything);
-        let server = support::InProcessServer::start(&path).await;
-        let served = Served {
-            server,
-            fake,
-            _dir: dir,
-        };
-        served.ready(4).await;
-        served
-    }
-
-    async fn ready(&self, servers: usize) {
-        let mut body = Value::Null;
-        for _ in 0..600 {
-            let (_, listed) = self.request(Method::GET, "/api/mcp/servers", None).await;
-            body = listed;
-            let all = body["servers"].as_array().cloned().unwrap_or_default();
-            if all.len() == servers && all.iter().all(|s| s["status"] == "ready") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("servers not ready: {body:#}");
-    }
-
-    async fn chat(&self, message: &str) -> Events {
-        let body = json!({"message": message, "model": "fake"});
-        let response = self.send(Method::POST, "/api/chat", Some(body)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        Events::new(response)
-    }
-
-    async fn stored_run(&self, id: &str) -> Value {
-        for _ in 0..400 {
-            let (status, run) = self
-                .request(Method::GET, &format!("/api/runs/{id}"), None)
-                .await;
-            if status == StatusCode::OK && run["status"] != "running" {
-                return run;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("run {id} did not end");
-    }
+/// The demo servers, model `fake`, and the reference server `everything` with `sampling`
+/// served by `fake`.
+async fn start() -> Served {
+    let command = support::node_bin_dir().join("mcp-server-everything");
+    let everything = format!(
+        "  everything:\n    command: {}\n    args: [stdio]\n    trusted: true\n    sampling:\n      model: fake\n      max_tokens: 50\n",
+        command.display()
+    );
+    Served::demo(|_| everything, 1).await
 }
 
 fn steps_of<'a>(run: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -98,7 +39,7 @@ fn steps_of<'a>(run: &'a Value, kind: &str) -> Vec<&'a Value> {
 /// step's stored output records what was asked and answered.
 #[tokio::test]
 async fn a_servers_question_reaches_the_chat_and_the_checked_answer_reaches_the_server() {
-    let t = Served::start().await;
+    let t = start().await;
     t.fake.push(Reply::tool_call(
         "call_ask",
         "everything__trigger-elicitation-request",
@@ -194,7 +135,7 @@ async fn a_servers_question_reaches_the_chat_and_the_checked_answer_reaches_the_
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the run has ended");
 
-    let run = t.stored_run(&run_id).await;
+    let run = t.ended(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     let act = steps_of(&run, "act")[0];
     let output = &act["output"];
@@ -212,7 +153,7 @@ async fn a_servers_question_reaches_the_chat_and_the_checked_answer_reaches_the_
 /// once, and no `input_requested` is waited on.
 #[tokio::test]
 async fn with_nobody_to_ask_the_servers_policy_answers() {
-    let t = Served::start().await;
+    let t = start().await;
     t.fake.push(Reply::tool_call(
         "call_ask",
         "everything__trigger-elicitation-request",
@@ -245,7 +186,7 @@ async fn with_nobody_to_ask_the_servers_policy_answers() {
 /// a `sample` step depending on the act step, whose text the server gets back.
 #[tokio::test]
 async fn sampling_is_served_by_the_configured_model_as_a_step_of_the_run() {
-    let t = Served::start().await;
+    let t = start().await;
     t.fake.push(Reply::tool_call(
         "call_sample",
         "everything__trigger-sampling-request",
@@ -260,7 +201,7 @@ async fn sampling_is_served_by_the_configured_model_as_a_step_of_the_run() {
         .find_map(|e| e.data["run_id"].as_str())
         .expect("run id")
         .to_owned();
-    let run = t.stored_run(&run_id).await;
+    let run = t.ended(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     let act = steps_of(&run, "act")[0];
     let sample = steps_of(&run, "sample");

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod gate;
 pub mod raw;
+pub mod served;
 pub mod testdb;
 pub mod webdriver;
 
