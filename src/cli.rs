@@ -238,7 +238,7 @@ impl RunPrinter {
                 self.end_text(out);
                 let _ = writeln!(
                     out,
-                    "[{step}] {} waits for approval ({}); decide it in the web UI",
+                    "[{step}] {} needs a person's approval ({})",
                     request.tool, request.reason
                 );
             }

@@ -496,3 +496,79 @@ pub fn result_text(result: &CallToolResult) -> String {
     }
     parts.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::access::Identity;
+    use crate::config::model::{Limits, RoleConfig, ToolSettings};
+    use crate::mcp::ManagerSettings;
+
+    fn caller_allowed(models: &[&str]) -> Caller {
+        let role = RoleConfig {
+            name: "narrow".to_owned(),
+            admin: false,
+            models: ToolGlobs::compile(models.iter().map(|m| (*m).to_owned()).collect())
+                .expect("globs"),
+            agents: ToolGlobs::default(),
+            tools: ToolGlobs::all(),
+            limits: Limits::default(),
+        };
+        let identity = Identity {
+            user: "nora".to_owned(),
+            key_id: None,
+        };
+        Caller::new(
+            identity,
+            Arc::new(role),
+            Limits::default(),
+            CancellationToken::new(),
+        )
+    }
+
+    fn request() -> SampleRequest {
+        SampleRequest {
+            system_prompt: None,
+            messages: vec![(false, "hi".to_owned())],
+            max_tokens: 10,
+            temperature: None,
+        }
+    }
+
+    /// A server's sampling request spends the run's caller's model budget, so it is held to
+    /// what their role may use, like every model call they make; and it needs a run.
+    #[tokio::test]
+    async fn sampling_is_refused_for_a_model_the_callers_role_may_not_use() {
+        let settings = ManagerSettings {
+            inherited_env: Vec::new(),
+            child_env: Vec::new(),
+            outbound: Default::default(),
+            children: Default::default(),
+        };
+        let hub = Hub::new(settings, ToolSettings::default());
+        let run = RunContext {
+            run_id: RunId::new(),
+            inputs: None,
+            models: ModelRegistry::default(),
+        };
+        let caller = caller_allowed(&["small"]);
+        let refused = sample(&hub, &caller, Some(&run), "everything", "big", request())
+            .await
+            .expect_err("a model outside the role");
+        assert!(
+            refused.contains("the role `narrow` may not use the model `big`")
+                && refused.contains("server `everything`"),
+            "{refused}"
+        );
+        let missing = sample(&hub, &caller, Some(&run), "everything", "small", request())
+            .await
+            .expect_err("no such model is configured");
+        assert!(missing.contains("`small` cannot be used"), "{missing}");
+        let outside = sample(&hub, &caller, None, "everything", "small", request())
+            .await
+            .expect_err("no run");
+        assert!(outside.contains("only during a run"), "{outside}");
+    }
+}
