@@ -249,19 +249,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Open the store and build the run service over `hub` and `models`, recording runs to
-/// `telemetry` too.
+/// The store, and a hub started on it: its servers' tools checked against the pinned
+/// definitions from the first listing on (what the command line uses; `serve_on` does the same).
 ///
 /// # Errors
-/// When the data directory cannot be created or the database cannot be opened or migrated.
-pub async fn start_runs(
+/// As [`open_store`], [`stored_pins`] and [`start_hub_with`].
+pub async fn start_hub_on_store(
     config: &Config,
-    hub: &Hub,
-    models: &ModelRegistry,
-    telemetry: Telemetry,
-) -> anyhow::Result<RunService> {
+    env: &Environment,
+    guard: Option<&Path>,
+) -> anyhow::Result<(Hub, Store)> {
     let store = open_store(config).await?;
-    Ok(run_service(config, hub, models, store, telemetry))
+    let pins = stored_pins(&store).await?;
+    let hub = start_hub_with(config, env, guard, Some(pins))?;
+    Ok((hub, store))
 }
 
 /// The run service over parts already built.
@@ -365,11 +366,9 @@ pub async fn serve_on(
     } = options;
     let local = listener.local_addr().context("reading the bound address")?;
     check_auth_mode(&config.server, local)?;
-    let store = open_store(&config).await?;
     let clock = clock.unwrap_or_else(|| Arc::new(SystemClock::default()));
-    let pins = stored_pins(&store).await?;
-    let hub = start_hub_with(&config, &env, child_guard.as_deref(), Some(pins))?
-        .with_access(Limiter::new(clock), store_audit(&store));
+    let (hub, store) = start_hub_on_store(&config, &env, child_guard.as_deref()).await?;
+    let hub = hub.with_access(Limiter::new(clock), store_audit(&store));
     let http = model_http_client(&config.server.outbound)?;
     let models = ModelRegistry::default();
     models.apply(&config.models, &http);

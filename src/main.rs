@@ -245,7 +245,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tools { json, wait_ms } => {
-            let hub = app::start_hub_with(&config, &env, app::own_guard().as_deref(), None)?;
+            let (hub, _store) =
+                app::start_hub_on_store(&config, &env, app::own_guard().as_deref()).await?;
             hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
             let report = switchboard::cli::tools_report(&hub, json);
             hub.mcp().shutdown().await;
@@ -398,7 +399,7 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let arguments: serde_json::Value =
         serde_json::from_str(args).context("--args is not valid JSON")?;
-    let hub = app::start_hub_with(config, env, app::own_guard().as_deref(), None)?;
+    let (hub, _store) = app::start_hub_on_store(config, env, app::own_guard().as_deref()).await?;
     hub.mcp().wait_settled(Duration::from_millis(wait_ms)).await;
     // The command line is the machine's operator (it reads the config and the database
     // directly), so it calls as the local administrator, as `auth: none` does.
@@ -455,19 +456,20 @@ mod chat {
         env: &Environment,
         args: ChatArgs,
     ) -> anyhow::Result<ExitCode> {
-        let hub = app::start_hub_with(config, env, app::own_guard().as_deref(), None)?;
+        let (hub, store) =
+            app::start_hub_on_store(config, env, app::own_guard().as_deref()).await?;
         let models = ModelRegistry::default();
         models.apply(
             &config.models,
             &app::model_http_client(&config.server.outbound)?,
         );
-        let runs = app::start_runs(
+        let runs = app::run_service(
             config,
             &hub,
             &models,
+            store,
             switchboard::telemetry::Telemetry::off(),
-        )
-        .await?;
+        );
         hub.mcp()
             .wait_settled(Duration::from_millis(args.wait_ms))
             .await;
