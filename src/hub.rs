@@ -208,7 +208,8 @@ impl Hub {
     /// # Errors
     /// Nothing of that name is held.
     pub fn accept_tool(&self, server: &str, tool: &str) -> Result<(), AcceptError> {
-        let (save, listing) = {
+        // The lock is released before the rebuild, which takes it again.
+        let listing = {
             let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
             let accepted = pins
                 .book
@@ -220,9 +221,8 @@ impl Hub {
             if let Some(save) = &pins.save {
                 save(vec![(server.to_owned(), tool.to_owned(), accepted)]);
             }
-            (pins.save.clone(), pins.listings.get(server).cloned())
+            pins.listings.get(server).cloned()
         };
-        drop(save);
         if let Some((tools, filter)) = listing {
             let settings = self.tool_settings();
             apply_event(

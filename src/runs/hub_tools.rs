@@ -169,7 +169,7 @@ impl ToolInvoker for HubTools {
                 run: run.as_deref(),
                 updates: &updates,
                 exchanges: Vec::new(),
-                samples: 0,
+                asked: 0,
             };
             let (outcome, ()) = tokio::join!(answerer.serve(call, asks_rx), forward_progress);
             let exchanges = answerer.exchanges;
@@ -253,7 +253,8 @@ struct Answerer<'a> {
     updates: &'a mpsc::Sender<ToolUpdate>,
     /// What was asked and answered, for the act step's output.
     exchanges: Vec<Value>,
-    samples: u64,
+    /// Requests received so far: numbers each (a sampling step's id).
+    asked: u64,
 }
 
 impl Answerer<'_> {
@@ -271,8 +272,8 @@ impl Answerer<'_> {
             tokio::select! {
                 outcome = &mut call => return outcome,
                 Some(ask) = asks.recv() => {
-                    self.samples += 1;
-                    open.push(answer(self.hub, self.caller, self.run, self.updates, ask, self.samples));
+                    self.asked += 1;
+                    open.push(answer(self.hub, self.caller, self.run, self.updates, ask, self.asked));
                 }
                 Some(exchange) = open.next(), if !open.is_empty() => {
                     if let Some(exchange) = exchange {
