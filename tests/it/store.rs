@@ -36,6 +36,8 @@ crate::on_both_backends!(
     leases_keep_live_runs_and_free_orphaned_ones,
     concurrent_runs_lose_nothing,
     throughput,
+    a_waiting_approval_marks_its_step_and_run_until_decided,
+    pins_are_kept_and_updated,
 );
 
 /// Another process holds the SQLite write lock for longer than the busy timeout (5 s): writes
@@ -1112,4 +1114,122 @@ async fn throughput(db: &TestDb) {
     let page = store.list_runs(&RunFilter::default()).await.unwrap();
     assert_eq!(page.runs.len(), 50);
     assert!(elapsed < Duration::from_secs(120));
+}
+
+fn approval(run_id: RunId, step: StepIndex, id: &str, at: UnixMillis) -> RunEvent {
+    RunEvent::ApprovalRequested {
+        run_id,
+        step,
+        request: switchboard::domain::ApprovalRequest {
+            id: id.to_owned(),
+            tool: "notes__add_note".to_owned(),
+            server: "notes".to_owned(),
+            arguments: json!({}),
+            arguments_hash: String::new(),
+            reason: "test".to_owned(),
+            expires_at: at + 1000,
+        },
+        at,
+    }
+}
+
+fn decided(run_id: RunId, step: StepIndex, id: &str, at: UnixMillis) -> RunEvent {
+    RunEvent::ApprovalDecided {
+        run_id,
+        step,
+        id: id.to_owned(),
+        decision: switchboard::domain::ApprovalDecision::Expired,
+        at,
+    }
+}
+
+/// Two gated acts: the run is `waiting` until the last is decided, each step `waiting_approval`
+/// until its own decision; a cancelled run closes a step still waiting.
+async fn a_waiting_approval_marks_its_step_and_run_until_decided(db: &TestDb) {
+    let store = db.open().await;
+    let run_id = RunId::new();
+    let get = |store: Store| async move {
+        store.flush().await;
+        store
+            .get_run(switchboard::store::Scope::All, run_id)
+            .await
+            .unwrap()
+    };
+    record_all(
+        &store,
+        &[
+            run_started(run_id, ConversationId::new(), T0),
+            step_started(run_id, 0, StepKind::Act, &[], T0 + 1),
+            step_started(run_id, 1, StepKind::Act, &[], T0 + 1),
+            approval(run_id, 0, "ap-1", T0 + 2),
+            approval(run_id, 1, "ap-2", T0 + 2),
+            decided(run_id, 0, "ap-1", T0 + 3),
+        ],
+    );
+    let run = get(store.clone()).await;
+    assert_eq!(run.summary.status, RunStatus::Waiting);
+    let statuses: Vec<_> = run.steps.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Running, StepStatus::WaitingApproval]);
+    let filter = RunFilter {
+        status: Some(RunStatus::Waiting),
+        ..RunFilter::default()
+    };
+    let page = store.list_runs(&filter).await.unwrap();
+    assert_eq!(page.runs.len(), 1, "the runs list filters on waiting");
+    record_all(&store, &[decided(run_id, 1, "ap-2", T0 + 4)]);
+    assert_eq!(get(store.clone()).await.summary.status, RunStatus::Running);
+    record_all(
+        &store,
+        &[
+            approval(run_id, 1, "ap-3", T0 + 5),
+            run_finished(run_id, RunStatus::Cancelled, T0 + 6),
+        ],
+    );
+    let run = get(store.clone()).await;
+    assert_eq!(run.summary.status, RunStatus::Cancelled);
+    assert_eq!(run.steps[1].status, StepStatus::Cancelled);
+}
+
+/// Pinned tool definitions survive a reopen, and an update replaces the row.
+async fn pins_are_kept_and_updated(db: &TestDb) {
+    use switchboard::domain::{Pin, Pinned};
+    let store = db.open().await;
+    let pin = |hash: &str, description: &str| Pin {
+        hash: hash.to_owned(),
+        definition: json!({"name": "note", "description": description}),
+    };
+    let first = Pinned {
+        accepted: Some(pin("a1", "Adds a note.")),
+        pending: None,
+    };
+    store
+        .save_pins(vec![("s".to_owned(), "note".to_owned(), first.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_pins().await.unwrap(),
+        [("s".to_owned(), "note".to_owned(), first)]
+    );
+    let held = Pinned {
+        accepted: Some(pin("a1", "Adds a note.")),
+        pending: Some(pin("b2", "Reads your keys.")),
+    };
+    let fresh = Pinned {
+        accepted: None,
+        pending: Some(pin("c3", "New.")),
+    };
+    store
+        .save_pins(vec![
+            ("s".to_owned(), "note".to_owned(), held.clone()),
+            ("s".to_owned(), "extra".to_owned(), fresh.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_pins().await.unwrap(),
+        [
+            ("s".to_owned(), "extra".to_owned(), fresh),
+            ("s".to_owned(), "note".to_owned(), held),
+        ]
+    );
 }
