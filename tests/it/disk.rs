@@ -10,7 +10,6 @@
 //! Mounting needs root and the cluster needs PostgreSQL's server binaries: without them these
 //! tests are skipped with a note, except under CI (`CI` set), where they fail.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard::sse::{SseDecoder, SseEvent};
 use switchboard_fake_llm::{FakeLlm, FakeToolCall, Reply};
 
+use crate::support::events::Events;
 use crate::support::gate::Gate;
 use crate::support::{self, InProcessServer, McpHttpServer};
 
@@ -53,7 +52,7 @@ async fn a_full_disk_is_reported_and_recovered_from_without_a_restart() {
     served.assert_refuses_runs("disk is full").await;
 
     std::fs::remove_file(&filler).expect("free the disk");
-    served.assert_recovers(&chat.run_id).await;
+    served.assert_recovers(&chat.run_id()).await;
     served.server.stop().await;
 }
 
@@ -78,7 +77,7 @@ async fn a_postgres_outage_is_reported_and_recovered_from_without_a_restart() {
     served.assert_refuses_runs("database").await;
 
     cluster.start_again();
-    served.assert_recovers(&chat.run_id).await;
+    served.assert_recovers(&chat.run_id()).await;
     served.server.stop().await;
 }
 
@@ -193,7 +192,7 @@ impl Served {
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         let mut chat = Events::new(response);
-        chat.until_tool_call_started().await;
+        until_tool_call_started(&mut chat).await;
         self.wait_until(|| self.gate.entered() == 1, "the chat's tool call")
             .await;
         let request = self
@@ -216,7 +215,7 @@ impl Served {
         self.wait_until(|| self.gate.entered() == 2, "the completion's tool call")
             .await;
         // Both runs' rows are in the store before the fault (so its end has a row to land on).
-        self.run_when(&chat.run_id, |run| run["status"] == "running")
+        self.run_when(&chat.run_id(), |run| run["status"] == "running")
             .await;
 
         fault();
@@ -302,7 +301,7 @@ impl Served {
         assert_eq!(finished["status"], "succeeded", "{finished:#}");
         assert!(finished.get("trace_incomplete").is_none(), "{finished:#}");
         let run = self
-            .run_when(&chat.run_id, |run| run["status"] != "running")
+            .run_when(&chat.run_id(), |run| run["status"] != "running")
             .await;
         assert_eq!(run["status"], "succeeded", "{run:#}");
         assert_eq!(run["answer"], "Back again.", "{run:#}");
@@ -339,81 +338,12 @@ impl Served {
     }
 }
 
-/// The chat's event stream, read with the same bounded decoder the server's clients use.
-struct Events {
-    run_id: String,
-    response: reqwest::Response,
-    decoder: SseDecoder,
-    pending: VecDeque<SseEvent>,
-}
-
-/// One SSE event: its name and JSON data.
-#[derive(Debug)]
-struct Received {
-    name: Option<String>,
-    data: Value,
-}
-
-impl Events {
-    fn new(response: reqwest::Response) -> Events {
-        let run_id = response
-            .headers()
-            .get("x-switchboard-run-id")
-            .and_then(|v| v.to_str().ok())
-            .expect("the run id header")
-            .to_owned();
-        Events {
-            run_id,
-            response,
-            decoder: SseDecoder::new(1 << 20, 8 << 20),
-            pending: VecDeque::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<Received> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                let data = serde_json::from_str(&event.data).unwrap_or(Value::String(event.data));
-                return Some(Received {
-                    name: event.event,
-                    data,
-                });
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
-                .await
-                .expect("an event within the patience")
-                .expect("reading the event stream")?;
-            self.pending.extend(
-                self.decoder
-                    .push(&chunk)
-                    .expect("a well-formed event stream"),
-            );
-        }
-    }
-
-    /// Events up to and including the first named `name`.
-    async fn until(&mut self, name: &str) -> Vec<Received> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let found = event.name.as_deref() == Some(name);
-            events.push(event);
-            if found {
-                return events;
-            }
-        }
-        panic!("the stream ended before `{name}`: {events:#?}");
-    }
-
-    /// Until the gate's tool call has started.
-    async fn until_tool_call_started(&mut self) {
-        loop {
-            let event = self.until("step_started").await;
-            let started = &event.last().expect("step_started").data;
-            if started["name"] == GATE_TOOL {
-                return;
-            }
-        }
-    }
+/// Until the gate's tool call has started.
+async fn until_tool_call_started(chat: &mut Events) {
+    chat.until_matching("the gate's tool call", |event| {
+        event.name.as_deref() == Some("step_started") && event.data["name"] == GATE_TOOL
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

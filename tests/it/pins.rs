@@ -5,13 +5,12 @@
 //! definition side by side (API and `/servers` in the browser), and join the catalog once an
 //! admin accepts them.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_fake_llm::FakeLlm;
 
 use crate::support::raw::{Scenario, raw_server_with};
+use crate::support::served::wait_ready;
 use crate::support::webdriver::Browser;
 use crate::support::{self};
 
@@ -32,20 +31,6 @@ fn listing(description: &str, extra: bool) -> Scenario {
         pages: vec![json!({ "tools": tools }).to_string()],
         ..Scenario::default()
     }
-}
-
-async fn ready(server: &support::InProcessServer) -> Value {
-    let mut body = Value::Null;
-    for _ in 0..600 {
-        let (_, listed) = server.request(Method::GET, "/api/mcp/servers", None).await;
-        body = listed;
-        let all = body["servers"].as_array().cloned().unwrap_or_default();
-        if all.len() == 4 && all.iter().all(|s| s["status"] == "ready") {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("servers not ready: {body:#}");
 }
 
 async fn tool_names(server: &support::InProcessServer) -> Vec<String> {
@@ -72,7 +57,7 @@ async fn a_changed_definition_is_held_across_a_restart_until_an_admin_accepts_it
     );
     let config = support::write_demo_config(dir.path(), &fake, &entry);
     let server = support::InProcessServer::start(&config).await;
-    ready(&server).await;
+    wait_ready(&server, 4).await;
     assert_eq!(
         tool_names(&server).await,
         ["shady__note"],
@@ -88,7 +73,7 @@ async fn a_changed_definition_is_held_across_a_restart_until_an_admin_accepts_it
         "    trusted: false\n",
     );
     let server = support::InProcessServer::start(&config).await;
-    let servers = ready(&server).await;
+    let servers = wait_ready(&server, 4).await;
     assert!(
         tool_names(&server).await.is_empty(),
         "the changed and the new tool are held"

@@ -14,9 +14,9 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard::sse::{SseDecoder, SseEvent};
 use switchboard_fake_llm::{FakeLlm, Reply};
 
+use crate::support::events::{Events, Received};
 use crate::support::{self};
 
 /// Longest wait for any one event or state.
@@ -337,65 +337,6 @@ async fn gone_within(pid: u32, limit: Duration) -> bool {
     true
 }
 
-/// A named event with its JSON data.
-#[derive(Debug)]
-struct Received {
-    name: Option<String>,
-    data: Value,
-}
-
-/// The chat event stream, read with the server's own bounded decoder.
-struct Events {
-    response: reqwest::Response,
-    decoder: SseDecoder,
-    pending: std::collections::VecDeque<SseEvent>,
-}
-
-impl Events {
-    fn new(response: reqwest::Response) -> Events {
-        Events {
-            response,
-            decoder: SseDecoder::new(1 << 20, 8 << 20),
-            pending: std::collections::VecDeque::new(),
-        }
-    }
-
-    /// The next event; `None` when the stream ended.
-    async fn next(&mut self) -> Option<Received> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                let data = serde_json::from_str(&event.data).unwrap_or(Value::String(event.data));
-                return Some(Received {
-                    name: event.event,
-                    data,
-                });
-            }
-            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
-                .await
-                .expect("an event within the patience")
-                .expect("reading the event stream")?;
-            self.pending.extend(
-                self.decoder
-                    .push(&chunk)
-                    .expect("a well-formed event stream"),
-            );
-        }
-    }
-
-    /// Events until (and including) the first one `stop` accepts.
-    async fn until(&mut self, what: &str, stop: impl Fn(&Received) -> bool) -> Vec<Received> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            let found = stop(&event);
-            events.push(event);
-            if found {
-                return events;
-            }
-        }
-        panic!("the stream ended before {what}: {events:#?}");
-    }
-}
-
 fn is(event: &Received, name: &str) -> bool {
     event.name.as_deref() == Some(name)
 }
@@ -455,7 +396,7 @@ async fn kill_9_mid_run_then_restart_interrupts_the_run_and_reruns_nothing() {
     // Until the sleep is in flight: its act started and the testkit reports progress on it.
     let (run_id, mut stream) = first.chat("Echo, then take a long nap").await;
     let events = stream
-        .until("the sleep's first progress", |e| {
+        .until_matching("the sleep's first progress", |e| {
             is(e, "tool_progress") && e.data["step"] == 4
         })
         .await;
@@ -594,7 +535,9 @@ async fn kill_9_mid_run_then_restart_interrupts_the_run_and_reruns_nothing() {
     );
     assert_eq!(fake.remaining(), 1);
     let (fresh_id, mut fresh) = second.chat("Are you back?").await;
-    let events = fresh.until("run_finished", |e| is(e, "run_finished")).await;
+    let events = fresh
+        .until_matching("run_finished", |e| is(e, "run_finished"))
+        .await;
     let finished = events.last().expect("run_finished");
     assert_eq!(finished.data["status"], "succeeded", "{events:#?}");
     assert_eq!(finished.data["answer"], leftover, "{events:#?}");

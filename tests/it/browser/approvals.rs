@@ -21,16 +21,14 @@ async fn approval_cards_decide_gated_calls_in_the_chat_and_in_debug() {
     browser.goto(&ui.url("/")).await;
 
     // Deny, with a reason the model hears.
-    ui.fake.push(Reply::tool_call(
-        "add",
-        "notes__add_note",
-        json!({"title": "<img src=x onerror=alert(1)>", "body": "b"}),
-    ));
-    ui.fake.push(Reply::text("Not saved."));
-    let run_id = send_chat(&browser, "Save a note.").await;
-    browser
-        .wait_for(&format!("{CARD}[data-state=\"open\"]"))
-        .await;
+    let (run_id, _) = gated_chat(
+        &ui,
+        &browser,
+        "<img src=x onerror=alert(1)>",
+        "Not saved.",
+        "Save a note.",
+    )
+    .await;
     assert_eq!(
         text_of(&browser, &format!("{CARD} .approval-tool")).await,
         "notes__add_note"
@@ -75,32 +73,13 @@ async fn approval_cards_decide_gated_calls_in_the_chat_and_in_debug() {
     );
 
     // Edit: JSON the schema refuses keeps the card open with the error; a valid edit approves.
-    ui.fake.push(Reply::tool_call(
-        "add2",
-        "notes__add_note",
-        json!({"title": "draft", "body": "b"}),
-    ));
-    ui.fake.push(Reply::text("Saved."));
-    let run_id = send_chat(&browser, "Save another.").await;
-    let card = format!(".message.assistant[data-run-id=\"{run_id}\"] {CARD}");
-    browser
-        .wait_for(&format!("{card}[data-state=\"open\"]"))
-        .await;
+    let (run_id, card) = gated_chat(&ui, &browser, "draft", "Saved.", "Save another.").await;
     browser
         .find(&format!("{card} button.approval-edit-toggle"))
         .await
         .click()
         .await;
-    let editor = browser
-        .find(&format!("{card} textarea.approval-edit"))
-        .await;
-    editor.clear().await;
-    editor.send_keys("{\"title\": 5, \"body\": \"b\"}").await;
-    browser
-        .find(&format!("{card} button.approval-approve"))
-        .await
-        .click()
-        .await;
+    approve_edited(&browser, &card, "{\"title\": 5, \"body\": \"b\"}").await;
     browser
         .wait_for(&format!("{card} .approval-errors li[data-path=\"/title\"]"))
         .await;
@@ -114,18 +93,7 @@ async fn approval_cards_decide_gated_calls_in_the_chat_and_in_debug() {
         Some("open"),
         "a refused edit leaves the approval open"
     );
-    let editor = browser
-        .find(&format!("{card} textarea.approval-edit"))
-        .await;
-    editor.clear().await;
-    editor
-        .send_keys("{\"title\": \"final\", \"body\": \"b\"}")
-        .await;
-    browser
-        .find(&format!("{card} button.approval-approve"))
-        .await
-        .click()
-        .await;
+    approve_edited(&browser, &card, "{\"title\": \"final\", \"body\": \"b\"}").await;
     browser
         .wait_for(&format!("{card}[data-state=\"approved\"]"))
         .await;
@@ -137,18 +105,14 @@ async fn approval_cards_decide_gated_calls_in_the_chat_and_in_debug() {
     );
 
     // /debug shows a waiting run's approval and decides it.
-    ui.fake.push(Reply::tool_call(
-        "add3",
-        "notes__add_note",
-        json!({"title": "from debug", "body": "b"}),
-    ));
-    ui.fake.push(Reply::text("Saved from debug."));
-    let run_id = send_chat(&browser, "One more.").await;
-    browser
-        .wait_for(&format!(
-            ".message.assistant[data-run-id=\"{run_id}\"] {CARD}[data-state=\"open\"]"
-        ))
-        .await;
+    let (run_id, _) = gated_chat(
+        &ui,
+        &browser,
+        "from debug",
+        "Saved from debug.",
+        "One more.",
+    )
+    .await;
     browser
         .goto(&ui.url(&format!("/debug/runs/{run_id}")))
         .await;
@@ -166,4 +130,41 @@ async fn approval_cards_decide_gated_calls_in_the_chat_and_in_debug() {
     let run = ui.ended_run(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     browser.assert_console_clean("approval cards").await;
+}
+
+/// The model calls `notes__add_note` with `title` and then answers `answer`; the chat sends
+/// `message`. Returns the run id and the selector of its approval card, once the card is open.
+async fn gated_chat(
+    ui: &Ui,
+    browser: &Browser,
+    title: &str,
+    answer: &str,
+    message: &str,
+) -> (String, String) {
+    ui.fake.push(Reply::tool_call(
+        "add",
+        "notes__add_note",
+        json!({"title": title, "body": "b"}),
+    ));
+    ui.fake.push(Reply::text(answer));
+    let run_id = send_chat(browser, message).await;
+    let card = format!(".message.assistant[data-run-id=\"{run_id}\"] {CARD}");
+    browser
+        .wait_for(&format!("{card}[data-state=\"open\"]"))
+        .await;
+    (run_id, card)
+}
+
+/// Replace the card's edited arguments with `json` and press Approve.
+async fn approve_edited(browser: &Browser, card: &str, json: &str) {
+    let editor = browser
+        .find(&format!("{card} textarea.approval-edit"))
+        .await;
+    editor.clear().await;
+    editor.send_keys(json).await;
+    browser
+        .find(&format!("{card} button.approval-approve"))
+        .await
+        .click()
+        .await;
 }

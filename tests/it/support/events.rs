@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use switchboard::sse::{SseDecoder, SseEvent};
 
-/// Longest wait for one event.
-const PATIENCE: Duration = Duration::from_secs(20);
+/// Longest wait for one event (a loaded 2-core machine runs a tool call or a restart slowly).
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One received SSE event: its name and JSON data (a JSON string when the data is not JSON).
 #[derive(Debug, Clone)]
@@ -86,14 +86,33 @@ impl Events {
 
     /// Events up to and including the first named `name`.
     pub async fn until(&mut self, name: &str) -> Vec<Received> {
+        self.until_matching(&format!("`{name}`"), |event| {
+            event.name.as_deref() == Some(name)
+        })
+        .await
+    }
+
+    /// Events up to and including the first one `stop` accepts; `what` names it in the panic
+    /// when the stream ends first.
+    pub async fn until_matching(
+        &mut self,
+        what: &str,
+        stop: impl Fn(&Received) -> bool,
+    ) -> Vec<Received> {
         let mut events = Vec::new();
         while let Some(event) = self.next().await {
-            let found = event.name.as_deref() == Some(name);
+            let found = stop(&event);
             events.push(event);
             if found {
                 return events;
             }
         }
-        panic!("the stream ended before `{name}`: {events:#?}");
+        panic!("the stream ended before {what}: {events:#?}");
+    }
+
+    /// The run id the response's `x-switchboard-run-id` header names.
+    pub fn run_id(&self) -> String {
+        self.header("x-switchboard-run-id")
+            .expect("the run id header")
     }
 }

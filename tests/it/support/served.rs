@@ -49,16 +49,7 @@ impl Served {
 
     /// Wait until `servers` servers are listed, all ready.
     pub async fn ready(&self, servers: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let (_, body) = self.request(Method::GET, "/api/mcp/servers", None).await;
-            let all = body["servers"].as_array().cloned().unwrap_or_default();
-            if all.len() == servers && all.iter().all(|s| s["status"] == "ready") {
-                return;
-            }
-            assert!(Instant::now() < deadline, "servers not ready: {body:#}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.server, servers).await;
     }
 
     /// `POST /api/chat` with model `fake`: its event stream.
@@ -89,5 +80,20 @@ impl Served {
             assert!(Instant::now() < deadline, "run {id} did not end: {run:#}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// Wait until `server` lists `servers` MCP servers, all ready; their statuses
+/// (`GET /api/mcp/servers`). Polled: a server's status has no event stream.
+pub async fn wait_ready(server: &InProcessServer, servers: usize) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = server.request(Method::GET, "/api/mcp/servers", None).await;
+        let all = body["servers"].as_array().cloned().unwrap_or_default();
+        if all.len() == servers && all.iter().all(|s| s["status"] == "ready") {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "servers not ready: {body:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
