@@ -285,6 +285,50 @@ pub fn run_service(
     runs
 }
 
+/// How long the first pass over resumable runs waits for the MCP servers' first listings (a
+/// resumed call needs its tool in the catalog).
+const RESUME_WAITS_FOR_SERVERS: Duration = Duration::from_secs(30);
+
+/// Resume the runs whose process is gone (see `runs::RunService::resume_orphaned`): once the
+/// servers have settled, then at every lease renewal (`server.run_lease_ms / 3`), until `stop`.
+fn spawn_resumer(
+    runs: &RunService,
+    hub: &Hub,
+    auth: &Authenticator,
+    lease: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let (runs, hub, callers) = (runs.clone(), hub.clone(), KeyCallers(auth.clone()));
+    tokio::spawn(async move {
+        tokio::select! {
+            () = hub.mcp().wait_settled(RESUME_WAITS_FOR_SERVERS) => {}
+            () = stop.cancelled() => return,
+        }
+        loop {
+            runs.resume_orphaned(&callers).await;
+            tokio::select! {
+                () = tokio::time::sleep(lease / 3) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
+/// A resumed run's caller: the key it was started with, as the authenticator knows it now.
+struct KeyCallers(Authenticator);
+
+impl crate::runs::CallerLookup for KeyCallers {
+    fn caller(&self, key_id: Option<&str>) -> BoxFuture<'_, Result<crate::access::Caller, String>> {
+        let key_id = key_id.map(str::to_owned);
+        Box::pin(async move {
+            self.0
+                .caller_for_key(key_id.as_deref())
+                .await
+                .map_err(|failure| format!("its key is {}", failure.reason()))
+        })
+    }
+}
+
 /// What one run may be sent (`server.max_messages`, `server.max_message_chars`).
 fn message_caps(server: &ServerSettings) -> MessageCaps {
     MessageCaps {
@@ -377,6 +421,13 @@ pub async fn serve_on(
     let auth = authenticator(&config, &store, admin_key.as_ref());
     let stop_refresh = tokio_util::sync::CancellationToken::new();
     auth.spawn_refresh(stop_refresh.clone());
+    spawn_resumer(
+        &runs,
+        &hub,
+        &auth,
+        config.server.run_lease,
+        stop_refresh.clone(),
+    );
     tracing::info!(address = %local, servers = config.mcp_servers.len(), auth = config.server.auth.name(), "switchboard listening");
     let gate = gate_policy(&config.server, local);
     let max_body_bytes = config.server.max_body_bytes;

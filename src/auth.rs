@@ -227,6 +227,26 @@ impl Authenticator {
         self.caller_of(&cached)
     }
 
+    /// The caller the key `key_id` authenticates as now, without its secret: for a run that
+    /// goes on after a restart as the caller who started it (`None`: a run started without a
+    /// key, as the local administrator with `auth: none`). A revoked or deleted key, or
+    /// `SWITCHBOARD_ADMIN_KEY` no longer being set, refuses it.
+    ///
+    /// # Errors
+    /// The key's failures; store failures.
+    pub async fn caller_for_key(&self, key_id: Option<&str>) -> Result<Caller, AuthFailure> {
+        match key_id {
+            None if self.inner.mode == AuthMode::None => Ok(Caller::local()),
+            None => Err(AuthFailure::Missing),
+            Some(ADMIN_KEY_ID) if self.inner.admin_key.is_some() => Ok(self.admin_caller()),
+            Some(ADMIN_KEY_ID) => Err(AuthFailure::Unknown),
+            Some(id) => {
+                let cached = self.cached_key(id).await?;
+                self.caller_of(&cached)
+            }
+        }
+    }
+
     /// Exchange a key for a session (the web UI's sign-in).
     ///
     /// # Errors
@@ -410,6 +430,11 @@ impl Authenticator {
         if !token_matches(hash, token) {
             return None;
         }
+        Some(self.admin_caller())
+    }
+
+    /// The caller `SWITCHBOARD_ADMIN_KEY` authenticates as.
+    fn admin_caller(&self) -> Caller {
         let (roles, users, _) = self.policy();
         let role = roles
             .get(ADMIN_ROLE)
@@ -418,7 +443,7 @@ impl Authenticator {
         let limits = users
             .get(ENV_ADMIN_USER)
             .map_or(role.limits, |o| role.limits.with(o));
-        Some(Caller::new(
+        Caller::new(
             Identity {
                 user: ENV_ADMIN_USER.to_owned(),
                 key_id: Some(ADMIN_KEY_ID.to_owned()),
@@ -426,7 +451,7 @@ impl Authenticator {
             Arc::new(role),
             limits,
             CancellationToken::new(),
-        ))
+        )
     }
 
     fn cached(&self, id: &str) -> Option<Arc<CachedKey>> {

@@ -230,6 +230,10 @@ impl RunPrinter {
                     request.server, request.message
                 );
             }
+            RunEvent::RunResumed { from_step, .. } => {
+                self.end_text(out);
+                let _ = writeln!(out, "resumed from step {from_step}");
+            }
             RunEvent::InputAnswered { step, action, .. } => {
                 self.end_text(out);
                 let _ = writeln!(out, "[{step}] input {}", action.as_str());

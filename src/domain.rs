@@ -368,6 +368,14 @@ pub enum RunEvent {
         user: Option<String>,
         at: UnixMillis,
     },
+    /// The run goes on in this process from its stored checkpoint (after a restart, or its
+    /// process died): steps from `from_step` on that the store holds are dropped (they ran past
+    /// the checkpoint and are redone or replaced), and the events that follow continue the run.
+    RunResumed {
+        run_id: RunId,
+        from_step: StepIndex,
+        at: UnixMillis,
+    },
     StepStarted {
         run_id: RunId,
         step: StepIndex,
@@ -459,6 +467,7 @@ impl RunEvent {
     pub fn run_id(&self) -> RunId {
         match self {
             RunEvent::RunStarted { run_id, .. }
+            | RunEvent::RunResumed { run_id, .. }
             | RunEvent::StepStarted { run_id, .. }
             | RunEvent::TokenDelta { run_id, .. }
             | RunEvent::ToolProgress { run_id, .. }
@@ -476,6 +485,7 @@ impl RunEvent {
     pub fn type_name(&self) -> &'static str {
         match self {
             RunEvent::RunStarted { .. } => "run_started",
+            RunEvent::RunResumed { .. } => "run_resumed",
             RunEvent::StepStarted { .. } => "step_started",
             RunEvent::TokenDelta { .. } => "token_delta",
             RunEvent::ToolProgress { .. } => "tool_progress",

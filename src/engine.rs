@@ -8,6 +8,7 @@
 
 mod admit;
 mod call;
+mod checkpoint;
 mod gaps;
 mod plan;
 mod react;
@@ -23,6 +24,7 @@ use crate::domain::ChatMessage;
 use crate::domain::{ConversationId, RunEvent, RunId, RunOutcome, RunStatus, TraceId, now_millis};
 use crate::llm::ChatModel;
 
+pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 pub use recorder::Recorder;
 pub use tools::{ToolFailure, ToolInvoker, ToolOutput};
 
@@ -56,6 +58,9 @@ pub struct RunSpec {
     pub max_argument_bytes: usize,
     /// Who decides calls the approval policy gates; `None`: nobody can, so they are refused.
     pub approver: Option<Arc<dyn tools::Approver>>,
+    /// Where the run's checkpoints go once it is durable (see `engine/checkpoint.rs`); `None`:
+    /// the run cannot be resumed, and ends with its process.
+    pub checkpoints: Option<Arc<dyn Checkpoints>>,
 }
 
 /// What a run body that answered hands back: the answer, and which tool calls it may lack.
@@ -87,6 +92,28 @@ pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
         user: spec.user.clone(),
         at: now_millis(),
     });
+    drive(spec, recorder, None).await
+}
+
+/// Go on with a run from its stored `checkpoint` (its process is gone), emitting the rest of
+/// its events to `sink` after a `RunResumed`. `spec` is rebuilt by the caller from the stored
+/// run (its mode, system prompt and history are the checkpoint's; the rest is as for
+/// [`execute`]). Nothing the checkpoint records as done is done again (see
+/// `engine/checkpoint.rs`).
+pub async fn resume(spec: RunSpec, checkpoint: Checkpoint, sink: Arc<dyn EventSink>) -> RunOutcome {
+    let recorder = Recorder::resumed(spec.run_id, sink.clone(), checkpoint.counts);
+    sink.emit(RunEvent::RunResumed {
+        run_id: spec.run_id,
+        from_step: checkpoint.next_step(),
+        at: now_millis(),
+    });
+    drive(spec, recorder, Some(checkpoint.body)).await
+}
+
+/// Run the body (fresh, or from a checkpoint's `from`) under the run's timeout and
+/// cancellation, and finish the run.
+async fn drive(spec: RunSpec, recorder: Recorder, from: Option<checkpoint::Body>) -> RunOutcome {
+    let journal = checkpoint::Journal::new(spec.checkpoints.clone(), from.is_some());
     let timeout = spec.limits.run_timeout;
     let cancel = spec.cancel.clone();
     let span = tracing::info_span!(
@@ -97,22 +124,25 @@ pub async fn execute(spec: RunSpec, sink: Arc<dyn EventSink>) -> RunOutcome {
         trace_id = spec.trace_id.as_deref().unwrap_or("-"),
     );
     let body = async {
-        match spec.mode {
-            AgentMode::React => react::run(&spec, &recorder).await,
-            AgentMode::Plan => plan::run(&spec, &recorder).await,
+        match (from, spec.mode) {
+            (Some(checkpoint::Body::React(point)), _) => {
+                react::run(&spec, &recorder, &journal, Some(point)).await
+            }
+            (None, AgentMode::React) => react::run(&spec, &recorder, &journal, None).await,
+            (None, AgentMode::Plan) => plan::run(&spec, &recorder).await,
         }
     };
     let body = tracing::Instrument::instrument(body, span);
     tokio::pin!(body);
-    let started = tokio::time::Instant::now();
     // Time spent waiting for a person's approval is not the run's to spend: the deadline moves
-    // by it, so a run waiting for a decision is never cut by its own timeout.
+    // by it, so a run waiting for a decision is never cut by its own timeout. A resumed run
+    // counts the time it worked before.
     let result = loop {
-        let deadline = started + timeout + recorder.waited();
+        let left = timeout.saturating_sub(recorder.active());
         tokio::select! {
             result = &mut body => break result,
-            () = tokio::time::sleep_until(deadline) => {
-                if tokio::time::Instant::now() >= started + timeout + recorder.waited() {
+            () = tokio::time::sleep(left) => {
+                if recorder.active() >= timeout {
                     break Err(Stop::Budget(format!("the run timeout of {} ms was reached", timeout.as_millis())));
                 }
             }

@@ -194,7 +194,7 @@ impl Redactor {
                 self.string(&mut request.message);
                 self.value(&mut request.schema);
             }
-            RunEvent::InputAnswered { .. } => {}
+            RunEvent::InputAnswered { .. } | RunEvent::RunResumed { .. } => {}
             RunEvent::ApprovalRequested { request, .. } => {
                 self.value(&mut request.arguments);
                 self.string(&mut request.reason);

@@ -6,8 +6,10 @@ mod approvals;
 mod follow;
 mod hub_tools;
 mod inputs;
+mod resume;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ pub use approvals::{ApprovalError, DecisionInput, PendingApproval, PendingApprov
 pub use follow::{Followed, RunEvents};
 pub use hub_tools::{HubTools, RunContext, result_text};
 pub use inputs::{InputError, PendingInputs};
+pub use resume::{CallerLookup, ResumeError};
 
 /// What a caller asks for.
 #[derive(Debug, Clone, Default)]
@@ -149,6 +152,19 @@ impl MessageCaps {
     }
 }
 
+/// What a run is, as [`RunService::spec`] turns it into the engine's inputs.
+struct RunHow<'a> {
+    caller: &'a Caller,
+    run_id: RunId,
+    conversation_id: ConversationId,
+    agent: Option<&'a AgentConfig>,
+    model_name: String,
+    model: Arc<dyn crate::llm::ChatModel>,
+    attended: bool,
+    temperature: Option<f64>,
+    trace_id: TraceId,
+}
+
 /// A run that has started: its ids and its events, from the first to the guaranteed end.
 pub struct StartedRun {
     pub run_id: RunId,
@@ -189,6 +205,11 @@ struct LiveRun {
     inputs: Arc<PendingInputs>,
     /// Its tool calls waiting for a person's approval.
     approvals: Arc<PendingApprovals>,
+    /// Set once the run saved a checkpoint: at shutdown it is suspended for the next process to
+    /// resume, not cancelled.
+    durable: Arc<AtomicBool>,
+    /// Stops the run's task without ending the run (shutdown of a durable run).
+    suspend: CancellationToken,
 }
 
 impl RunService {
@@ -342,7 +363,45 @@ impl RunService {
         let trace_id = TraceId::random();
         let cancel = CancellationToken::new();
         let (live, events) = self.register(run_id, caller, cancel.clone());
-        let (tools_patterns, system_prompt, mode, limits) = match &agent {
+        let how = RunHow {
+            caller,
+            run_id,
+            conversation_id,
+            agent: agent.as_ref(),
+            model_name,
+            model,
+            attended: input.attended,
+            temperature: input.temperature,
+            trace_id: trace_id.clone(),
+        };
+        let mut spec = self.spec(how, &live, cancel);
+        spec.history = history;
+        spec.user_message = message;
+        let task = self.spawn(spec, live, Some(slot), None);
+        Ok(StartedRun {
+            run_id,
+            conversation_id,
+            trace_id,
+            events: RunEvents::started(run_id, events, task),
+        })
+    }
+
+    /// The engine's inputs for a run `how` says (the conversation is left empty for the caller
+    /// to fill): the caller's tools filtered by the agent's globs, answering the servers'
+    /// questions and sampling requests for the run, the run's approver and its checkpoints.
+    fn spec(&self, how: RunHow<'_>, live: &LiveRun, cancel: CancellationToken) -> RunSpec {
+        let RunHow {
+            caller,
+            run_id,
+            conversation_id,
+            agent,
+            model_name,
+            model,
+            attended,
+            temperature,
+            trace_id,
+        } = how;
+        let (tools_patterns, system_prompt, mode, limits) = match agent {
             Some(agent) => (
                 agent.tools.clone(),
                 Some(agent.system_prompt.clone()),
@@ -356,48 +415,47 @@ impl RunService {
                 AgentLimits::default(),
             ),
         };
-        let spec = RunSpec {
+        let (unattended, expire_after) = self.inner.hub.approval_timing();
+        RunSpec {
             run_id,
             conversation_id,
-            agent: agent.as_ref().map(|a| a.name.clone()),
+            agent: agent.map(|a| a.name.clone()),
             model_name,
             model,
             tools: Arc::new(
                 HubTools::new(self.inner.hub.clone(), caller.clone(), &tools_patterns).for_run(
                     RunContext {
                         run_id,
-                        inputs: input.attended.then(|| live.inputs.clone()),
+                        inputs: attended.then(|| live.inputs.clone()),
                         models: self.inner.models.clone(),
                     },
                 ),
             ),
             system_prompt,
-            history,
-            user_message: message,
+            history: Vec::new(),
+            user_message: String::new(),
             mode,
             limits,
             cancel,
-            trace_id: Some(trace_id.clone()),
-            temperature: input.temperature,
+            trace_id: Some(trace_id),
+            temperature,
             user: Some(caller.user().to_owned()),
             max_argument_bytes: self.inner.hub.tool_settings().max_argument_bytes,
-            approver: Some(Arc::new({
-                let (unattended, expire_after) = self.inner.hub.approval_timing();
-                approvals::RunApprover {
-                    approvals: live.approvals.clone(),
-                    attended: input.attended,
-                    unattended,
-                    expire_after,
-                }
+            approver: Some(Arc::new(approvals::RunApprover {
+                approvals: live.approvals.clone(),
+                attended,
+                unattended,
+                expire_after,
             })),
-        };
-        let task = self.spawn(spec, live, slot);
-        Ok(StartedRun {
-            run_id,
-            conversation_id,
-            trace_id,
-            events: RunEvents::started(run_id, events, task),
-        })
+            checkpoints: Some(Arc::new(resume::RunCheckpoints {
+                store: self.inner.store.clone(),
+                run_id,
+                key_id: caller.key_id().map(str::to_owned),
+                attended,
+                temperature,
+                durable: live.durable.clone(),
+            })),
+        }
     }
 
     /// Follow a run: the events so far and the live tail when it executes here, else what the
@@ -492,6 +550,8 @@ impl RunService {
             owner: caller.user().to_owned(),
             inputs: Arc::default(),
             approvals: Arc::default(),
+            durable: Arc::default(),
+            suspend: CancellationToken::new(),
         });
         self.inner
             .live
@@ -501,9 +561,16 @@ impl RunService {
         (live, events)
     }
 
-    /// Execute the run in its own task: events fan out through the sink, the answer joins the
-    /// conversation, and the run leaves the live set when it ends.
-    fn spawn(&self, spec: RunSpec, live: Arc<LiveRun>, slot: RunSlot) -> JoinHandle<RunOutcome> {
+    /// Execute the run in its own task (from its start, or from `resumed`'s checkpoint): events
+    /// fan out through the sink, the answer joins the conversation, and the run leaves the live
+    /// set when it ends.
+    fn spawn(
+        &self,
+        spec: RunSpec,
+        live: Arc<LiveRun>,
+        slot: Option<RunSlot>,
+        resumed: Option<engine::Checkpoint>,
+    ) -> JoinHandle<RunOutcome> {
         let (run_id, conversation_id) = (spec.run_id, spec.conversation_id);
         let sink = Arc::new(ServiceSink {
             store: self.inner.store.clone(),
@@ -518,8 +585,32 @@ impl RunService {
             end: Mutex::new(None),
         });
         let service = self.clone();
+        let suspend = sink.live.suspend.clone();
         self.inner.tasks.spawn(async move {
-            let outcome = engine::execute(spec, sink.clone() as Arc<dyn EventSink>).await;
+            let sink_dyn = sink.clone() as Arc<dyn EventSink>;
+            let body = async {
+                match resumed {
+                    Some(checkpoint) => engine::resume(spec, checkpoint, sink_dyn).await,
+                    None => engine::execute(spec, sink_dyn).await,
+                }
+            };
+            let outcome = tokio::select! {
+                outcome = body => outcome,
+                () = suspend.cancelled() => {
+                    // Left as it is stored (its last checkpoint) for the next process.
+                    if let Err(err) = service.inner.store.release_run(run_id).await {
+                        tracing::error!(run_id = %run_id, error = %err, "releasing a suspended run failed");
+                    }
+                    service.forget(run_id);
+                    drop(slot);
+                    return RunOutcome {
+                        status: crate::domain::RunStatus::Waiting,
+                        answer: None,
+                        error: Some(SUSPENDED.to_owned()),
+                        usage: crate::domain::TokenUsage::default(),
+                    };
+                }
+            };
             if let Some(answer) = &outcome.answer {
                 let stored = service
                     .inner
@@ -531,15 +622,19 @@ impl RunService {
                 }
             }
             let outcome = sink.finish(outcome).await;
-            service
-                .inner
-                .live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&run_id);
+            service.forget(run_id);
             drop(slot);
             outcome
         })
+    }
+
+    /// The run no longer executes here.
+    fn forget(&self, run_id: RunId) {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&run_id);
     }
 
     /// The run executing here with this id, if `caller` may see it (another user's run is
@@ -681,7 +776,9 @@ impl RunService {
         decided.map(drop).map_err(DecideError::Approval)
     }
 
-    /// Cancel every running run (shutdown).
+    /// Stop every run (shutdown): a durable run (one that saved a checkpoint: it waited for a
+    /// person) is suspended, left as stored for the next process to resume at once; the others
+    /// are cancelled.
     pub fn cancel_all(&self) {
         for live in self
             .inner
@@ -690,7 +787,11 @@ impl RunService {
             .unwrap_or_else(|p| p.into_inner())
             .values()
         {
-            live.cancel.cancel();
+            if live.durable.load(Ordering::Acquire) {
+                live.suspend.cancel();
+            } else {
+                live.cancel.cancel();
+            }
         }
     }
 
@@ -732,6 +833,10 @@ struct ServiceSink {
     /// The run's `RunFinished`, held until the store says what it kept ([`ServiceSink::finish`]).
     end: Mutex<Option<RunEvent>>,
 }
+
+/// What a follower of a run suspended at shutdown is told.
+const SUSPENDED: &str =
+    "the server is stopping; this run is kept as it is and goes on when a server starts again";
 
 /// How long a run's end waits for the store to confirm its writes before it is reported as
 /// unconfirmed (incomplete): long enough for a busy writer, short enough for a dead database.

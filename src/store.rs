@@ -22,6 +22,7 @@ mod events;
 mod health;
 mod pins;
 mod records;
+mod resume;
 mod runs;
 mod writer;
 
@@ -49,6 +50,7 @@ pub use records::{
 use crate::domain::{RunEvent, now_millis};
 use db::Db;
 use health::Health;
+pub use resume::ResumableRun;
 use writer::Command;
 pub use writer::RecordedEnd;
 
@@ -82,6 +84,10 @@ pub struct Store {
     write_failures: Arc<AtomicU64>,
     /// Whether writes succeed now (the writer updates it).
     health: Arc<Health>,
+    /// This store's instance id: the owner of the runs it starts or claims.
+    owner: Arc<str>,
+    /// [`StoreOptions::run_lease`].
+    lease: Duration,
 }
 
 /// How a [`Store`] shares its database with other processes.
@@ -155,7 +161,7 @@ impl Store {
             writer_db.clone(),
             write_failures.clone(),
             health.clone(),
-            owner,
+            owner.clone(),
             options.run_lease,
         );
         let store = Store {
@@ -164,6 +170,8 @@ impl Store {
             writer_db,
             write_failures,
             health,
+            owner,
+            lease: options.run_lease,
         };
         Ok((store, interrupted))
     }

@@ -70,6 +70,11 @@ pub fn run_event(event: &crate::domain::RunEvent) {
         } => {
             tracing::info!(run_id = %run_id, step, server = %request.server, input = %request.id, "a server asks the person for input");
         }
+        RunEvent::RunResumed {
+            run_id, from_step, ..
+        } => {
+            tracing::info!(run_id = %run_id, from_step, "run resumed from its checkpoint");
+        }
         RunEvent::InputAnswered {
             run_id,
             step,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::RunSpec;
+use super::checkpoint::ActJournal;
 use super::recorder::Recorder;
 use super::tools::{ApprovalAsk, CallContext, Gate, ToolFailure, ToolOutput};
 use crate::domain::{
@@ -19,13 +20,17 @@ use crate::domain::{
 /// Updates one call may have queued before the engine reads them.
 const UPDATE_BUFFER: usize = 32;
 
-/// Invoke one tool as act step `step`, forwarding its updates as they come.
+/// Invoke one tool as act step `step`, forwarding its updates as they come; `journal` learns
+/// where the call is (waiting for a person, sent), and `reopen` is the approval a resumed run
+/// waited on for this step.
 pub(crate) async fn invoke(
     spec: &RunSpec,
     recorder: &Recorder,
     step: StepIndex,
     name: &str,
     arguments: Value,
+    journal: ActJournal<'_>,
+    reopen: Option<crate::domain::ApprovalRequest>,
 ) -> Result<ToolOutput, ToolFailure> {
     let (arguments, approved) = match spec.tools.gate(name) {
         Gate::Allow => (arguments, None),
@@ -35,11 +40,20 @@ pub(crate) async fn invoke(
             });
         }
         Gate::Ask { reason } => {
-            let (arguments, edited) =
-                approval(spec, recorder, step, name, arguments, reason).await?;
+            let ask = ApprovalAsk {
+                step,
+                tool: name.to_owned(),
+                server: spec.tools.server_of(name).unwrap_or_default(),
+                arguments,
+                reason,
+                existing: reopen,
+            };
+            let (arguments, edited) = approval(spec, recorder, ask, journal).await?;
             (arguments, Some(edited))
         }
     };
+    let edited = (approved == Some(true)).then_some(&arguments);
+    sent(journal, step, edited, approved.is_some()).await?;
     let outcome = call(
         spec,
         recorder,
@@ -62,27 +76,53 @@ pub(crate) async fn invoke(
     }
 }
 
-/// Ask a person to decide the gated call of act `step`; the arguments to call with (and whether
-/// the person edited them), or the refusal the model hears.
-async fn approval(
+/// A call that was in flight when the run's process stopped, in a resumed run: sent again (with
+/// the arguments it was sent with) when its tool is read-only, else its outcome is unknown.
+pub(crate) async fn again(
     spec: &RunSpec,
     recorder: &Recorder,
     step: StepIndex,
     name: &str,
-    arguments: Value,
-    reason: String,
+    (arguments, edited, approved): (Value, bool, bool),
+    journal: ActJournal<'_>,
+) -> Result<ToolOutput, ToolFailure> {
+    if !spec.tools.rerun_safe(name) {
+        return Err(ToolFailure::OutcomeUnknown);
+    }
+    sent(journal, step, edited.then_some(&arguments), approved).await?;
+    call(spec, recorder, step, name, arguments, approved).await
+}
+
+/// Record that the call of `step` is being sent, and wait until that is stored: a call is never
+/// sent before a resumed run could know it may have taken effect.
+async fn sent(
+    journal: ActJournal<'_>,
+    step: StepIndex,
+    edited: Option<&Value>,
+    approved: bool,
+) -> Result<(), ToolFailure> {
+    journal
+        .in_flight(step, edited, approved)
+        .await
+        .map_err(|err| ToolFailure::Refused {
+            message: format!("the run's state could not be stored ({err}), so it was not sent"),
+        })
+}
+
+/// Ask a person to decide the gated call `ask`; the arguments to call with (and whether the
+/// person edited them), or the refusal the model hears.
+async fn approval(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    ask: ApprovalAsk,
+    journal: ActJournal<'_>,
 ) -> Result<(Value, bool), ToolFailure> {
-    let ask = ApprovalAsk {
-        step,
-        tool: name.to_owned(),
-        server: spec.tools.server_of(name).unwrap_or_default(),
-        arguments,
-        reason,
-    };
+    let step = ask.step;
     let Some(approver) = &spec.approver else {
         return Err(refusal(&ApprovalDecision::Unattended));
     };
     let (request, decision) = approver.open(ask);
+    journal.awaiting(step, &request);
     let id = request.id.clone();
     recorder.emit(RunEvent::ApprovalRequested {
         run_id: recorder.run_id(),

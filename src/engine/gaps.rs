@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::tools::{ToolFailure, ToolOutput};
 
 /// How one call ended, as far as the answer is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum CallEnd {
     Succeeded,
     Failed,
@@ -39,14 +40,14 @@ impl CallEnd {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Gap {
     failed: usize,
     not_run: usize,
 }
 
 /// The tools whose failed or unrun calls no later success made good, with counts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Gaps {
     open: BTreeMap<String, Gap>,
 }

@@ -432,7 +432,18 @@ async fn run_act(
         })
     } else {
         match spec.tools.validate(&planned.tool, &arguments) {
-            Ok(()) => super::call::invoke(spec, recorder, step, &planned.tool, arguments).await,
+            Ok(()) => {
+                super::call::invoke(
+                    spec,
+                    recorder,
+                    step,
+                    &planned.tool,
+                    arguments,
+                    super::checkpoint::ActJournal::NONE,
+                    None,
+                )
+                .await
+            }
             Err(failure) => Err(failure),
         }
     };

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::admit::{self, Admitted, Verdict};
 use super::call::{self, step_traceparent};
+use super::checkpoint::{ActPoint, Between, Journal, ReactPoint, Settled, TurnJournal, TurnPoint};
 use super::gaps::{CallEnd, Gaps};
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
@@ -23,82 +24,86 @@ use crate::domain::{
 };
 use crate::llm::{ChatRequest, ChatResponse, StreamEvent, ToolChoice};
 
-/// One call of a turn as it ended: the call (with its unique id), its outcome, its act step.
-pub(crate) type ActResult = (ToolCall, Result<ToolOutput, ToolFailure>, StepIndex);
+/// One call of a turn as it ended: the call (with its unique id), what the model reads of it,
+/// its act step.
+pub(crate) type ActResult = (ToolCall, Settled, StepIndex);
 
-/// Run the ReAct loop to an answer.
-pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, Stop> {
-    let mut messages = initial_messages(spec);
-    let mut after: Vec<StepIndex> = Vec::new();
-    let mut repeats: HashMap<(String, String), u32> = HashMap::new();
-    let mut gaps = Gaps::default();
+/// Run the ReAct loop to an answer, from the start or from a checkpoint's `from`.
+pub(crate) async fn run(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    journal: &Journal,
+    from: Option<ReactPoint>,
+) -> Result<Answer, Stop> {
+    let (mut messages, mut after, mut repeats, mut gaps, mut resumed) = match from {
+        Some(point) => (
+            point.messages,
+            point.after,
+            point
+                .repeats
+                .into_iter()
+                .map(|(tool, arguments, n)| ((tool, arguments), n))
+                .collect(),
+            point.gaps,
+            point.turn,
+        ),
+        None => (
+            initial_messages(spec),
+            Vec::new(),
+            HashMap::new(),
+            Gaps::default(),
+            None,
+        ),
+    };
     loop {
-        check_steps(spec, recorder, 1)?;
-        let (response, plan_step) =
-            model_step(spec, recorder, &messages, Offer::Callable, after.clone()).await?;
-        if response.tool_calls.is_empty() {
-            let answer = response.content.clone();
-            recorder.instant(
-                StepKind::Answer,
-                "answer",
-                json!({}),
-                vec![plan_step],
-                StepStatus::Succeeded,
-                Some(json!({ "content": answer })),
-                Some(StepSummary::ModelTurn {
-                    text: answer.clone(),
-                    tool_calls: Vec::new(),
-                }),
-                None,
-            );
-            return Ok(Answer { text: answer, gaps });
-        }
-        let (_, tool_calls_so_far) = recorder.counts();
-        let budget = spec.limits.max_tool_calls;
-        let turn = admit::admit(
-            &response.tool_calls,
-            spec.max_argument_bytes,
-            budget.saturating_sub(tool_calls_so_far),
-            budget,
-        );
-        if admit::runnable(&turn) > 0 && tool_calls_so_far >= budget {
-            return Err(Stop::Budget(format!(
-                "the budget of {budget} tool calls would be exceeded"
-            )));
-        }
-        for admitted in turn.iter().filter(|a| a.verdict == Verdict::Run) {
-            let call = &admitted.call;
-            let key = (
-                call.name.clone(),
-                admit::canonical_arguments(&call.arguments),
-            );
-            let seen = repeats.entry(key).or_insert(0);
-            *seen += 1;
-            if *seen > spec.limits.max_repeats {
-                return Err(Stop::Budget(format!(
-                    "`{}` was called {} times with the same arguments",
-                    call.name, seen
-                )));
-            }
-        }
-        let results = run_turn(spec, recorder, &turn, plan_step).await;
+        let turn = match resumed.take() {
+            Some(turn) => turn,
+            None => match next_turn(spec, recorder, &messages, &after, &mut repeats).await? {
+                Next::Turn(turn) => turn,
+                Next::Answer(text) => return Ok(Answer { text, gaps }),
+            },
+        };
+        let TurnPoint {
+            content,
+            calls,
+            plan_step,
+            acts,
+        } = turn;
+        let results = {
+            let turn = TurnJournal {
+                journal,
+                recorder,
+                between: Between {
+                    messages: &messages,
+                    after: &after,
+                    repeats: &repeats,
+                    gaps: &gaps,
+                },
+                content: &content,
+                calls: &calls,
+                plan_step,
+                acts: std::sync::Mutex::new(acts),
+            };
+            drop(turn.save());
+            run_turn(spec, recorder, &turn).await
+        };
         let act_steps: Vec<StepIndex> = results.iter().map(|(_, _, step)| *step).collect();
-        messages.push(ChatMessage::assistant(
-            response.content.clone(),
-            turn.iter().map(|a| a.call.clone()).collect(),
-        ));
+        messages.push(ChatMessage::assistant(content, calls));
         let mut folded = Vec::new();
         let mut errors = 0;
-        for (call, outcome, _) in &results {
-            let (text, is_error) = tools::observation(&call.name, outcome);
-            errors += usize::from(is_error);
-            folded.push(json!({ "tool": call.name, "call_id": call.id, "is_error": is_error, "content": text }));
-            messages.push(ChatMessage::tool_result(call.id.clone(), text, is_error));
+        for (call, settled, _) in &results {
+            errors += usize::from(settled.is_error);
+            folded.push(json!({ "tool": call.name, "call_id": call.id, "is_error": settled.is_error, "content": settled.text }));
+            messages.push(ChatMessage::tool_result(
+                call.id.clone(),
+                settled.text.clone(),
+                settled.is_error,
+            ));
         }
         gaps.round(
             results
                 .iter()
-                .map(|(call, outcome, _)| (call.name.as_str(), CallEnd::of(outcome))),
+                .map(|(call, settled, _)| (call.name.as_str(), settled.end)),
         );
         let observe = recorder.instant(
             StepKind::Observe,
@@ -114,55 +119,237 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, S
             None,
         );
         after = vec![observe];
+        let between = Between {
+            messages: &messages,
+            after: &after,
+            repeats: &repeats,
+            gaps: &gaps,
+        };
+        drop(journal.save(recorder, || between.point(None)));
     }
 }
 
-/// One turn's calls as act steps, in call order: those refused before running are recorded
-/// first (failed or skipped, never sent), then the rest run concurrently.
-async fn run_turn(
+/// What the model's next turn is.
+enum Next {
+    /// Calls to make (those refused before running already settled).
+    Turn(TurnPoint),
+    /// The answer, recorded.
+    Answer(String),
+}
+
+/// Ask the model for its next turn and decide what its calls may do: the answer when it calls
+/// nothing, else the turn with the calls refused before running already recorded.
+async fn next_turn(
     spec: &RunSpec,
     recorder: &Recorder,
-    turn: &[Admitted],
-    after: StepIndex,
-) -> Vec<ActResult> {
-    let mut results: Vec<Option<ActResult>> = vec![None; turn.len()];
-    let mut to_run = Vec::new();
-    let mut positions = Vec::new();
-    for (i, admitted) in turn.iter().enumerate() {
-        match &admitted.verdict {
-            Verdict::Run => {
-                to_run.push(admitted.call.clone());
-                positions.push(i);
-            }
-            Verdict::Refuse(failure) => {
-                let name = &admitted.call.name;
-                let status = match failure {
-                    ToolFailure::Dropped { .. } | ToolFailure::Duplicate { .. } => {
-                        StepStatus::Skipped
-                    }
-                    _ => StepStatus::Failed,
-                };
-                let step = recorder.instant(
-                    StepKind::Act,
-                    name,
-                    admitted.input.clone(),
-                    vec![after],
-                    status,
-                    None,
-                    None,
-                    Some(tools::describe_failure(name, failure)),
-                );
-                results[i] = Some((admitted.call.clone(), Err(failure.clone()), step));
-            }
+    messages: &[ChatMessage],
+    after: &[StepIndex],
+    repeats: &mut HashMap<(String, String), u32>,
+) -> Result<Next, Stop> {
+    check_steps(spec, recorder, 1)?;
+    let (response, plan_step) =
+        model_step(spec, recorder, messages, Offer::Callable, after.to_vec()).await?;
+    if response.tool_calls.is_empty() {
+        let answer = response.content.clone();
+        recorder.instant(
+            StepKind::Answer,
+            "answer",
+            json!({}),
+            vec![plan_step],
+            StepStatus::Succeeded,
+            Some(json!({ "content": answer })),
+            Some(StepSummary::ModelTurn {
+                text: answer.clone(),
+                tool_calls: Vec::new(),
+            }),
+            None,
+        );
+        return Ok(Next::Answer(answer));
+    }
+    let (_, tool_calls_so_far) = recorder.counts();
+    let budget = spec.limits.max_tool_calls;
+    let turn = admit::admit(
+        &response.tool_calls,
+        spec.max_argument_bytes,
+        budget.saturating_sub(tool_calls_so_far),
+        budget,
+    );
+    if admit::runnable(&turn) > 0 && tool_calls_so_far >= budget {
+        return Err(Stop::Budget(format!(
+            "the budget of {budget} tool calls would be exceeded"
+        )));
+    }
+    for admitted in turn.iter().filter(|a| a.verdict == Verdict::Run) {
+        let call = &admitted.call;
+        let key = (
+            call.name.clone(),
+            admit::canonical_arguments(&call.arguments),
+        );
+        let seen = repeats.entry(key).or_insert(0);
+        *seen += 1;
+        if *seen > spec.limits.max_repeats {
+            return Err(Stop::Budget(format!(
+                "`{}` was called {} times with the same arguments",
+                call.name, seen
+            )));
         }
     }
-    for (i, result) in positions
-        .into_iter()
-        .zip(run_acts(spec, recorder, &to_run, after).await)
-    {
-        results[i] = Some(result);
+    let acts = turn
+        .iter()
+        .map(|admitted| refuse(recorder, admitted, plan_step))
+        .collect();
+    Ok(Next::Turn(TurnPoint {
+        content: response.content,
+        calls: turn.into_iter().map(|admitted| admitted.call).collect(),
+        plan_step,
+        acts,
+    }))
+}
+
+/// A call refused before running, recorded as its act step (failed or skipped, never sent);
+/// any other call is not started yet.
+fn refuse(recorder: &Recorder, admitted: &Admitted, after: StepIndex) -> ActPoint {
+    let Verdict::Refuse(failure) = &admitted.verdict else {
+        return ActPoint::NotStarted;
+    };
+    let name = &admitted.call.name;
+    let status = match failure {
+        ToolFailure::Dropped { .. } | ToolFailure::Duplicate { .. } => StepStatus::Skipped,
+        _ => StepStatus::Failed,
+    };
+    let step = recorder.instant(
+        StepKind::Act,
+        name,
+        admitted.input.clone(),
+        vec![after],
+        status,
+        None,
+        None,
+        Some(tools::describe_failure(name, failure)),
+    );
+    ActPoint::Settled {
+        step,
+        settled: settle(name, &Err(failure.clone())),
+    }
+}
+
+/// What the model reads of a call that ended with `outcome`, and how it counts for gaps.
+fn settle(name: &str, outcome: &Result<ToolOutput, ToolFailure>) -> Settled {
+    let (text, is_error) = tools::observation(name, outcome);
+    Settled {
+        text,
+        is_error,
+        end: CallEnd::of(outcome),
+    }
+}
+
+/// One turn's calls as act steps, in call order: those settled already (refused before running,
+/// or done before a restart) as they are, the rest run concurrently (at most
+/// `max_parallel_tools` at once).
+async fn run_turn(spec: &RunSpec, recorder: &Recorder, turn: &TurnJournal<'_>) -> Vec<ActResult> {
+    let acts = turn.acts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let permits = Arc::new(Semaphore::new(
+        spec.limits.max_parallel_tools.max(1) as usize
+    ));
+    let mut results: Vec<Option<ActResult>> = vec![None; acts.len()];
+    let mut to_run = Vec::new();
+    for (position, act) in acts.into_iter().enumerate() {
+        match act {
+            ActPoint::Settled { step, settled } => {
+                results[position] = Some((turn.calls[position].clone(), settled, step));
+            }
+            act => to_run.push(run_act(
+                spec,
+                recorder,
+                turn,
+                position,
+                act,
+                permits.clone(),
+            )),
+        }
+    }
+    for (position, result) in futures::future::join_all(to_run).await {
+        results[position] = Some(result);
     }
     results.into_iter().flatten().collect()
+}
+
+/// Call `position` of the turn from where it is: started now, waiting again for the approval it
+/// waited on, or (in a resumed run) in flight when the process stopped.
+async fn run_act(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    turn: &TurnJournal<'_>,
+    position: usize,
+    act: ActPoint,
+    permits: Arc<Semaphore>,
+) -> (usize, ActResult) {
+    let call = &turn.calls[position];
+    let journal = turn.act(position);
+    let _permit = permits.acquire_owned().await;
+    let (step, outcome) = match act {
+        ActPoint::Awaiting { step, request } => {
+            recorder.adopt(step);
+            let arguments = request.arguments.clone();
+            let outcome = call::invoke(
+                spec,
+                recorder,
+                step,
+                &call.name,
+                arguments,
+                journal,
+                Some(request),
+            )
+            .await;
+            (step, outcome)
+        }
+        ActPoint::InFlight {
+            step,
+            arguments,
+            approved,
+        } => {
+            recorder.adopt(step);
+            let edited = arguments.is_some();
+            let arguments = arguments
+                .or_else(|| serde_json::from_str(&call.arguments).ok())
+                .unwrap_or_default();
+            let sent = (arguments, edited, approved);
+            let outcome = call::again(spec, recorder, step, &call.name, sent, journal).await;
+            (step, outcome)
+        }
+        ActPoint::NotStarted | ActPoint::Settled { .. } => {
+            let parsed = serde_json::from_str::<Value>(&call.arguments);
+            let input = admit::input_of(&call.arguments);
+            let server = spec.tools.server_of(&call.name);
+            let step = recorder.start(
+                StepKind::Act,
+                &call.name,
+                server,
+                input,
+                None,
+                vec![turn.plan_step],
+            );
+            let outcome = match parsed {
+                Ok(arguments) => {
+                    call::invoke(spec, recorder, step, &call.name, arguments, journal, None).await
+                }
+                Err(err) => Err(ToolFailure::InvalidArguments {
+                    errors: vec![format!("the arguments are not valid JSON ({err})")],
+                }),
+            };
+            (step, outcome)
+        }
+    };
+    finish_act(recorder, step, &call.name, &outcome);
+    let settled = settle(&call.name, &outcome);
+    drop(turn.set(
+        position,
+        ActPoint::Settled {
+            step,
+            settled: settled.clone(),
+        },
+    ));
+    (position, (call.clone(), settled, step))
 }
 
 pub(crate) fn initial_messages(spec: &RunSpec) -> Vec<ChatMessage> {
@@ -315,37 +502,6 @@ pub(crate) async fn model_step_as(
         usage,
     );
     Ok((response, step))
-}
-
-/// Run tool calls as concurrent `act` steps (at most `max_parallel_tools` at once), in call order.
-pub(crate) async fn run_acts(
-    spec: &RunSpec,
-    recorder: &Recorder,
-    calls: &[ToolCall],
-    after: StepIndex,
-) -> Vec<ActResult> {
-    let permits = Arc::new(Semaphore::new(
-        spec.limits.max_parallel_tools.max(1) as usize
-    ));
-    let acts = calls.iter().map(|call| {
-        let permits = permits.clone();
-        async move {
-            let parsed = serde_json::from_str::<Value>(&call.arguments);
-            let input = admit::input_of(&call.arguments);
-            let server = spec.tools.server_of(&call.name);
-            let _permit = permits.acquire_owned().await;
-            let step = recorder.start(StepKind::Act, &call.name, server, input, None, vec![after]);
-            let outcome = match parsed {
-                Ok(arguments) => call::invoke(spec, recorder, step, &call.name, arguments).await,
-                Err(err) => Err(ToolFailure::InvalidArguments {
-                    errors: vec![format!("the arguments are not valid JSON ({err})")],
-                }),
-            };
-            finish_act(recorder, step, &call.name, &outcome);
-            (call.clone(), outcome, step)
-        }
-    });
-    futures::future::join_all(acts).await
 }
 
 pub(crate) fn finish_act(

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::EventSink;
@@ -17,6 +18,21 @@ pub struct Recorder {
     run_id: RunId,
     sink: Arc<dyn EventSink>,
     state: Mutex<State>,
+    /// When this process began executing the run.
+    since: tokio::time::Instant,
+    /// Time the run spent working (not waiting for a person) before it was resumed here.
+    before: std::time::Duration,
+}
+
+/// What a checkpoint keeps of the bookkeeping: numbering, budgets, tokens and time spent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Counts {
+    pub next_step: StepIndex,
+    pub model_calls: u32,
+    pub tool_calls: u32,
+    pub usage: TokenUsage,
+    /// Milliseconds the run worked (waits for a person excluded): what its timeout counts.
+    pub active_ms: u64,
 }
 
 #[derive(Default)]
@@ -40,7 +56,50 @@ impl Recorder {
             run_id,
             sink,
             state: Mutex::new(State::default()),
+            since: tokio::time::Instant::now(),
+            before: std::time::Duration::ZERO,
         }
+    }
+
+    /// The bookkeeping of a run resumed from a checkpoint with these counts.
+    pub(crate) fn resumed(run_id: RunId, sink: Arc<dyn EventSink>, counts: Counts) -> Self {
+        Self {
+            run_id,
+            sink,
+            state: Mutex::new(State {
+                next_step: counts.next_step,
+                usage: counts.usage,
+                tool_calls: counts.tool_calls,
+                model_calls: counts.model_calls,
+                ..State::default()
+            }),
+            since: tokio::time::Instant::now(),
+            before: std::time::Duration::from_millis(counts.active_ms),
+        }
+    }
+
+    /// The counts a checkpoint taken now keeps.
+    pub(crate) fn counts_now(&self) -> Counts {
+        let active = self.active();
+        let state = self.lock();
+        Counts {
+            next_step: state.next_step,
+            model_calls: state.model_calls,
+            tool_calls: state.tool_calls,
+            usage: state.usage,
+            active_ms: u64::try_from(active.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// How long the run has worked, across processes, waits for a person excluded.
+    pub(crate) fn active(&self) -> std::time::Duration {
+        (self.before + self.since.elapsed()).saturating_sub(self.waited())
+    }
+
+    /// Take over step `step`, started before the run was resumed, as running here: it is
+    /// finished (or aborted) like the steps this process started.
+    pub(crate) fn adopt(&self, step: StepIndex) {
+        self.lock().running.insert(step);
     }
 
     /// The run's id.

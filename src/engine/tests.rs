@@ -106,6 +106,8 @@ impl ChatModel for ScriptedModel {
 /// Tools: `slow` sleeps `ms` then echoes; `fail` returns an error result; `echo` echoes.
 struct FakeTools {
     invoked: Mutex<Vec<(String, Value)>>,
+    /// Whether `slow` may be sent again after a restart (`rerun_safe`).
+    slow_is_read_only: std::sync::atomic::AtomicBool,
 }
 
 impl ToolInvoker for FakeTools {
@@ -139,6 +141,13 @@ impl ToolInvoker for FakeTools {
             });
         }
         Ok(())
+    }
+
+    fn rerun_safe(&self, name: &str) -> bool {
+        name == "slow"
+            && self
+                .slow_is_read_only
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn gate(&self, name: &str) -> tools::Gate {
@@ -201,6 +210,7 @@ fn make_spec(
 ) -> (RunSpec, Arc<FakeTools>) {
     let tools = Arc::new(FakeTools {
         invoked: Mutex::new(Vec::new()),
+        slow_is_read_only: std::sync::atomic::AtomicBool::new(false),
     });
     let spec = RunSpec {
         run_id: crate::domain::RunId::new(),
@@ -220,6 +230,7 @@ fn make_spec(
         user: None,
         max_argument_bytes: crate::config::model::DEFAULT_MAX_ARGUMENT_BYTES,
         approver: None,
+        checkpoints: None,
     };
     (spec, tools)
 }
@@ -1036,4 +1047,210 @@ async fn a_denial_reaches_the_model_with_its_reason_and_a_policy_deny_never_runs
             .iter()
             .any(|e| matches!(e, RunEvent::ApprovalDecided { .. }))
     );
+}
+
+/// Keeps every checkpoint a run saves, as the store would (through their JSON).
+#[derive(Default)]
+struct KeptCheckpoints(Mutex<Vec<String>>);
+
+impl Checkpoints for KeptCheckpoints {
+    fn save(&self, checkpoint: &Checkpoint) -> BoxFuture<'static, Result<(), String>> {
+        self.0.lock().expect("lock").push(checkpoint.to_json());
+        futures::future::ready(Ok(())).boxed()
+    }
+}
+
+impl KeptCheckpoints {
+    /// Wait until the last checkpoint's turn has its calls in these states (by `state` tag).
+    async fn until(&self, states: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(last) = self.0.lock().expect("lock").last().cloned() {
+                let value: Value = serde_json::from_str(&last).expect("json");
+                let acts: Vec<&str> = value["body"]["turn"]["acts"]
+                    .as_array()
+                    .map(|acts| acts.iter().filter_map(|a| a["state"].as_str()).collect())
+                    .unwrap_or_default();
+                if acts == states {
+                    return last;
+                }
+            }
+            assert!(Instant::now() < deadline, "no checkpoint with {states:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A run of `replies` whose gated calls wait for nobody, saving its checkpoints: the run as a
+/// process that will die saw it.
+async fn waiting_run(replies: Vec<ChatResponse>, states: &[&str]) -> String {
+    let model = ScriptedModel::new(replies);
+    let (mut spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    spec.approver = Some(Arc::new(HeldApprover {
+        release: Arc::new(tokio::sync::Notify::new()),
+        approve: true,
+        opened: Mutex::new(Vec::new()),
+    }));
+    let kept = Arc::new(KeptCheckpoints::default());
+    spec.checkpoints = Some(kept.clone());
+    let run = tokio::spawn(execute(spec, Arc::new(Collect::default())));
+    let checkpoint = kept.until(states).await;
+    // The process is gone.
+    run.abort();
+    checkpoint
+}
+
+/// The run of `checkpoint` in a new process whose model answers `rest` and whose person
+/// approves at once.
+async fn resumed(
+    checkpoint: &str,
+    rest: Vec<ChatResponse>,
+    slow_is_read_only: bool,
+) -> (
+    RunOutcome,
+    Vec<RunEvent>,
+    Arc<FakeTools>,
+    Arc<ScriptedModel>,
+) {
+    let model = ScriptedModel::new(rest);
+    let (mut spec, tools) = make_spec(model.clone(), AgentMode::React, AgentLimits::default());
+    tools
+        .slow_is_read_only
+        .store(slow_is_read_only, std::sync::atomic::Ordering::Relaxed);
+    let approver = Arc::new(HeldApprover {
+        release: Arc::new(tokio::sync::Notify::new()),
+        approve: true,
+        opened: Mutex::new(Vec::new()),
+    });
+    approver.release.notify_one();
+    spec.approver = Some(approver);
+    spec.checkpoints = Some(Arc::new(KeptCheckpoints::default()));
+    let checkpoint = Checkpoint::from_json(checkpoint).expect("a checkpoint");
+    let sink = Arc::new(Collect::default());
+    let outcome = resume(spec, checkpoint, sink.clone()).await;
+    let events = sink.0.lock().expect("lock").clone();
+    (outcome, events, tools, model)
+}
+
+fn tool_texts(request: &ChatRequest) -> Vec<String> {
+    request
+        .messages
+        .iter()
+        .filter(|m| m.role == crate::domain::Role::Tool)
+        .map(|m| m.content.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_resumed_run_waits_again_on_its_approval_and_redoes_nothing_that_ran() {
+    let checkpoint = waiting_run(
+        vec![
+            calls(&[
+                ("a", "echo", json!({"n": 1})),
+                ("g", "gated", json!({"n": 2})),
+            ]),
+            text("never asked"),
+        ],
+        &["settled", "awaiting"],
+    )
+    .await;
+    let (outcome, events, tools, model) = resumed(&checkpoint, vec![text("done")], false).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    assert_eq!(outcome.answer.as_deref(), Some("done"));
+    assert_eq!(
+        *tools.invoked.lock().expect("lock"),
+        vec![("gated".to_owned(), json!({"n": 2}))],
+        "only the approved call ran; the settled one was not sent again"
+    );
+    assert!(
+        matches!(events[0], RunEvent::RunResumed { from_step: 3, .. }),
+        "{:?}",
+        events[0]
+    );
+    let reopened: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ApprovalRequested { request, step, .. } => {
+                assert_eq!(*step, 2);
+                Some(request.id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reopened, ["ap-2"], "the same approval, on the same step");
+    let new_steps: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepStarted { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        new_steps,
+        [3, 4, 5],
+        "observe, plan and answer after the checkpoint"
+    );
+    let requests = model.requests.lock().expect("lock");
+    assert_eq!(requests.len(), 1);
+    let texts = tool_texts(&requests[0]);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].starts_with("echo:"), "{texts:?}");
+    assert!(texts[1].starts_with("gated:"), "{texts:?}");
+    assert_eq!(
+        requests[0].messages.first().map(|m| m.content.as_str()),
+        Some("test"),
+        "the conversation is the checkpoint's, system prompt first"
+    );
+}
+
+#[tokio::test]
+async fn a_call_in_flight_at_the_restart_is_sent_again_only_when_read_only() {
+    let checkpoint = waiting_run(
+        vec![calls(&[
+            ("s", "slow", json!({"ms": 60000})),
+            ("g", "gated", json!({})),
+        ])],
+        &["in_flight", "awaiting"],
+    )
+    .await;
+    let (outcome, _, tools, model) = resumed(&checkpoint, vec![text("done")], false).await;
+    assert_eq!(outcome.status, RunStatus::Partial, "{outcome:?}");
+    assert_eq!(
+        *tools.invoked.lock().expect("lock"),
+        vec![("gated".to_owned(), json!({}))],
+        "a call that may have taken effect is not sent twice"
+    );
+    let texts = tool_texts(&model.requests.lock().expect("lock")[0]);
+    assert!(
+        texts[0].contains("whether it took effect is unknown"),
+        "{texts:?}"
+    );
+
+    // A read-only call is simply sent again (quicker this time).
+    let quick = checkpoint.replace("60000", "1");
+    let (outcome, _, tools, _) = resumed(&quick, vec![text("done")], true).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    let invoked: Vec<String> = tools
+        .invoked
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert_eq!(invoked.len(), 2);
+    assert!(invoked.contains(&"slow".to_owned()) && invoked.contains(&"gated".to_owned()));
+}
+
+#[tokio::test]
+async fn a_run_that_never_waited_saves_no_checkpoint_and_a_foreign_one_is_refused() {
+    let model = ScriptedModel::new(vec![calls(&[("a", "echo", json!({}))]), text("ok")]);
+    let (mut spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    let kept = Arc::new(KeptCheckpoints::default());
+    spec.checkpoints = Some(kept.clone());
+    let (outcome, _) = run(spec).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert!(kept.0.lock().expect("lock").is_empty(), "nothing to resume");
+    let err = Checkpoint::from_json(r#"{"version": 99}"#).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    assert!(Checkpoint::from_json("{").is_err());
 }

@@ -60,6 +60,9 @@ pub enum ToolFailure {
     Duplicate {
         of: String,
     },
+    /// Sent before the run's process stopped, and not sent again after the run was resumed
+    /// (its tool is not read-only): whether it took effect is unknown.
+    OutcomeUnknown,
 }
 
 /// What the approval policy says of a call before it is made.
@@ -95,6 +98,8 @@ pub struct ApprovalAsk {
     pub server: String,
     pub arguments: Value,
     pub reason: String,
+    /// The approval a resumed run waited on before its restart: it waits on that one again.
+    pub existing: Option<ApprovalRequest>,
 }
 
 /// Who decides gated calls: the run service, with the run's person (or its `unattended` rule).
@@ -122,6 +127,12 @@ pub trait ToolInvoker: Send + Sync {
     /// valid: a denied tool is refused without looking further).
     fn gate(&self, _name: &str) -> Gate {
         Gate::Allow
+    }
+
+    /// Whether a call of `name` that was in flight when the run's process stopped may be sent
+    /// again after the run is resumed: only when the tool is believed read-only.
+    fn rerun_safe(&self, _name: &str) -> bool {
+        false
     }
 
     /// Call `name`. Invalid calls must be refused before reaching the server.
@@ -182,6 +193,11 @@ pub fn describe_failure(name: &str, failure: &ToolFailure) -> String {
         ToolFailure::Dropped { message } => {
             format!("Error: `{name}` was not called: {message}.")
         }
+        ToolFailure::OutcomeUnknown => format!(
+            "Error: `{name}` was running when the server stopped, and it was not run again \
+             (it is not read-only), so whether it took effect is unknown. Check its effect \
+             before calling it again."
+        ),
         ToolFailure::Duplicate { of } => format!(
             "Error: not run: this call repeats call `{of}` of the same turn exactly (same id, \
              tool and arguments), which ran once; its result is that call's."

@@ -5,7 +5,6 @@
 //! a model that calls again with other arguments makes a new step and a new approval.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,7 +53,6 @@ pub struct PendingApproval {
 /// One run's approvals waiting for a decision.
 #[derive(Debug, Default)]
 pub struct PendingApprovals {
-    next: AtomicU64,
     waiting: Mutex<HashMap<String, Waiting>>,
 }
 
@@ -86,10 +84,6 @@ impl PendingApprovals {
             id,
         };
         (decision, open)
-    }
-
-    fn next_id(&self) -> String {
-        format!("ap-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// The approvals waiting now, oldest first.
@@ -189,17 +183,21 @@ pub(crate) struct RunApprover {
 
 impl Approver for RunApprover {
     fn open(&self, ask: ApprovalAsk) -> (ApprovalRequest, BoxFuture<'static, ApprovalDecision>) {
-        let expire_after = self.expire_after;
-        let request = ApprovalRequest {
-            id: self.approvals.next_id(),
+        // A resumed run waits again on the approval it waited on: same id, same deadline.
+        let request = ask.existing.unwrap_or_else(|| ApprovalRequest {
+            // One approval per act step: the id stays the same across a restart.
+            id: format!("ap-{}", ask.step),
             arguments_hash: arguments_hash(&ask.arguments),
             tool: ask.tool,
             server: ask.server,
             arguments: ask.arguments,
             reason: ask.reason,
             expires_at: now_millis()
-                .saturating_add(i64::try_from(expire_after.as_millis()).unwrap_or(i64::MAX)),
-        };
+                .saturating_add(i64::try_from(self.expire_after.as_millis()).unwrap_or(i64::MAX)),
+        });
+        let expire_after = Duration::from_millis(
+            u64::try_from(request.expires_at.saturating_sub(now_millis())).unwrap_or(0),
+        );
         if !self.attended && self.unattended == Unattended::Deny {
             return (
                 request,
@@ -240,6 +238,7 @@ mod tests {
             server: "notes".to_owned(),
             arguments,
             reason: "destructive".to_owned(),
+            existing: None,
         }
     }
 

@@ -117,6 +117,14 @@ impl ToolInvoker for HubTools {
         }
     }
 
+    fn rerun_safe(&self, name: &str) -> bool {
+        // Read-only as its server is believed for: a second call changes nothing.
+        self.tools.get(name).is_some_and(|tool| {
+            let risk = self.hub.risk(tool);
+            risk.believed && risk.read_only
+        })
+    }
+
     fn invoke(
         &self,
         name: &str,

@@ -35,6 +35,8 @@ pub(super) enum Write {
     Access(AccessWrite),
     /// Pinned tool definitions (`store::pins`).
     Pins(Vec<(String, String, crate::domain::Pinned)>),
+    /// Checkpoints and claims of resumable runs (`store::resume`).
+    Resume(super::resume::ResumeWrite),
     AppendMessage {
         conversation: ConversationId,
         role: String,
@@ -288,6 +290,7 @@ pub(super) async fn apply_write(
         }
         Write::Access(write) => return super::access::apply(tx, write).await,
         Write::Pins(pins) => return super::pins::apply(tx, pins).await,
+        Write::Resume(write) => return super::resume::apply(tx, write).await,
         Write::RenameConversation {
             id,
             title,

@@ -13,10 +13,12 @@ use crate::domain::{RunEvent, RunId, RunStatus, StepIndex, StepStatus, TokenUsag
 /// Error text of a run found `running` at start-up.
 const INTERRUPTED_ERROR: &str = "the server stopped while this run was running";
 
-/// The runs still `running` whose owner is not `me` and has not renewed its lease since `$6`
-/// (or that predate leases): their process is gone.
+/// The runs still live (`running`, `waiting`) whose owner is not `me` and has not renewed its
+/// lease since `$6` (or that predate leases): their process is gone. A run with a checkpoint is
+/// not among them: a server claims it and resumes it (`store::resume`).
 const ORPHANED: &str = "status IN ($4, $7) AND (owner IS NULL OR owner <> $5) \
-     AND (heartbeat_at IS NULL OR heartbeat_at < $6)";
+     AND (heartbeat_at IS NULL OR heartbeat_at < $6) \
+     AND id NOT IN (SELECT run_id FROM run_checkpoints)";
 
 /// Mark orphaned runs (see [`ORPHANED`]: not renewed for `lease` before `at`) and their running
 /// steps `interrupted`; returns how many runs. Runs of live processes sharing the database are
@@ -211,6 +213,23 @@ pub(super) async fn apply_event(
             .await?;
             Ok(Ok(()))
         }
+        RunEvent::RunResumed {
+            run_id, from_step, ..
+        } => {
+            // What ran past the checkpoint is redone (or replaced) by the resumed run.
+            for sql in [
+                "DELETE FROM step_edges WHERE run_id = $1 AND (to_idx >= $2 OR from_idx >= $2)",
+                "DELETE FROM steps WHERE run_id = $1 AND idx >= $2",
+            ] {
+                tx.execute(
+                    Statement::new(sql)
+                        .bind(run_id.to_string())
+                        .bind(i64::from(*from_step)),
+                )
+                .await?;
+            }
+            Ok(Ok(()))
+        }
         RunEvent::TokenDelta { .. }
         | RunEvent::ToolProgress { .. }
         | RunEvent::InputRequested { .. }
@@ -316,6 +335,7 @@ async fn finish_run(
     if tx.execute(row).await? == 0 {
         return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
     }
+    super::resume::delete_checkpoint(tx, run_id).await?;
     Ok(Ok(()))
 }
 

@@ -166,6 +166,7 @@ impl RunSpans {
             | RunEvent::ToolProgress { .. }
             | RunEvent::InputRequested { .. }
             | RunEvent::InputAnswered { .. }
+            | RunEvent::RunResumed { .. }
             | RunEvent::ApprovalRequested { .. }
             | RunEvent::ApprovalDecided { .. } => Vec::new(),
         }

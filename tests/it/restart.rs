@@ -1,6 +1,9 @@
 //! `kill -9` of the real `switchboard serve` binary in the middle of a run, then a restart on the
 //! same data dir: the run is found `interrupted`, its finished steps are intact, the tool call that
-//! was in flight is marked `interrupted` and is not run again, and neither is the model.
+//! was in flight is marked `interrupted` and is not run again, and neither is the model. A run
+//! waiting for an approval instead survives a `kill -9` and a clean stop, on SQLite and Postgres:
+//! the next server resumes it on the same approval, and once approved it goes on without running
+//! anything twice.
 //!
 //! Unlike `chat.rs` this runs the built binary as a child process (a SIGKILL must not take the
 //! test with it). Every process it starts is killed when the test ends, also when it fails.
@@ -207,14 +210,19 @@ impl Serve {
         run
     }
 
-    /// Poll `GET /api/runs/{id}` until `done` holds for the stored run.
+    /// Poll `GET /api/runs/{id}` until `done` holds for the stored run (a run not stored yet
+    /// is waited for too: its first rows may still be on their way to the database).
     async fn run_when(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let run = self.run(id).await;
-            if done(&run) {
+            let (status, run) = self.get(&format!("/api/runs/{id}")).await;
+            if status == StatusCode::OK && done(&run) {
                 return run;
             }
+            assert!(
+                status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                "{status}: {run:#}"
+            );
             assert!(
                 Instant::now() < deadline,
                 "the stored run never got to: {what}\n{run:#}"
@@ -225,12 +233,17 @@ impl Serve {
 
     /// Wait until the one MCP server (`testkit`) is ready; remember and return its pid.
     async fn wait_testkit_ready(&mut self) -> u32 {
+        self.wait_ready("testkit").await
+    }
+
+    /// Wait until MCP server `name` is ready; remember and return its pid.
+    async fn wait_ready(&mut self, name: &str) -> u32 {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let (_, body) = self.get("/api/mcp/servers").await;
             let testkit = body["servers"]
                 .as_array()
-                .and_then(|servers| servers.iter().find(|s| s["name"] == "testkit"));
+                .and_then(|servers| servers.iter().find(|s| s["name"] == name));
             if let Some(testkit) = testkit.filter(|s| s["status"] == "ready") {
                 let pid = testkit["pid"].as_u64().expect("a stdio server has a pid");
                 let pid = u32::try_from(pid).expect("pid fits u32");
@@ -239,7 +252,7 @@ impl Serve {
             }
             assert!(
                 Instant::now() < deadline,
-                "testkit never got ready: {body:#}\n{}",
+                "{name} never got ready: {body:#}\n{}",
                 self.log_text()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -641,4 +654,190 @@ async fn reload_after_the_binary_is_replaced_keeps_the_bundled_servers() {
         "{}",
         serve.log_text()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run waiting for a person survives the server
+
+crate::on_both_backends!(a_waiting_run_survives_kill_9_and_a_restart_and_resumes_once_approved);
+
+/// The config of the waiting-run test: model `fake`, the bundled notes server (its own file in
+/// `dir`) with deletes gated by an `approval:` rule, a short run lease, the store at `database`.
+fn write_waiting_config(dir: &Path, fake: &FakeLlm, database: &str) -> PathBuf {
+    let notes_db = dir.join("notes.sqlite");
+    let yaml = format!(
+        "server:\n  run_lease_ms: 1000\n  database_url: \"{database}\"\n\
+         models:\n  - name: fake\n    type: openai\n    base_url: {base}\n    model_name: fake-model\n\
+         \x20   default: true\n    healthcheck: false\n    retry: {{max_attempts: 1}}\n\
+         mcpServers:\n{notes}\
+         approval:\n  rules:\n    - tools: [notes__delete_note]\n      action: ask\n",
+        base = fake.openai_base_url(),
+        notes = support::bundled_stdio("notes", "notes", &["--db", &notes_db.to_string_lossy()]),
+    );
+    let path = dir.join("switchboard.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+impl Serve {
+    /// Wait until run `run_id` (resumed here) has its approval pending; its id.
+    async fn pending_approval(&self, run_id: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (_, body) = self.get("/api/approvals").await;
+            let pending = body["approvals"].as_array().and_then(|all| {
+                all.iter()
+                    .find(|a| a["run_id"] == run_id)
+                    .and_then(|a| a["id"].as_str().map(str::to_owned))
+            });
+            if let Some(id) = pending {
+                return id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} never waited here: {body:#}\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The notes the notes server holds now, by title.
+    async fn note_titles(&self) -> Vec<String> {
+        let (status, body) = self
+            .post("/api/tools/notes__list_notes/invoke", Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        let text = body.to_string();
+        ["alpha", "beta"]
+            .into_iter()
+            .filter(|title| text.contains(&format!("{title}-note")))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A turn of two calls: a free `add_note` and a gated `delete_note`. The free one runs while the
+/// gated one waits; then the server is `kill -9`ed. The restarted server resumes the run (still
+/// `waiting`, the same approval pending); a clean stop (SIGTERM) of that one leaves it waiting
+/// too, and a third server takes it at once. Approved there, the delete runs, the model answers,
+/// and nothing ran twice: the model was asked twice in all, the note added before the kill was
+/// added once.
+async fn a_waiting_run_survives_kill_9_and_a_restart_and_resumes_once_approved(
+    db: &crate::support::testdb::TestDb,
+) {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let config = write_waiting_config(dir.path(), &fake, &db.url);
+    let mut first = Serve::start(&config, &data_dir, &dir.path().join("serve-1.log")).await;
+    first.wait_ready("notes").await;
+
+    // Note 1 is the one the turn adds; the delete of it waits for a person.
+    fake.push(Reply::ToolCalls {
+        calls: vec![
+            switchboard_fake_llm::FakeToolCall::new(
+                "add",
+                "notes__add_note",
+                json!({"title": "alpha-note", "body": "kept"}),
+            ),
+            switchboard_fake_llm::FakeToolCall::new("del", "notes__delete_note", json!({"id": 1})),
+        ],
+        text: None,
+    });
+    fake.push(Reply::text("Added alpha, then deleted it."));
+    let (run_id, mut stream) = first.chat("Add a note and delete note 1").await;
+    stream
+        .until_matching("the approval", |e| is(e, "approval_requested"))
+        .await;
+    let before = first
+        .run_when(&run_id, "the add stored as done, the run waiting", |run| {
+            run["status"] == "waiting"
+                && step_named(run, "notes__add_note").is_some_and(|s| s["status"] == "succeeded")
+                && step_named(run, "notes__delete_note")
+                    .is_some_and(|s| s["status"] == "waiting_approval")
+        })
+        .await;
+    assert_eq!(before["status"], "waiting", "{before:#}");
+    assert_eq!(fake.requests().len(), 1);
+
+    kill(first.pid(), Signal::SIGKILL).expect("SIGKILL switchboard");
+    first.wait_exit(Duration::from_secs(10)).await;
+    drop(stream);
+
+    // The restarted server claims the run once its lease ran out and waits on the same approval.
+    let mut second = Serve::start(&config, &data_dir, &dir.path().join("serve-2.log")).await;
+    second.wait_ready("notes").await;
+    let id = second.pending_approval(&run_id).await;
+    assert_eq!(id, "ap-2", "the approval of act step 2, as before the kill");
+    let run = second.run(&run_id).await;
+    assert_eq!(run["status"], "waiting", "{run:#}");
+    assert_eq!(
+        step_named(&run, "notes__add_note"),
+        step_named(&before, "notes__add_note"),
+        "the settled call is kept as it was"
+    );
+    assert_eq!(second.note_titles().await, ["alpha"]);
+
+    // A clean stop keeps it waiting (not cancelled), and the next server takes it at once.
+    kill(second.pid(), Signal::SIGTERM).expect("SIGTERM switchboard");
+    let status = second.wait_exit(PATIENCE).await;
+    assert!(status.success(), "{status}\n{}", second.log_text());
+    let mut third = Serve::start(&config, &data_dir, &dir.path().join("serve-3.log")).await;
+    third.wait_ready("notes").await;
+    let stored = third.run(&run_id).await;
+    assert_eq!(stored["status"], "waiting", "{stored:#}");
+    let id = third.pending_approval(&run_id).await;
+
+    let response = third
+        .http
+        .get(format!("{}/api/runs/{run_id}/events", third.base))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .expect("GET events");
+    let mut events = Events::new(response);
+    let (status, body) = third
+        .post(
+            &format!("/api/runs/{run_id}/approvals/{id}"),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body:#}");
+    let seen = events
+        .until_matching("run_finished", |e| is(e, "run_finished"))
+        .await;
+    let end = seen.last().expect("run_finished");
+    assert_eq!(end.data["status"], "succeeded", "{seen:#?}");
+    assert_eq!(end.data["answer"], "Added alpha, then deleted it.");
+    assert!(
+        seen.iter().any(|e| is(e, "run_resumed")),
+        "the resumed run says so: {seen:#?}"
+    );
+
+    let run = third
+        .run_when(&run_id, "succeeded", |run| run["status"] == "succeeded")
+        .await;
+    let kinds: Vec<&str> = steps(&run)
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["plan", "act", "act", "observe", "plan", "answer"],
+        "{run:#}"
+    );
+    assert_eq!(
+        step_named(&run, "notes__delete_note").map(|s| &s["status"]),
+        Some(&json!("succeeded")),
+        "{run:#}"
+    );
+    // Nothing ran twice: the model was asked once before and once after, and the note added
+    // before the kill is gone (deleted), not added again.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let tools_told = requests[1].body["messages"].to_string();
+    assert!(tools_told.contains("alpha-note"), "{tools_told}");
+    assert!(third.note_titles().await.is_empty(), "{run:#}");
+    drop(first);
 }

@@ -38,6 +38,7 @@ crate::on_both_backends!(
     throughput,
     a_waiting_approval_marks_its_step_and_run_until_decided,
     pins_are_kept_and_updated,
+    a_checkpointed_run_is_claimed_not_interrupted,
 );
 
 /// Another process holds the SQLite write lock for longer than the busy timeout (5 s): writes
@@ -1231,5 +1232,76 @@ async fn pins_are_kept_and_updated(db: &TestDb) {
             ("s".to_owned(), "extra".to_owned(), fresh),
             ("s".to_owned(), "note".to_owned(), held),
         ]
+    );
+}
+
+/// A run with a checkpoint whose process is gone is not interrupted: another store claims it
+/// (once, and only after the lease), gets its checkpoint back, and can end it `interrupted`
+/// with a reason if it cannot go on; a run without one is interrupted as before. A run's end
+/// drops its checkpoint.
+async fn a_checkpointed_run_is_claimed_not_interrupted(db: &TestDb) {
+    let lease = Duration::from_millis(1_000);
+    let options = StoreOptions { run_lease: lease };
+    let (first, _) = Store::open_with(&db.url, options).await.unwrap();
+    let (durable, plain, ended) = (RunId::new(), RunId::new(), RunId::new());
+    let now = switchboard::domain::now_millis();
+    for run in [durable, plain, ended] {
+        record_all(&first, &[run_started(run, ConversationId::new(), now)]);
+    }
+    first
+        .save_checkpoint(durable, "{\"kept\": 1}".to_owned())
+        .await
+        .unwrap();
+    first.save_checkpoint(ended, "{}".to_owned()).await.unwrap();
+    record_all(
+        &first,
+        &[run_finished(ended, RunStatus::Succeeded, now + 1)],
+    );
+    first.flush().await;
+    let (second, _) = Store::open_with(&db.url, options).await.unwrap();
+    assert!(
+        second.claim_resumable().await.unwrap().is_empty(),
+        "a live process's run is not claimed"
+    );
+    drop(first);
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let claimed = second.claim_resumable().await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].id, durable);
+    assert_eq!(claimed[0].checkpoint, "{\"kept\": 1}");
+    // A third store does not take it from the live one that claimed it.
+    let (third, _) = Store::open_with(&db.url, options).await.unwrap();
+    assert!(third.claim_resumable().await.unwrap().is_empty());
+    let status = |store: Store, id: RunId| async move {
+        store
+            .get_run(switchboard::store::Scope::All, id)
+            .await
+            .unwrap()
+            .summary
+    };
+    // The sweeps interrupt the plain run, not the checkpointed one.
+    let deadline = Instant::now() + lease * 4;
+    while status(second.clone(), plain).await.status != RunStatus::Interrupted {
+        assert!(
+            Instant::now() < deadline,
+            "the plain run was never interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status(second.clone(), durable).await.status,
+        RunStatus::Running
+    );
+
+    second
+        .abandon_run(durable, "its agent is gone")
+        .await
+        .unwrap();
+    let summary = status(second.clone(), durable).await;
+    assert_eq!(summary.status, RunStatus::Interrupted);
+    assert_eq!(summary.error.as_deref(), Some("its agent is gone"));
+    assert!(
+        second.claim_resumable().await.unwrap().is_empty(),
+        "its checkpoint went with it"
     );
 }

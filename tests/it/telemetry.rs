@@ -342,6 +342,7 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
         user: None,
         max_argument_bytes: switchboard::config::model::DEFAULT_MAX_ARGUMENT_BYTES,
         approver: None,
+        checkpoints: None,
     };
     let sink = Arc::new(TelemetrySink {
         telemetry: telemetry.clone(),

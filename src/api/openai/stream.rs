@@ -142,6 +142,7 @@ impl Chunks {
             | RunEvent::ToolProgress { .. }
             | RunEvent::InputRequested { .. }
             | RunEvent::InputAnswered { .. }
+            | RunEvent::RunResumed { .. }
             | RunEvent::ApprovalRequested { .. }
             | RunEvent::ApprovalDecided { .. } => {}
         }

@@ -83,6 +83,13 @@ pub(in crate::api) enum WireEvent<'a> {
         id: &'a str,
         action: InputAction,
     },
+    /// The run goes on after a restart from its stored checkpoint; steps from `from_step` on
+    /// are redone (a page showing them drops what it had of them).
+    RunResumed {
+        run_id: RunId,
+        from_step: StepIndex,
+        at: UnixMillis,
+    },
     /// Act `step`'s call waits for a person: the chat shows an approval card deciding it at
     /// `/api/runs/{run_id}/approvals/{id}`.
     ApprovalRequested {
@@ -235,6 +242,15 @@ impl WireEvents {
                 step: *step,
                 id,
                 action: *action,
+            },
+            RunEvent::RunResumed {
+                run_id,
+                from_step,
+                at,
+            } => WireEvent::RunResumed {
+                run_id: *run_id,
+                from_step: *from_step,
+                at: *at,
             },
             RunEvent::ApprovalRequested {
                 run_id,
