@@ -128,8 +128,11 @@ async fn drive(spec: RunSpec, recorder: Recorder, from: Option<checkpoint::Body>
             (Some(checkpoint::Body::React(point)), _) => {
                 react::run(&spec, &recorder, &journal, Some(point)).await
             }
+            (Some(checkpoint::Body::Plan(point)), _) => {
+                plan::run(&spec, &recorder, &journal, Some(point)).await
+            }
             (None, AgentMode::React) => react::run(&spec, &recorder, &journal, None).await,
-            (None, AgentMode::Plan) => plan::run(&spec, &recorder).await,
+            (None, AgentMode::Plan) => plan::run(&spec, &recorder, &journal, None).await,
         }
     };
     let body = tracing::Instrument::instrument(body, span);

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::RunSpec;
-use super::checkpoint::ActJournal;
+use super::checkpoint::{ActJournal, ActPoint};
 use super::recorder::Recorder;
 use super::tools::{ApprovalAsk, CallContext, Gate, ToolFailure, ToolOutput};
 use crate::domain::{
@@ -76,9 +76,49 @@ pub(crate) async fn invoke(
     }
 }
 
+/// Carry on with a call a resumed run finds started: waiting again on the approval it waited
+/// on, or in flight when the process stopped (sent with `arguments` unless a person edited
+/// them). Any other state is handed back.
+pub(crate) async fn carry_on(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    name: &str,
+    act: ActPoint,
+    arguments: impl FnOnce() -> Value,
+    journal: ActJournal<'_>,
+) -> Result<(StepIndex, Result<ToolOutput, ToolFailure>), ActPoint> {
+    match act {
+        ActPoint::Awaiting { step, request } => {
+            recorder.adopt(step);
+            let arguments = request.arguments.clone();
+            let outcome = invoke(
+                spec,
+                recorder,
+                step,
+                name,
+                arguments,
+                journal,
+                Some(request),
+            );
+            Ok((step, outcome.await))
+        }
+        ActPoint::InFlight {
+            step,
+            arguments: edited,
+            approved,
+        } => {
+            recorder.adopt(step);
+            let was_edited = edited.is_some();
+            let sent = (edited.unwrap_or_else(arguments), was_edited, approved);
+            Ok((step, again(spec, recorder, step, name, sent, journal).await))
+        }
+        other => Err(other),
+    }
+}
+
 /// A call that was in flight when the run's process stopped, in a resumed run: sent again (with
 /// the arguments it was sent with) when its tool is read-only, else its outcome is unknown.
-pub(crate) async fn again(
+async fn again(
     spec: &RunSpec,
     recorder: &Recorder,
     step: StepIndex,

@@ -4,7 +4,8 @@
 //! A run is *durable* from the moment one of its calls waits for a person (an approval may take
 //! longer than the process lives); from then on the engine saves a [`Checkpoint`] at every
 //! change that matters: a turn's calls decided, an approval opened, a call about to be sent (that
-//! save is committed before the call goes out), a call settled, a turn folded back. Resuming
+//! save is committed before the call goes out), a call settled, a turn folded back (or, in plan
+//! mode, a plan checked, each of its steps' changes, a new plan asked for). Resuming
 //! from the last one redoes nothing that already ran: a settled call keeps its result, a call
 //! waiting for approval waits again (same approval, same deadline), and a call that was in
 //! flight is sent again only when its tool is read-only (`ToolInvoker::rerun_safe`); otherwise
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 use super::gaps::{CallEnd, Gaps};
 use super::recorder::{Counts, Recorder};
+use super::tools::{ToolFailure, ToolOutput};
 use crate::domain::{ApprovalRequest, ChatMessage, StepIndex, ToolCall};
 
 /// The layout [`Checkpoint::from_json`] reads; a checkpoint of another version is refused.
@@ -86,6 +88,31 @@ impl Checkpoint {
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub(crate) enum Body {
     React(ReactPoint),
+    Plan(PlanPoint),
+}
+
+/// A plan-mode run between plans (`exec: None`: the next model call asks for one) or while one
+/// executes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PlanPoint {
+    /// The conversation (planner instructions first) as the next model call sends it.
+    pub messages: Vec<ChatMessage>,
+    pub replans_left: u32,
+    /// What the next planner call depends on.
+    pub after: Vec<StepIndex>,
+    pub gaps: Gaps,
+    /// Plans executed so far.
+    pub round: usize,
+    pub exec: Option<ExecPoint>,
+}
+
+/// A checked plan being executed: the plan as JSON, its plan step, and where each step is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ExecPoint {
+    pub plan: Value,
+    pub plan_step: StepIndex,
+    /// One per plan step, in plan order.
+    pub acts: Vec<ActPoint>,
 }
 
 /// A ReAct run between turns (`turn: None`) or inside one.
@@ -144,6 +171,18 @@ pub(crate) struct Settled {
     pub text: String,
     pub is_error: bool,
     pub end: CallEnd,
+}
+
+impl Settled {
+    /// What the model reads of a call of `name` that ended with `outcome`.
+    pub(crate) fn of(name: &str, outcome: &Result<ToolOutput, ToolFailure>) -> Self {
+        let (text, is_error) = super::tools::observation(name, outcome);
+        Settled {
+            text,
+            is_error,
+            end: CallEnd::of(outcome),
+        }
+    }
 }
 
 /// Where a run's checkpoints go (the run service: the store, in order with the run's events).
@@ -216,14 +255,13 @@ impl Between<'_> {
     }
 }
 
-/// One ReAct turn's journal: the loop state before it, the model's calls, and where each is.
+/// The journal of one round of calls (a ReAct turn, an executing plan): where each call is,
+/// and how the mode makes a checkpoint of that.
 pub(crate) struct TurnJournal<'a> {
     pub journal: &'a Journal,
     pub recorder: &'a Recorder,
-    pub between: Between<'a>,
-    pub content: &'a str,
-    pub calls: &'a [ToolCall],
-    pub plan_step: StepIndex,
+    /// The mode's checkpoint with the calls in these states.
+    pub snapshot: &'a (dyn Fn(Vec<ActPoint>) -> Body + Sync),
     pub acts: Mutex<Vec<ActPoint>>,
 }
 
@@ -251,53 +289,39 @@ impl TurnJournal<'_> {
     }
 
     fn save_with(&self, acts: Vec<ActPoint>) -> BoxFuture<'static, Result<(), String>> {
-        self.journal.save(self.recorder, || {
-            self.between.point(Some(TurnPoint {
-                content: self.content.to_owned(),
-                calls: self.calls.to_vec(),
-                plan_step: self.plan_step,
-                acts,
-            }))
-        })
+        self.journal.save(self.recorder, || (self.snapshot)(acts))
+    }
+
+    /// The calls' states as they are now.
+    pub(crate) fn states(&self) -> Vec<ActPoint> {
+        self.acts.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The journal of call `position`, for the call to report its approval and its sending.
     pub(crate) fn act(&self, position: usize) -> ActJournal<'_> {
         ActJournal {
-            turn: Some(self),
+            turn: self,
             position,
         }
     }
 }
 
-/// What one call reports while it is made, so a checkpoint knows where it is; a call outside a
-/// journaled turn (plan mode) reports to nothing.
+/// What one call reports while it is made, so a checkpoint knows where it is.
 #[derive(Clone, Copy)]
 pub(crate) struct ActJournal<'a> {
-    turn: Option<&'a TurnJournal<'a>>,
+    turn: &'a TurnJournal<'a>,
     position: usize,
 }
 
 impl ActJournal<'_> {
-    /// A call nobody journals.
-    pub(crate) const NONE: ActJournal<'static> = ActJournal {
-        turn: None,
-        position: 0,
-    };
-
     /// The call waits for a person: from now on the run is durable.
     pub(crate) fn awaiting(&self, step: StepIndex, request: &ApprovalRequest) {
-        if let Some(turn) = self.turn {
-            turn.journal.make_durable();
-            let saved = turn.set(
-                self.position,
-                ActPoint::Awaiting {
-                    step,
-                    request: request.clone(),
-                },
-            );
-            drop(saved);
-        }
+        self.turn.journal.make_durable();
+        let act = ActPoint::Awaiting {
+            step,
+            request: request.clone(),
+        };
+        drop(self.turn.set(self.position, act));
     }
 
     /// The call is about to be sent; resolves once that is stored (at once when the run is not
@@ -308,16 +332,11 @@ impl ActJournal<'_> {
         arguments: Option<&Value>,
         approved: bool,
     ) -> BoxFuture<'static, Result<(), String>> {
-        match self.turn {
-            Some(turn) => turn.set(
-                self.position,
-                ActPoint::InFlight {
-                    step,
-                    arguments: arguments.cloned(),
-                    approved,
-                },
-            ),
-            None => futures::future::ready(Ok(())).boxed(),
-        }
+        let act = ActPoint::InFlight {
+            step,
+            arguments: arguments.cloned(),
+            approved,
+        };
+        self.turn.set(self.position, act)
     }
 }

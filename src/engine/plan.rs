@@ -19,10 +19,13 @@ use futures::stream::FuturesUnordered;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, EdgeRef};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use super::checkpoint::{
+    ActJournal, ActPoint, Body, ExecPoint, Journal, PlanPoint, Settled, TurnJournal,
+};
 use super::gaps::{CallEnd, Gaps};
 use super::react::{Offer, check_steps, finish_act, initial_messages, model_step, model_step_as};
 use super::recorder::Recorder;
@@ -33,12 +36,12 @@ use crate::domain::{ChatMessage, Role, StepIndex, StepKind, StepStatus, StepSumm
 /// Most steps one plan may have, whatever the tool-call budget says.
 const MAX_PLAN_STEPS: usize = 50;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 struct PlanDoc {
     steps: Vec<PlannedStep>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 struct PlannedStep {
     id: String,
     tool: String,
@@ -60,49 +63,67 @@ pub(crate) struct Plan {
     nodes: Vec<NodeIndex>,
 }
 
-pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, Stop> {
-    let mut messages = initial_messages(spec);
-    messages.insert(0, ChatMessage::system(planner_instructions(spec)));
-    let mut replans_left = spec.limits.max_replans;
-    let mut after: Vec<StepIndex> = Vec::new();
-    let mut gaps = Gaps::default();
-    let mut round = 0usize;
+/// Run plan mode to an answer, from the start or from a checkpoint's `from`.
+pub(crate) async fn run(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    journal: &Journal,
+    from: Option<PlanPoint>,
+) -> Result<Answer, Stop> {
+    let (mut messages, mut replans_left, mut after, mut gaps, mut round, mut resumed) = match from {
+        Some(point) => (
+            point.messages,
+            point.replans_left,
+            point.after,
+            point.gaps,
+            point.round,
+            point.exec,
+        ),
+        None => {
+            let mut messages = initial_messages(spec);
+            messages.insert(0, ChatMessage::system(planner_instructions(spec)));
+            let replans = spec.limits.max_replans;
+            (messages, replans, Vec::new(), Gaps::default(), 0, None)
+        }
+    };
     loop {
-        // Ask for a plan, feeding problems back until it is valid or the attempts run out.
-        let (plan, plan_step) = loop {
-            check_steps(spec, recorder, 1)?;
-            let (response, step) =
-                model_step(spec, recorder, &messages, Offer::HistoryOnly, after.clone()).await?;
-            match parse(&response.content).and_then(|doc| check(spec, doc)) {
-                Ok(plan) => {
-                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
-                    break (plan, step);
-                }
-                Err(problems) => {
-                    if replans_left == 0 {
-                        return Err(Stop::Failed(format!(
-                            "the planner did not produce a valid plan: {}",
-                            problems.join("; ")
-                        )));
-                    }
-                    replans_left -= 1;
-                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
-                    messages.push(ChatMessage::user(format!(
-                        "The plan has problems; nothing was run. Fix all of them and reply with the whole corrected plan as JSON only:\n- {}",
-                        problems.join("\n- ")
-                    )));
-                    after = vec![step];
-                }
+        let (plan, plan_step, acts) = match resumed.take() {
+            Some(exec) => resumed_plan(spec, exec)?,
+            None => {
+                let (plan, plan_step) =
+                    next_plan(spec, recorder, &mut messages, &mut replans_left, &mut after).await?;
+                let acts = vec![ActPoint::NotStarted; plan.steps.len()];
+                (plan, plan_step, acts)
             }
         };
-        let (_, calls_so_far) = recorder.counts();
-        if calls_so_far as usize + plan.steps.len() > spec.limits.max_tool_calls as usize {
-            return Err(Stop::Budget(format!(
-                "the budget of {} tool calls would be exceeded",
-                spec.limits.max_tool_calls
-            )));
-        }
-        let (observe, results, ends) = execute(spec, recorder, &plan, plan_step).await;
+        let (observe, results, ends) = {
+            let doc = serde_json::to_value(PlanDoc {
+                steps: plan.steps.clone(),
+            })
+            .unwrap_or_default();
+            let snapshot = |acts| {
+                Body::Plan(PlanPoint {
+                    messages: messages.clone(),
+                    replans_left,
+                    after: after.clone(),
+                    gaps: gaps.clone(),
+                    round,
+                    exec: Some(ExecPoint {
+                        plan: doc.clone(),
+                        plan_step,
+                        acts,
+                    }),
+                })
+            };
+            let turn = TurnJournal {
+                journal,
+                recorder,
+                snapshot: &snapshot,
+                acts: std::sync::Mutex::new(acts),
+            };
+            drop(turn.save());
+            execute(spec, recorder, &plan, plan_step, &turn).await
+        };
         gaps.round(
             ends.iter()
                 .map(|(i, end)| (plan.steps[*i].tool.as_str(), *end)),
@@ -131,6 +152,16 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, S
                         .to_owned(),
                 ));
                 after = vec![answer_step];
+                drop(journal.save(recorder, || {
+                    Body::Plan(PlanPoint {
+                        messages: messages.clone(),
+                        replans_left,
+                        after: after.clone(),
+                        gaps: gaps.clone(),
+                        round,
+                        exec: None,
+                    })
+                }));
             }
             _ => {
                 return Ok(Answer {
@@ -139,6 +170,66 @@ pub(crate) async fn run(spec: &RunSpec, recorder: &Recorder) -> Result<Answer, S
                 });
             }
         }
+    }
+}
+
+/// The plan a resumed run was executing, checked again against the tools as they are now.
+fn resumed_plan(spec: &RunSpec, exec: ExecPoint) -> Result<(Plan, StepIndex, Vec<ActPoint>), Stop> {
+    let doc: PlanDoc = serde_json::from_value(exec.plan)
+        .map_err(|err| Stop::Failed(format!("the stored plan is not readable ({err})")))?;
+    let plan = check(spec, doc).map_err(|problems| {
+        Stop::Failed(format!(
+            "the plan being run when the server stopped no longer checks: {}",
+            problems.join("; ")
+        ))
+    })?;
+    Ok((plan, exec.plan_step, exec.acts))
+}
+
+/// Ask for a plan, feeding problems back until it is valid or the attempts run out; checked
+/// against the tool-call budget.
+async fn next_plan(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    messages: &mut Vec<ChatMessage>,
+    replans_left: &mut u32,
+    after: &mut Vec<StepIndex>,
+) -> Result<(Plan, StepIndex), Stop> {
+    {
+        let (plan, plan_step) = loop {
+            check_steps(spec, recorder, 1)?;
+            let (response, step) =
+                model_step(spec, recorder, messages, Offer::HistoryOnly, after.clone()).await?;
+            match parse(&response.content).and_then(|doc| check(spec, doc)) {
+                Ok(plan) => {
+                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
+                    break (plan, step);
+                }
+                Err(problems) => {
+                    if *replans_left == 0 {
+                        return Err(Stop::Failed(format!(
+                            "the planner did not produce a valid plan: {}",
+                            problems.join("; ")
+                        )));
+                    }
+                    *replans_left -= 1;
+                    messages.push(ChatMessage::assistant(response.content.clone(), Vec::new()));
+                    messages.push(ChatMessage::user(format!(
+                        "The plan has problems; nothing was run. Fix all of them and reply with the whole corrected plan as JSON only:\n- {}",
+                        problems.join("\n- ")
+                    )));
+                    *after = vec![step];
+                }
+            }
+        };
+        let (_, calls_so_far) = recorder.counts();
+        if calls_so_far as usize + plan.steps.len() > spec.limits.max_tool_calls as usize {
+            return Err(Stop::Budget(format!(
+                "the budget of {} tool calls would be exceeded",
+                spec.limits.max_tool_calls
+            )));
+        }
+        Ok((plan, plan_step))
     }
 }
 
@@ -358,7 +449,8 @@ fn substitute(value: &Value, outputs: &HashMap<String, String>) -> Value {
     }
 }
 
-/// Run a checked plan with maximal parallelism. Returns the observe step, each step's result
+/// Run a checked plan with maximal parallelism, carrying on from where `turn` says each step
+/// is (all `not_started` for a fresh plan). Returns the observe step, each step's result
 /// (position, text, whether it is an error) in plan order, and how each step ended (by
 /// position), for the run's gaps.
 async fn execute(
@@ -366,12 +458,27 @@ async fn execute(
     recorder: &Recorder,
     plan: &Plan,
     plan_step: StepIndex,
+    turn: &TurnJournal<'_>,
 ) -> (StepIndex, Vec<(usize, String, bool)>, Vec<(usize, CallEnd)>) {
     let permits = Arc::new(Semaphore::new(
         spec.limits.max_parallel_tools.max(1) as usize
     ));
-    let mut progress = Progress::new(plan);
+    let (mut progress, carried) = Progress::resumed(plan, turn.states());
     let mut running = FuturesUnordered::new();
+    for (i, act) in carried {
+        let depends_on = progress.act_dependencies(i, plan_step);
+        let arguments = substitute(&plan.steps[i].args, &progress.outputs);
+        let journal = turn.act(i);
+        running.push(run_act(
+            spec,
+            recorder,
+            (i, &plan.steps[i], act),
+            arguments,
+            depends_on,
+            permits.clone(),
+            journal,
+        ));
+    }
     loop {
         for i in progress.start_ready() {
             let arguments = substitute(&plan.steps[i].args, &progress.outputs);
@@ -379,36 +486,43 @@ async fn execute(
             running.push(run_act(
                 spec,
                 recorder,
-                i,
-                &plan.steps[i],
+                (i, &plan.steps[i], ActPoint::NotStarted),
                 arguments,
                 depends_on,
                 permits.clone(),
+                turn.act(i),
             ));
         }
         let Some((i, step, outcome)) = running.next().await else {
             break;
         };
-        progress.finished(recorder, i, step, &outcome);
+        progress.finished(recorder, turn, i, step, &outcome);
     }
     let ends = progress.ends.iter().map(|(i, end)| (*i, *end)).collect();
     let (observe, results) = progress.observe(recorder, plan_step);
     (observe, results, ends)
 }
 
-/// One act of the plan, once a permit is free: record it, validate, invoke, record the outcome.
-/// Returns the plan step's position with its act step and outcome.
+/// One act of the plan, once a permit is free: from where it is (a resumed run's call waiting
+/// for its approval or in flight), or recorded now, validated and invoked. Returns the plan
+/// step's position with its act step and outcome.
 async fn run_act(
     spec: &RunSpec,
     recorder: &Recorder,
-    i: usize,
-    planned: &PlannedStep,
+    (i, planned, act): (usize, &PlannedStep, ActPoint),
     arguments: Value,
     depends_on: Vec<StepIndex>,
     permits: Arc<Semaphore>,
+    journal: ActJournal<'_>,
 ) -> (usize, StepIndex, Result<ToolOutput, ToolFailure>) {
     let server = spec.tools.server_of(&planned.tool);
     let _permit = permits.acquire_owned().await;
+    let sent = arguments.clone();
+    let carried = super::call::carry_on(spec, recorder, &planned.tool, act, || sent, journal).await;
+    if let Ok((step, outcome)) = carried {
+        finish_act(recorder, step, &planned.tool, &outcome);
+        return (i, step, outcome);
+    }
     // `{{id}}` substitution can grow arguments past the cap the plan was checked against.
     let bytes = arguments.to_string().len();
     let too_large = bytes > spec.max_argument_bytes;
@@ -439,7 +553,7 @@ async fn run_act(
                     step,
                     &planned.tool,
                     arguments,
-                    super::checkpoint::ActJournal::NONE,
+                    journal,
                     None,
                 )
                 .await
@@ -476,16 +590,47 @@ struct Progress<'p> {
 }
 
 impl<'p> Progress<'p> {
-    fn new(plan: &'p Plan) -> Self {
+    /// The bookkeeping of `plan` with its steps where `acts` says (a fresh plan: none started),
+    /// and the steps a resumed run carries on with (waiting for approval, or in flight).
+    fn resumed(plan: &'p Plan, acts: Vec<ActPoint>) -> (Self, Vec<(usize, ActPoint)>) {
         let count = plan.steps.len();
-        Self {
+        let mut progress = Self {
             plan,
             state: vec![State::Waiting; count],
             step_of: vec![None; count],
             outputs: HashMap::new(),
             results: BTreeMap::new(),
             ends: BTreeMap::new(),
+        };
+        let mut carried = Vec::new();
+        for (i, act) in acts.into_iter().enumerate().take(count) {
+            match act {
+                ActPoint::NotStarted => {}
+                ActPoint::Settled { step, settled } => progress.settle(i, step, settled),
+                act @ (ActPoint::Awaiting { step, .. } | ActPoint::InFlight { step, .. }) => {
+                    progress.state[i] = State::Running;
+                    progress.step_of[i] = Some(step);
+                    carried.push((i, act));
+                }
+            }
         }
+        (progress, carried)
+    }
+
+    /// Step `i` (act `step`) ended as `settled`.
+    fn settle(&mut self, i: usize, step: StepIndex, settled: Settled) {
+        self.step_of[i] = Some(step);
+        self.state[i] = match (settled.is_error, settled.end) {
+            (false, _) => State::Done,
+            (true, CallEnd::NotRun) => State::Skipped,
+            (true, _) => State::Failed,
+        };
+        if !settled.is_error {
+            self.outputs
+                .insert(self.plan.steps[i].id.clone(), settled.text.clone());
+        }
+        self.results.insert(i, (settled.text, settled.is_error));
+        self.ends.insert(i, settled.end);
     }
 
     /// Positions of the steps a step depends on.
@@ -532,25 +677,28 @@ impl<'p> Progress<'p> {
     fn finished(
         &mut self,
         recorder: &Recorder,
+        turn: &TurnJournal<'_>,
         i: usize,
         step: StepIndex,
         outcome: &Result<ToolOutput, ToolFailure>,
     ) {
-        self.step_of[i] = Some(step);
-        let (text, is_error) = tools::observation(&self.plan.steps[i].tool, outcome);
-        self.state[i] = if is_error { State::Failed } else { State::Done };
-        if is_error {
-            self.skip_dependents(recorder, i, step);
-        } else {
-            self.outputs
-                .insert(self.plan.steps[i].id.clone(), text.clone());
+        let settled = Settled::of(&self.plan.steps[i].tool, outcome);
+        let failed = settled.is_error;
+        self.settle(i, step, settled.clone());
+        drop(turn.set(i, ActPoint::Settled { step, settled }));
+        if failed {
+            self.skip_dependents(recorder, turn, i, step);
         }
-        self.results.insert(i, (text, is_error));
-        self.ends.insert(i, CallEnd::of(outcome));
     }
 
     /// Everything downstream of the failed step `i` (act `step`) is skipped, and recorded as such.
-    fn skip_dependents(&mut self, recorder: &Recorder, i: usize, step: StepIndex) {
+    fn skip_dependents(
+        &mut self,
+        recorder: &Recorder,
+        turn: &TurnJournal<'_>,
+        i: usize,
+        step: StepIndex,
+    ) {
         let plan = self.plan;
         let reason = format!("skipped because step `{}` failed", plan.steps[i].id);
         let mut dfs = Dfs::new(&plan.graph, plan.nodes[i]);
@@ -570,9 +718,19 @@ impl<'p> Progress<'p> {
                 None,
                 Some(reason.clone()),
             );
-            self.step_of[j] = Some(skipped);
-            self.results.insert(j, (reason.clone(), true));
-            self.ends.insert(j, CallEnd::NotRun);
+            let settled = Settled {
+                text: reason.clone(),
+                is_error: true,
+                end: CallEnd::NotRun,
+            };
+            self.settle(j, skipped, settled.clone());
+            drop(turn.set(
+                j,
+                ActPoint::Settled {
+                    step: skipped,
+                    settled,
+                },
+            ));
         }
     }
 

@@ -13,8 +13,10 @@ use tokio::sync::Semaphore;
 
 use super::admit::{self, Admitted, Verdict};
 use super::call::{self, step_traceparent};
-use super::checkpoint::{ActPoint, Between, Journal, ReactPoint, Settled, TurnJournal, TurnPoint};
-use super::gaps::{CallEnd, Gaps};
+use super::checkpoint::{
+    ActJournal, ActPoint, Between, Journal, ReactPoint, Settled, TurnJournal, TurnPoint,
+};
+use super::gaps::Gaps;
 use super::recorder::Recorder;
 use super::tools::{self, ToolFailure, ToolOutput};
 use super::{Answer, RunSpec, Stop};
@@ -70,22 +72,28 @@ pub(crate) async fn run(
             acts,
         } = turn;
         let results = {
+            let between = Between {
+                messages: &messages,
+                after: &after,
+                repeats: &repeats,
+                gaps: &gaps,
+            };
+            let snapshot = |acts| {
+                between.point(Some(TurnPoint {
+                    content: content.clone(),
+                    calls: calls.clone(),
+                    plan_step,
+                    acts,
+                }))
+            };
             let turn = TurnJournal {
                 journal,
                 recorder,
-                between: Between {
-                    messages: &messages,
-                    after: &after,
-                    repeats: &repeats,
-                    gaps: &gaps,
-                },
-                content: &content,
-                calls: &calls,
-                plan_step,
+                snapshot: &snapshot,
                 acts: std::sync::Mutex::new(acts),
             };
             drop(turn.save());
-            run_turn(spec, recorder, &turn).await
+            run_turn(spec, recorder, &turn, &calls, plan_step).await
         };
         let act_steps: Vec<StepIndex> = results.iter().map(|(_, _, step)| *step).collect();
         messages.push(ChatMessage::assistant(content, calls));
@@ -229,25 +237,21 @@ fn refuse(recorder: &Recorder, admitted: &Admitted, after: StepIndex) -> ActPoin
     );
     ActPoint::Settled {
         step,
-        settled: settle(name, &Err(failure.clone())),
-    }
-}
-
-/// What the model reads of a call that ended with `outcome`, and how it counts for gaps.
-fn settle(name: &str, outcome: &Result<ToolOutput, ToolFailure>) -> Settled {
-    let (text, is_error) = tools::observation(name, outcome);
-    Settled {
-        text,
-        is_error,
-        end: CallEnd::of(outcome),
+        settled: Settled::of(name, &Err(failure.clone())),
     }
 }
 
 /// One turn's calls as act steps, in call order: those settled already (refused before running,
 /// or done before a restart) as they are, the rest run concurrently (at most
 /// `max_parallel_tools` at once).
-async fn run_turn(spec: &RunSpec, recorder: &Recorder, turn: &TurnJournal<'_>) -> Vec<ActResult> {
-    let acts = turn.acts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+async fn run_turn(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    turn: &TurnJournal<'_>,
+    calls: &[ToolCall],
+    plan_step: StepIndex,
+) -> Vec<ActResult> {
+    let acts = turn.states();
     let permits = Arc::new(Semaphore::new(
         spec.limits.max_parallel_tools.max(1) as usize
     ));
@@ -256,16 +260,25 @@ async fn run_turn(spec: &RunSpec, recorder: &Recorder, turn: &TurnJournal<'_>) -
     for (position, act) in acts.into_iter().enumerate() {
         match act {
             ActPoint::Settled { step, settled } => {
-                results[position] = Some((turn.calls[position].clone(), settled, step));
+                results[position] = Some((calls[position].clone(), settled, step));
             }
-            act => to_run.push(run_act(
-                spec,
-                recorder,
-                turn,
-                position,
-                act,
-                permits.clone(),
-            )),
+            act => {
+                let permits = permits.clone();
+                let call = &calls[position];
+                to_run.push(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let (step, outcome) =
+                        run_act(spec, recorder, turn.act(position), call, act, plan_step).await;
+                    finish_act(recorder, step, &call.name, &outcome);
+                    let settled = Settled::of(&call.name, &outcome);
+                    let done = ActPoint::Settled {
+                        step,
+                        settled: settled.clone(),
+                    };
+                    drop(turn.set(position, done));
+                    (position, (call.clone(), settled, step))
+                });
+            }
         }
     }
     for (position, result) in futures::future::join_all(to_run).await {
@@ -274,82 +287,40 @@ async fn run_turn(spec: &RunSpec, recorder: &Recorder, turn: &TurnJournal<'_>) -
     results.into_iter().flatten().collect()
 }
 
-/// Call `position` of the turn from where it is: started now, waiting again for the approval it
-/// waited on, or (in a resumed run) in flight when the process stopped.
+/// Make `call` from where it is: started now, or (in a resumed run) waiting again for the
+/// approval it waited on, or in flight when the process stopped.
 async fn run_act(
     spec: &RunSpec,
     recorder: &Recorder,
-    turn: &TurnJournal<'_>,
-    position: usize,
+    journal: ActJournal<'_>,
+    call: &ToolCall,
     act: ActPoint,
-    permits: Arc<Semaphore>,
-) -> (usize, ActResult) {
-    let call = &turn.calls[position];
-    let journal = turn.act(position);
-    let _permit = permits.acquire_owned().await;
-    let (step, outcome) = match act {
-        ActPoint::Awaiting { step, request } => {
-            recorder.adopt(step);
-            let arguments = request.arguments.clone();
-            let outcome = call::invoke(
-                spec,
-                recorder,
-                step,
-                &call.name,
-                arguments,
-                journal,
-                Some(request),
-            )
-            .await;
-            (step, outcome)
+    plan_step: StepIndex,
+) -> (StepIndex, Result<ToolOutput, ToolFailure>) {
+    let parsed = || serde_json::from_str::<Value>(&call.arguments);
+    let arguments = || parsed().unwrap_or_default();
+    if let Ok(carried) = call::carry_on(spec, recorder, &call.name, act, arguments, journal).await {
+        return carried;
+    }
+    let input = admit::input_of(&call.arguments);
+    let server = spec.tools.server_of(&call.name);
+    let step = recorder.start(
+        StepKind::Act,
+        &call.name,
+        server,
+        input,
+        None,
+        vec![plan_step],
+    );
+    let outcome = match parsed() {
+        Ok(arguments) => {
+            call::invoke(spec, recorder, step, &call.name, arguments, journal, None).await
         }
-        ActPoint::InFlight {
-            step,
-            arguments,
-            approved,
-        } => {
-            recorder.adopt(step);
-            let edited = arguments.is_some();
-            let arguments = arguments
-                .or_else(|| serde_json::from_str(&call.arguments).ok())
-                .unwrap_or_default();
-            let sent = (arguments, edited, approved);
-            let outcome = call::again(spec, recorder, step, &call.name, sent, journal).await;
-            (step, outcome)
-        }
-        ActPoint::NotStarted | ActPoint::Settled { .. } => {
-            let parsed = serde_json::from_str::<Value>(&call.arguments);
-            let input = admit::input_of(&call.arguments);
-            let server = spec.tools.server_of(&call.name);
-            let step = recorder.start(
-                StepKind::Act,
-                &call.name,
-                server,
-                input,
-                None,
-                vec![turn.plan_step],
-            );
-            let outcome = match parsed {
-                Ok(arguments) => {
-                    call::invoke(spec, recorder, step, &call.name, arguments, journal, None).await
-                }
-                Err(err) => Err(ToolFailure::InvalidArguments {
-                    errors: vec![format!("the arguments are not valid JSON ({err})")],
-                }),
-            };
-            (step, outcome)
-        }
+        Err(err) => Err(ToolFailure::InvalidArguments {
+            errors: vec![format!("the arguments are not valid JSON ({err})")],
+        }),
     };
-    finish_act(recorder, step, &call.name, &outcome);
-    let settled = settle(&call.name, &outcome);
-    drop(turn.set(
-        position,
-        ActPoint::Settled {
-            step,
-            settled: settled.clone(),
-        },
-    ));
-    (position, (call.clone(), settled, step))
+    (step, outcome)
 }
 
 pub(crate) fn initial_messages(spec: &RunSpec) -> Vec<ChatMessage> {

@@ -1067,7 +1067,13 @@ impl KeptCheckpoints {
         loop {
             if let Some(last) = self.0.lock().expect("lock").last().cloned() {
                 let value: Value = serde_json::from_str(&last).expect("json");
-                let acts: Vec<&str> = value["body"]["turn"]["acts"]
+                // A ReAct turn's calls, or an executing plan's steps.
+                let round = &value["body"][if value["body"]["mode"] == "plan" {
+                    "exec"
+                } else {
+                    "turn"
+                }];
+                let acts: Vec<&str> = round["acts"]
                     .as_array()
                     .map(|acts| acts.iter().filter_map(|a| a["state"].as_str()).collect())
                     .unwrap_or_default();
@@ -1083,9 +1089,9 @@ impl KeptCheckpoints {
 
 /// A run of `replies` whose gated calls wait for nobody, saving its checkpoints: the run as a
 /// process that will die saw it.
-async fn waiting_run(replies: Vec<ChatResponse>, states: &[&str]) -> String {
+async fn waiting_run(mode: AgentMode, replies: Vec<ChatResponse>, states: &[&str]) -> String {
     let model = ScriptedModel::new(replies);
-    let (mut spec, _) = make_spec(model, AgentMode::React, AgentLimits::default());
+    let (mut spec, _) = make_spec(model, mode, AgentLimits::default());
     spec.approver = Some(Arc::new(HeldApprover {
         release: Arc::new(tokio::sync::Notify::new()),
         approve: true,
@@ -1144,6 +1150,7 @@ fn tool_texts(request: &ChatRequest) -> Vec<String> {
 #[tokio::test]
 async fn a_resumed_run_waits_again_on_its_approval_and_redoes_nothing_that_ran() {
     let checkpoint = waiting_run(
+        AgentMode::React,
         vec![
             calls(&[
                 ("a", "echo", json!({"n": 1})),
@@ -1206,6 +1213,7 @@ async fn a_resumed_run_waits_again_on_its_approval_and_redoes_nothing_that_ran()
 #[tokio::test]
 async fn a_call_in_flight_at_the_restart_is_sent_again_only_when_read_only() {
     let checkpoint = waiting_run(
+        AgentMode::React,
         vec![calls(&[
             ("s", "slow", json!({"ms": 60000})),
             ("g", "gated", json!({})),
@@ -1253,4 +1261,35 @@ async fn a_run_that_never_waited_saves_no_checkpoint_and_a_foreign_one_is_refuse
     let err = Checkpoint::from_json(r#"{"version": 99}"#).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
     assert!(Checkpoint::from_json("{").is_err());
+}
+
+#[tokio::test]
+async fn a_resumed_plan_carries_on_with_its_waiting_step_and_what_depends_on_it() {
+    let plan = json!({"steps": [
+        {"id": "a", "tool": "echo", "args": {"n": 1}},
+        {"id": "g", "tool": "gated", "args": {"n": 2}},
+        {"id": "b", "tool": "echo", "args": {"after": "{{g}}"}},
+    ]});
+    let checkpoint = waiting_run(
+        AgentMode::Plan,
+        vec![text(&plan.to_string()), text("never asked")],
+        &["settled", "awaiting", "not_started"],
+    )
+    .await;
+    let value: Value = serde_json::from_str(&checkpoint).expect("json");
+    assert_eq!(value["body"]["mode"], "plan", "{value:#}");
+    let (outcome, _, tools, model) = resumed(&checkpoint, vec![text("done")], false).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    let invoked = tools.invoked.lock().expect("lock").clone();
+    assert_eq!(
+        invoked,
+        vec![
+            ("gated".to_owned(), json!({"n": 2})),
+            ("echo".to_owned(), json!({"after": "gated:{\"n\":2}"})),
+        ],
+        "step a is not run again; b runs on g's output"
+    );
+    let texts = tool_texts(&model.requests.lock().expect("lock")[0]);
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(texts[0].starts_with("echo:{\"n\":1}"), "{texts:?}");
 }
