@@ -141,12 +141,12 @@ async fn sent(
     edited: Option<&Value>,
     approved: bool,
 ) -> Result<(), ToolFailure> {
-    journal
-        .in_flight(step, edited, approved)
-        .await
-        .map_err(|err| ToolFailure::Refused {
-            message: format!("the run's state could not be stored ({err}), so it was not sent"),
-        })
+    let Some(saving) = journal.in_flight(step, edited, approved) else {
+        return Ok(());
+    };
+    saving.await.map_err(|err| ToolFailure::Refused {
+        message: format!("the run's state could not be stored ({err}), so it was not sent"),
+    })
 }
 
 /// Ask a person to decide the gated call `ask`; the arguments to call with (and whether the

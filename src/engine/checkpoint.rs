@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -192,6 +191,9 @@ pub trait Checkpoints: Send + Sync {
     fn save(&self, checkpoint: &Checkpoint) -> BoxFuture<'static, Result<(), String>>;
 }
 
+/// A checkpoint being committed (`None`: none was saved).
+pub(crate) type Saving = Option<BoxFuture<'static, Result<(), String>>>;
+
 /// A run's checkpointing: whether it is durable yet, and where checkpoints go.
 pub(crate) struct Journal {
     sink: Option<Arc<dyn Checkpoints>>,
@@ -214,19 +216,16 @@ impl Journal {
         self.durable.store(true, Ordering::Release);
     }
 
-    /// Save `body` with the recorder's counts, if the run is durable.
-    pub(crate) fn save(
-        &self,
-        recorder: &Recorder,
-        body: impl FnOnce() -> Body,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    /// Save `body` with the recorder's counts, if the run is durable: the commit to wait for
+    /// (`None`: nothing was saved, and a run that is not durable pays nothing).
+    pub(crate) fn save(&self, recorder: &Recorder, body: impl FnOnce() -> Body) -> Saving {
         match &self.sink {
-            Some(sink) if self.is_durable() => sink.save(&Checkpoint {
+            Some(sink) if self.is_durable() => Some(sink.save(&Checkpoint {
                 version: VERSION,
                 counts: recorder.counts_now(),
                 body: body(),
-            }),
-            _ => futures::future::ready(Ok(())).boxed(),
+            })),
+            _ => None,
         }
     }
 }
@@ -267,29 +266,22 @@ pub(crate) struct TurnJournal<'a> {
 
 impl TurnJournal<'_> {
     /// Set call `position`'s state and save, if the run is durable.
-    pub(crate) fn set(
-        &self,
-        position: usize,
-        act: ActPoint,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    pub(crate) fn set(&self, position: usize, act: ActPoint) -> Saving {
         let acts = {
             let mut acts = self.acts.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(slot) = acts.get_mut(position) {
                 *slot = act;
             }
-            acts.clone()
+            // The states are copied only for a checkpoint.
+            self.journal.is_durable().then(|| acts.clone())?
         };
-        self.save_with(acts)
+        self.journal.save(self.recorder, || (self.snapshot)(acts))
     }
 
     /// Save the turn as it is, if the run is durable.
-    pub(crate) fn save(&self) -> BoxFuture<'static, Result<(), String>> {
-        let acts = self.acts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.save_with(acts)
-    }
-
-    fn save_with(&self, acts: Vec<ActPoint>) -> BoxFuture<'static, Result<(), String>> {
-        self.journal.save(self.recorder, || (self.snapshot)(acts))
+    pub(crate) fn save(&self) -> Saving {
+        self.journal
+            .save(self.recorder, || (self.snapshot)(self.states()))
     }
 
     /// The calls' states as they are now.
@@ -331,7 +323,7 @@ impl ActJournal<'_> {
         step: StepIndex,
         arguments: Option<&Value>,
         approved: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> Saving {
         let act = ActPoint::InFlight {
             step,
             arguments: arguments.cloned(),
