@@ -359,7 +359,16 @@ pub fn router(
     gate: Policy,
     max_body_bytes: usize,
 ) -> axum::Router {
-    let routes = api::with_fallbacks(api::routes().merge(crate::web::router(web)));
+    let mcp = crate::gateway::service(
+        state.hub.clone(),
+        max_body_bytes,
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let routes = api::with_fallbacks(
+        api::routes()
+            .merge(crate::web::router(web))
+            .nest_service("/mcp", mcp),
+    );
     api::with_authentication(routes, state.clone())
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(GuardLayer::new(gate))

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod gateway;
 pub mod hub;
 pub mod llm;
 pub mod mcp;

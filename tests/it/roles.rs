@@ -19,6 +19,7 @@
 //! seconds); every sub-test makes keys for users of its own, so none depends on another's state.
 
 mod forbidden;
+mod gateway;
 mod limits;
 mod peers;
 mod sdk;

@@ -97,6 +97,7 @@ async fn a_role_decides_what_is_shown_and_what_is_refused_on_every_path() {
     a_run_never_offers_or_calls_a_forbidden_tool(&served, &clock).await;
     a_plan_naming_a_forbidden_tool_is_refused(&served, &clock).await;
     bodies_over_the_cap_are_refused_with_413(&served).await;
+    super::gateway::the_gateway_serves_each_role_its_own_catalog(&served, &clock).await;
     super::sdk::the_official_python_sdk_needs_a_key(&served, NARROW_MODEL_IDS).await;
 
     served.stop().await;

@@ -1,0 +1,135 @@
+//! `/mcp`: Switchboard's catalog served to MCP clients, a real rmcp client over Streamable
+//! HTTP with each role's key. A role sees exactly the tools it may use (the same names the
+//! models see), calls go through the same checks as every other path, and a forbidden tool is
+//! refused without reaching its server.
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceError};
+use serde_json::{Value, json};
+
+use super::peers::CountingClock;
+use super::{ADMIN_KEY, Served};
+
+/// An MCP client of `/mcp` with `key` (none: no `Authorization`).
+async fn client(
+    served: &Served,
+    key: Option<&str>,
+) -> Result<RunningService<RoleClient, ()>, String> {
+    let mut config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", served.server.base));
+    if let Some(key) = key {
+        config = config.auth_header(key);
+    }
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .map_err(|err| err.to_string())
+}
+
+async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    arguments: Value,
+) -> Result<CallToolResult, ServiceError> {
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `narrow` (calc's tools only) and the admin through `/mcp`.
+pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
+    served: &Served,
+    clock: &CountingClock,
+) {
+    assert!(
+        client(served, None).await.is_err(),
+        "/mcp without a key is refused like the rest of the API"
+    );
+
+    let admin = client(served, Some(ADMIN_KEY)).await.expect("admin client");
+    let narrow_key = served.key("gwen", "narrow").await;
+    let narrow = client(served, Some(&narrow_key))
+        .await
+        .expect("narrow client");
+
+    let (_, api) = served
+        .call(Some(&narrow_key), reqwest::Method::GET, "/api/tools", None)
+        .await;
+    let mut expected: Vec<String> = api["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    expected.sort();
+    let listed = tool_names(&narrow).await;
+    assert_eq!(listed, expected, "`narrow` sees what /api/tools shows it");
+    assert!(
+        listed.iter().all(|name| name.starts_with("calc__")),
+        "{listed:?}"
+    );
+    let everything = tool_names(&admin).await;
+    assert!(
+        everything.contains(&"clock__now".to_owned()),
+        "{everything:?}"
+    );
+    assert!(everything.len() > listed.len());
+
+    let answer = call(&narrow, "calc__evaluate", json!({"expression": "6*7"}))
+        .await
+        .expect("an allowed call");
+    assert_eq!(answer.is_error, Some(false), "{answer:?}");
+    assert_eq!(text(&answer), "42");
+
+    // Bad arguments are the tool's error, with where they are wrong; nothing is sent.
+    let bad = call(&narrow, "calc__evaluate", json!({"expression": 7}))
+        .await
+        .expect("a result");
+    assert_eq!(bad.is_error, Some(true), "{bad:?}");
+    assert!(text(&bad).contains("/expression"), "{}", text(&bad));
+
+    // A tool the role may not use is refused as unknown, and never reaches its server.
+    let calls = clock.calls();
+    let refused = call(&narrow, "clock__now", json!({})).await;
+    let err = refused.expect_err("a forbidden tool is refused");
+    assert!(
+        err.to_string()
+            .contains("may not use the tool `clock__now`"),
+        "{err}"
+    );
+    assert_eq!(clock.calls(), calls, "the refused call reached the clock");
+    let allowed = call(&admin, "clock__now", json!({}))
+        .await
+        .expect("the admin's call");
+    assert_eq!(allowed.is_error, Some(false), "{allowed:?}");
+    assert_eq!(clock.calls(), calls + 1);
+
+    narrow.cancel().await.expect("close narrow");
+    admin.cancel().await.expect("close admin");
+}
