@@ -15,6 +15,7 @@ mod edges;
 mod everything;
 mod faults;
 mod fidelity;
+mod gateway;
 mod guard;
 mod integrity;
 mod llm;

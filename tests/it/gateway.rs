@@ -1,0 +1,93 @@
+//! `/mcp` with `auth: none` on loopback, a real rmcp client over Streamable HTTP and the bundled
+//! testkit behind it: a long call's progress notifications reach the client, and the client's
+//! cancellation reaches the upstream server (the testkit says so on its stderr).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, ProgressNotificationParam,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::json;
+
+use crate::support::served::Served;
+
+/// Keeps the progress values it is notified of.
+#[derive(Clone, Default)]
+struct Progressed(Arc<Mutex<Vec<f64>>>);
+
+impl ClientHandler for Progressed {
+    async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        self.0.lock().expect("lock").push(p.progress);
+    }
+}
+
+impl Progressed {
+    fn seen(&self) -> Vec<f64> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+fn sleep(ms: u64, steps: u32) -> CallToolRequestParams {
+    let arguments = json!({"ms": ms, "steps": steps});
+    CallToolRequestParams::new("testkit__sleep")
+        .with_arguments(arguments.as_object().cloned().expect("an object"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_and_cancellation_pass_through_the_gateway() {
+    let t = Served::demo(|_| String::new(), 0).await;
+    let progressed = Progressed::default();
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", t.base));
+    let client = progressed
+        .clone()
+        .serve(transport)
+        .await
+        .expect("an MCP client of /mcp");
+
+    let done = client.call_tool(sleep(300, 3)).await.expect("the sleep");
+    assert_eq!(done.is_error, Some(false), "{done:?}");
+    assert_eq!(
+        progressed.seen(),
+        [1.0, 2.0, 3.0],
+        "every step's progress arrived"
+    );
+
+    // A long sleep, cancelled by the client after its first progress.
+    let before = progressed.seen().len();
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(sleep(30_000, 300)));
+    let handle = client
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await
+        .expect("sent");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while progressed.seen().len() == before {
+        assert!(Instant::now() < deadline, "no progress from the long sleep");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle
+        .cancel(Some("enough".to_owned()))
+        .await
+        .expect("cancel sent");
+    loop {
+        let (_, servers) = t.request(Method::GET, "/api/mcp/servers", None).await;
+        let testkit = servers["servers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == "testkit"))
+            .cloned()
+            .unwrap_or_default();
+        if testkit["stderr_tail"].to_string().contains("cancelled") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the testkit never heard of the cancellation: {testkit:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.cancel().await.expect("close the client");
+}
