@@ -14,7 +14,7 @@ use rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
     ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::StreamableHttpServerConfig;
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -38,6 +38,21 @@ const PROGRESS_BUFFER: usize = 32;
 #[derive(Clone)]
 pub struct Gateway {
     hub: Hub,
+    /// Held, never read: when the session's last handle is dropped, it cancels `session`,
+    /// which ends the session's `list_changed` watcher.
+    _ended: Arc<tokio_util::sync::DropGuard>,
+    session: CancellationToken,
+}
+
+impl Gateway {
+    fn new(hub: Hub) -> Self {
+        let session = CancellationToken::new();
+        Self {
+            hub,
+            _ended: Arc::new(session.clone().drop_guard()),
+            session,
+        }
+    }
 }
 
 /// The `/mcp` service to mount on the router: Streamable HTTP with sessions for the
@@ -53,7 +68,7 @@ pub fn service(
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(stop);
     StreamableHttpService::new(
-        move || Ok(Gateway { hub: hub.clone() }),
+        move || Ok(Gateway::new(hub.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     )
@@ -61,9 +76,34 @@ pub fn service(
 
 impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
-        )
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            "switchboard",
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    /// A client with a session hears `notifications/tools/list_changed` whenever the catalog
+    /// changes, until the session ends (it lists again and sees its role's view).
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut changes = self.hub.catalog_changes();
+        changes.mark_unchanged();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() || context.peer.notify_tool_list_changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    () = session.cancelled() => return,
+                }
+            }
+        });
     }
 
     async fn list_tools(

@@ -296,6 +296,12 @@ impl Hub {
         self.catalog.borrow().clone()
     }
 
+    /// Every new catalog snapshot as it is published (a server's listing changed, a server
+    /// came or went, a held tool was accepted): what `/mcp` tells its clients about.
+    pub fn catalog_changes(&self) -> watch::Receiver<Arc<Catalog>> {
+        self.catalog.subscribe()
+    }
+
     /// Check, look up, validate, count, call and cap one tool call: the one path every call
     /// takes (API, CLI, runs), so a caller's role and quota hold whatever path it comes by.
     ///

@@ -1,6 +1,7 @@
 //! `/mcp` with `auth: none` on loopback, a real rmcp client over Streamable HTTP and the bundled
-//! testkit behind it: a long call's progress notifications reach the client, and the client's
-//! cancellation reaches the upstream server (the testkit says so on its stderr).
+//! testkit behind it: a long call's progress notifications reach the client, the client's
+//! cancellation reaches the upstream server (the testkit says so on its stderr), and a change
+//! of the catalog reaches the client as `notifications/tools/list_changed`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,13 +17,17 @@ use serde_json::json;
 
 use crate::support::served::Served;
 
-/// Keeps the progress values it is notified of.
+/// Keeps the progress values it is notified of, and counts list changes.
 #[derive(Clone, Default)]
-struct Progressed(Arc<Mutex<Vec<f64>>>);
+struct Progressed(Arc<Mutex<Vec<f64>>>, Arc<std::sync::atomic::AtomicUsize>);
 
 impl ClientHandler for Progressed {
     async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
         self.0.lock().expect("lock").push(p.progress);
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -89,5 +94,30 @@ async fn progress_and_cancellation_pass_through_the_gateway() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The testkit grows a tool: the catalog changes, and the client hears of it.
+    let arguments = json!({"name": "fresh"});
+    let added = client
+        .call_tool(
+            CallToolRequestParams::new("testkit__add_tool")
+                .with_arguments(arguments.as_object().cloned().expect("an object")),
+        )
+        .await
+        .expect("add_tool");
+    assert_eq!(added.is_error, Some(false), "{added:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while progressed.1.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no tools/list_changed reached the client"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(
+        tools.iter().any(|t| t.name == "testkit__fresh"),
+        "{:?}",
+        tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+    );
     client.cancel().await.expect("close the client");
 }
