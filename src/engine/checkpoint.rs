@@ -254,6 +254,28 @@ impl Between<'_> {
     }
 }
 
+/// The loop state a plan-mode checkpoint repeats between plans and while one executes.
+pub(crate) struct PlanBetween<'a> {
+    pub messages: &'a [ChatMessage],
+    pub replans_left: u32,
+    pub after: &'a [StepIndex],
+    pub gaps: &'a Gaps,
+    pub round: usize,
+}
+
+impl PlanBetween<'_> {
+    pub(crate) fn point(&self, exec: Option<ExecPoint>) -> Body {
+        Body::Plan(PlanPoint {
+            messages: self.messages.to_vec(),
+            replans_left: self.replans_left,
+            after: self.after.to_vec(),
+            gaps: self.gaps.clone(),
+            round: self.round,
+            exec,
+        })
+    }
+}
+
 /// The journal of one round of calls (a ReAct turn, an executing plan): where each call is,
 /// and how the mode makes a checkpoint of that.
 pub(crate) struct TurnJournal<'a> {
@@ -264,7 +286,25 @@ pub(crate) struct TurnJournal<'a> {
     pub acts: Mutex<Vec<ActPoint>>,
 }
 
-impl TurnJournal<'_> {
+impl<'a> TurnJournal<'a> {
+    /// The journal of a round whose calls are where `acts` says, saved as it starts (a
+    /// durable run's checkpoint now holds the round's calls).
+    pub(crate) fn open(
+        journal: &'a Journal,
+        recorder: &'a Recorder,
+        snapshot: &'a (dyn Fn(Vec<ActPoint>) -> Body + Sync),
+        acts: Vec<ActPoint>,
+    ) -> Self {
+        let turn = Self {
+            journal,
+            recorder,
+            snapshot,
+            acts: Mutex::new(acts),
+        };
+        drop(turn.save());
+        turn
+    }
+
     /// Set call `position`'s state and save, if the run is durable.
     pub(crate) fn set(&self, position: usize, act: ActPoint) -> Saving {
         let acts = {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::checkpoint::{
-    ActJournal, ActPoint, Body, ExecPoint, Journal, PlanPoint, Settled, TurnJournal,
+    ActJournal, ActPoint, ExecPoint, Journal, PlanBetween, PlanPoint, Settled, TurnJournal,
 };
 use super::gaps::{CallEnd, Gaps};
 use super::react::{Offer, check_steps, finish_act, initial_messages, model_step, model_step_as};
@@ -101,27 +101,21 @@ pub(crate) async fn run(
                 steps: plan.steps.clone(),
             })
             .unwrap_or_default();
+            let between = PlanBetween {
+                messages: &messages,
+                replans_left,
+                after: &after,
+                gaps: &gaps,
+                round,
+            };
             let snapshot = |acts| {
-                Body::Plan(PlanPoint {
-                    messages: messages.clone(),
-                    replans_left,
-                    after: after.clone(),
-                    gaps: gaps.clone(),
-                    round,
-                    exec: Some(ExecPoint {
-                        plan: doc.clone(),
-                        plan_step,
-                        acts,
-                    }),
-                })
+                between.point(Some(ExecPoint {
+                    plan: doc.clone(),
+                    plan_step,
+                    acts,
+                }))
             };
-            let turn = TurnJournal {
-                journal,
-                recorder,
-                snapshot: &snapshot,
-                acts: std::sync::Mutex::new(acts),
-            };
-            drop(turn.save());
+            let turn = TurnJournal::open(journal, recorder, &snapshot, acts);
             execute(spec, recorder, &plan, plan_step, &turn).await
         };
         gaps.round(
@@ -152,16 +146,14 @@ pub(crate) async fn run(
                         .to_owned(),
                 ));
                 after = vec![answer_step];
-                drop(journal.save(recorder, || {
-                    Body::Plan(PlanPoint {
-                        messages: messages.clone(),
-                        replans_left,
-                        after: after.clone(),
-                        gaps: gaps.clone(),
-                        round,
-                        exec: None,
-                    })
-                }));
+                let between = PlanBetween {
+                    messages: &messages,
+                    replans_left,
+                    after: &after,
+                    gaps: &gaps,
+                    round,
+                };
+                drop(journal.save(recorder, || between.point(None)));
             }
             _ => {
                 return Ok(Answer {

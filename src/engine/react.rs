@@ -86,13 +86,7 @@ pub(crate) async fn run(
                     acts,
                 }))
             };
-            let turn = TurnJournal {
-                journal,
-                recorder,
-                snapshot: &snapshot,
-                acts: std::sync::Mutex::new(acts),
-            };
-            drop(turn.save());
+            let turn = TurnJournal::open(journal, recorder, &snapshot, acts);
             run_turn(spec, recorder, &turn, &calls, plan_step).await
         };
         let act_steps: Vec<StepIndex> = results.iter().map(|(_, _, step)| *step).collect();
