@@ -320,23 +320,34 @@ async fn finish_run(
     row: Statement,
 ) -> Result<Result<(), StoreError>, sqlx::Error> {
     // A finished run has no running step: one the engine did not close was cancelled.
+    close_live_steps(tx, run_id, StepStatus::Cancelled, at).await?;
+    if tx.execute(row).await? == 0 {
+        return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
+    }
+    super::resume::delete_checkpoint(tx, run_id).await?;
+    Ok(Ok(()))
+}
+
+/// End run `run_id`'s steps still live (running or waiting for approval) as `status`.
+pub(super) async fn close_live_steps(
+    tx: &mut Tx,
+    run_id: RunId,
+    status: StepStatus,
+    at: UnixMillis,
+) -> Result<(), sqlx::Error> {
     tx.execute(
         Statement::new(
             "UPDATE steps SET status = $2, finished_at = $3 \
              WHERE run_id = $1 AND status IN ($4, $5)",
         )
         .bind(run_id.to_string())
-        .bind(StepStatus::Cancelled.as_str())
+        .bind(status.as_str())
         .bind(at)
         .bind(StepStatus::Running.as_str())
         .bind(StepStatus::WaitingApproval.as_str()),
     )
     .await?;
-    if tx.execute(row).await? == 0 {
-        return Ok(Err(StoreError::NotFound(format!("run {run_id}"))));
-    }
-    super::resume::delete_checkpoint(tx, run_id).await?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Set a live step's status (waiting for approval, or running again).

@@ -191,18 +191,7 @@ pub(super) async fn apply(
             reason,
             at,
         } => {
-            tx.execute(
-                Statement::new(
-                    "UPDATE steps SET status = $2, finished_at = $3 \
-                     WHERE run_id = $1 AND status IN ($4, $5)",
-                )
-                .bind(run_id.to_string())
-                .bind(StepStatus::Interrupted.as_str())
-                .bind(*at)
-                .bind(StepStatus::Running.as_str())
-                .bind(StepStatus::WaitingApproval.as_str()),
-            )
-            .await?;
+            super::events::close_live_steps(tx, *run_id, StepStatus::Interrupted, *at).await?;
             tx.execute(
                 Statement::new(
                     "UPDATE runs SET status = $2, finished_at = $3, error = $4 \

@@ -10,6 +10,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceError};
 use serde_json::{Value, json};
+use switchboard::runs::result_text;
 
 use super::peers::CountingClock;
 use super::{ADMIN_KEY, Served};
@@ -50,16 +51,6 @@ async fn call(
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
         .await
-}
-
-fn text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// `narrow` (calc's tools only) and the admin through `/mcp`.
@@ -105,14 +96,18 @@ pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
         .await
         .expect("an allowed call");
     assert_eq!(answer.is_error, Some(false), "{answer:?}");
-    assert_eq!(text(&answer), "42");
+    assert_eq!(result_text(&answer), "42");
 
     // Bad arguments are the tool's error, with where they are wrong; nothing is sent.
     let bad = call(&narrow, "calc__evaluate", json!({"expression": 7}))
         .await
         .expect("a result");
     assert_eq!(bad.is_error, Some(true), "{bad:?}");
-    assert!(text(&bad).contains("/expression"), "{}", text(&bad));
+    assert!(
+        result_text(&bad).contains("/expression"),
+        "{}",
+        result_text(&bad)
+    );
 
     // A tool the role may not use is refused as unknown, and never reaches its server.
     let calls = clock.calls();
