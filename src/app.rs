@@ -361,6 +361,7 @@ pub fn router(
 ) -> axum::Router {
     let mcp = crate::gateway::service(
         state.hub.clone(),
+        state.runs.clone(),
         max_body_bytes,
         tokio_util::sync::CancellationToken::new(),
     );

@@ -346,7 +346,7 @@ mod tests {
         let events = [
             RunEvent::RunStarted {
                 run_id,
-                conversation_id: ConversationId::new(),
+                conversation_id: Some(ConversationId::new()),
                 agent: None,
                 model: "m".into(),
                 user_message: "hi".into(),

@@ -357,7 +357,8 @@ pub struct RunOutcome {
 pub enum RunEvent {
     RunStarted {
         run_id: RunId,
-        conversation_id: ConversationId,
+        /// `None` for a run outside any conversation (a tool call made through `/mcp`).
+        conversation_id: Option<ConversationId>,
         agent: Option<String>,
         model: String,
         user_message: String,

@@ -9,6 +9,7 @@
 mod admit;
 mod call;
 mod checkpoint;
+mod direct;
 mod gaps;
 mod plan;
 mod react;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::model::{AgentLimits, AgentMode};
-use crate::domain::ChatMessage;
+use crate::domain::{ChatMessage, ToolCall};
 use crate::domain::{ConversationId, RunEvent, RunId, RunOutcome, RunStatus, TraceId, now_millis};
 use crate::llm::ChatModel;
 
@@ -36,11 +37,13 @@ pub trait EventSink: Send + Sync {
 /// Everything one run needs; built by the caller from config, registry and catalog.
 pub struct RunSpec {
     pub run_id: RunId,
-    pub conversation_id: ConversationId,
+    /// `None`: a run outside any conversation (a direct call through `/mcp`).
+    pub conversation_id: Option<ConversationId>,
     pub agent: Option<String>,
-    /// The configured model name (for traces).
+    /// The configured model name (for traces; empty for a direct call).
     pub model_name: String,
-    pub model: Arc<dyn ChatModel>,
+    /// What the run does: a chat turn a model plans, or one call a client chose.
+    pub work: Work,
     pub tools: Arc<dyn ToolInvoker>,
     pub system_prompt: Option<String>,
     /// Earlier turns of the conversation.
@@ -61,6 +64,24 @@ pub struct RunSpec {
     /// Where the run's checkpoints go once it is durable (see `engine/checkpoint.rs`); `None`:
     /// the run cannot be resumed, and ends with its process.
     pub checkpoints: Option<Arc<dyn Checkpoints>>,
+}
+
+/// What a run does.
+pub enum Work {
+    /// A chat turn: `model` decides the calls, in the spec's mode.
+    Chat(Arc<dyn ChatModel>),
+    /// One tool call a client chose itself (the `/mcp` gateway): no model is asked; the call
+    /// is the run's only step, through the same gate, approvals and invoker as a model's call,
+    /// so it is traced, audited and approved like one.
+    Call(DirectCall),
+}
+
+/// One call a client chose, and where its full result is left for that client (the run's
+/// events carry it redacted and its answer as text; the client wants the result as the tool
+/// gave it).
+pub struct DirectCall {
+    pub call: ToolCall,
+    pub result: Arc<std::sync::OnceLock<ToolOutput>>,
 }
 
 /// What a run body that answered hands back: the answer, and which tool calls it may lack.
@@ -124,6 +145,9 @@ async fn drive(spec: RunSpec, recorder: Recorder, from: Option<checkpoint::Body>
         trace_id = spec.trace_id.as_deref().unwrap_or("-"),
     );
     let body = async {
+        if let Work::Call(direct) = &spec.work {
+            return direct::run(&spec, &recorder, &journal, direct).await;
+        }
         match (from, spec.mode) {
             (Some(checkpoint::Body::React(point)), _) => {
                 react::run(&spec, &recorder, &journal, Some(point)).await

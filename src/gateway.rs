@@ -1,43 +1,57 @@
 //! Switchboard as an MCP server at `/mcp`: the merged catalog, filtered by the caller's role,
-//! served over Streamable HTTP to any MCP client (both spec eras, as rmcp serves them), each
-//! call made through `Hub::invoke_by` like every other path (role, validation, approvals,
-//! quota, audit, timeouts, result caps).
+//! and the agents the caller may run (as `agent__NAME` tools), served over Streamable HTTP to
+//! any MCP client (both spec eras, as rmcp serves them).
+//!
+//! Every `tools/call` is a run of its own (`RunService::call_tool`, or an agent's run), so it
+//! is checked by `Hub::invoke_by` like every other call (role, validation, approvals, quota,
+//! audit, timeouts, result caps) and traced in `/debug` with its caller; a call the approval
+//! policy gates waits for a person — the client's own, by MCP elicitation, when the client can
+//! ask one, else as `approval.unattended` says (refused, or waiting for a decision in the UI).
 //!
 //! The caller is the one the router's authentication layer found for the HTTP request (rmcp
 //! hands the request's parts to every handler), so `/mcp` takes the same keys, sessions and
 //! `auth: none` rule as the rest of the server, and the Host/Origin gate in front of it.
 
+mod agents;
+mod follow;
+
 use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::StreamableHttpServerConfig;
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::Value;
-use tokio::sync::mpsc;
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::access::Caller;
-use crate::hub::{Hub, Initiator, InvokeError};
-use crate::mcp::CallOptions;
+use crate::access::{AuditEvent, Caller};
+use crate::domain::ConversationId;
+use crate::engine::ToolOutput;
+use crate::hub::{Hub, InvokeError};
+use crate::runs::{CallInput, ChatInput, RunError, RunService};
 use crate::tools::ToolEntry;
+
+pub use agents::PREFIX as AGENT_PREFIX;
+use follow::Progress;
+
+/// The `_meta` key of a call's result naming the run it was made as.
+pub const RUN_META: &str = "switchboard/run_id";
+/// The `_meta` key of a call's result linking to its trace in `/debug`.
+pub const TRACE_META: &str = "switchboard/trace";
 
 /// Tools per `tools/list` page.
 pub const PAGE_SIZE: usize = 100;
 
-/// Progress notifications one call may have queued before they are forwarded.
-const PROGRESS_BUFFER: usize = 32;
-
-/// The `/mcp` server: one per request or session (cheap: it shares the hub).
+/// The `/mcp` server: one per request or session (cheap: it shares the hub and run service).
 #[derive(Clone)]
 pub struct Gateway {
     hub: Hub,
+    runs: RunService,
     /// Held, never read: when the session's last handle is dropped, it cancels `session`,
     /// which ends the session's `list_changed` watcher.
     _ended: Arc<tokio_util::sync::DropGuard>,
@@ -45,13 +59,142 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    fn new(hub: Hub) -> Self {
+    fn new(hub: Hub, runs: RunService) -> Self {
         let session = CancellationToken::new();
         Self {
             hub,
+            runs,
             _ended: Arc::new(session.clone().drop_guard()),
             session,
         }
+    }
+
+    /// Everything `caller` may call, in listing order: the catalog's tools their role grants,
+    /// then the agents they may run.
+    fn tools_for(&self, caller: &Caller) -> Vec<Tool> {
+        let catalog = self.hub.catalog();
+        let mut tools: Vec<Tool> = catalog
+            .iter()
+            .filter(|tool| caller.may_use_tool(&tool.exposed_name))
+            .map(|tool| tool_of(tool))
+            .collect();
+        tools.extend(
+            self.runs
+                .agents_for(caller)
+                .iter()
+                .filter(|agent| {
+                    catalog
+                        .get(&format!("{AGENT_PREFIX}{}", agent.name))
+                        .is_none()
+                })
+                .map(agents::tool_of),
+        );
+        tools
+    }
+
+    /// A catalog tool as a run of its own, answered with the tool's result as it gave it.
+    async fn call_catalog_tool(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        if let Err(err) = self.hub.tool_for(caller, name) {
+            let outcome = match err {
+                InvokeError::Forbidden { .. } => "denied",
+                _ => "failed",
+            };
+            self.hub.audit().record(AuditEvent::by(
+                caller,
+                "tool_invoke",
+                Some(name.to_owned()),
+                outcome,
+            ));
+            // Not a tool this caller has: a protocol error, as the spec asks for unknown tools.
+            return Err(McpError::invalid_params(err.to_string(), None));
+        }
+        let attended = follow::client_elicits(&context.peer);
+        let input = CallInput {
+            tool: name.to_owned(),
+            arguments: Value::Object(arguments),
+            attended,
+        };
+        let started = self.runs.call_tool(caller, input).map_err(refused)?;
+        let ended = follow::follow(
+            &self.runs,
+            caller,
+            started.events,
+            context,
+            attended,
+            Progress::OfTheTool,
+        )
+        .await?;
+        let mut result = match started.result.get() {
+            Some(output) => result_of(output),
+            // Refused or failed before the tool answered: what the calling model should read.
+            None => {
+                CallToolResult::error(vec![ContentBlock::text(ended.error.unwrap_or_else(|| {
+                    format!("the call ended {} without a result", ended.status.as_str())
+                }))])
+            }
+        };
+        let run_id = started.run_id.to_string();
+        let meta = result.meta.get_or_insert_with(Default::default);
+        meta.0.insert(
+            TRACE_META.to_owned(),
+            Value::String(trace_link(context, &run_id)),
+        );
+        meta.0.insert(RUN_META.to_owned(), Value::String(run_id));
+        Ok(result)
+    }
+
+    /// An agent's whole run, answered with its answer, its run and a link to its trace.
+    async fn call_agent(
+        &self,
+        caller: &Caller,
+        agent: &str,
+        arguments: &Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let call = agents::parse(arguments).map_err(|err| McpError::invalid_params(err, None))?;
+        let conversation_id = match call.conversation_id.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<ConversationId>().map_err(|_| {
+                McpError::invalid_params(
+                    format!("`conversation_id` `{text}` is not a conversation id"),
+                    None,
+                )
+            })?),
+        };
+        let attended = follow::client_elicits(&context.peer);
+        let input = ChatInput {
+            conversation_id,
+            agent: Some(agent.to_owned()),
+            message: call.message,
+            attended,
+            ..ChatInput::default()
+        };
+        let started = self.runs.start(caller, input).await.map_err(refused)?;
+        let (run_id, conversation_id) = (started.run_id, started.conversation_id);
+        let ended = follow::follow(
+            &self.runs,
+            caller,
+            started.events,
+            context,
+            attended,
+            Progress::PerStep,
+        )
+        .await?;
+        let trace = trace_link(context, &run_id.to_string());
+        Ok(agents::result(
+            ended.status,
+            ended.answer,
+            ended.error,
+            &run_id.to_string(),
+            &conversation_id.to_string(),
+            &trace,
+        ))
     }
 }
 
@@ -60,6 +203,7 @@ impl Gateway {
 /// stateless for 2026-07-28. Host and Origin are checked by the router's gate, not here.
 pub fn service(
     hub: Hub,
+    runs: RunService,
     max_body_bytes: usize,
     stop: CancellationToken,
 ) -> StreamableHttpService<Gateway, LocalSessionManager> {
@@ -68,7 +212,7 @@ pub fn service(
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(stop);
     StreamableHttpService::new(
-        move || Ok(Gateway::new(hub.clone())),
+        move || Ok(Gateway::new(hub.clone(), runs.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     )
@@ -112,20 +256,16 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = caller_of(&context)?;
-        let catalog = self.hub.catalog();
-        let allowed: Vec<&Arc<ToolEntry>> = catalog
-            .iter()
-            .filter(|tool| caller.may_use_tool(&tool.exposed_name))
-            .collect();
+        let mut allowed = self.tools_for(&caller);
         let start = match request.and_then(|r| r.cursor) {
             None => 0,
             Some(cursor) => parse_cursor(&cursor, allowed.len())?,
         };
         let end = (start + PAGE_SIZE).min(allowed.len());
-        let mut page = ListToolsResult::with_all_items(
-            allowed[start..end].iter().map(|t| tool_of(t)).collect(),
-        );
-        if end < allowed.len() {
+        let more = end < allowed.len();
+        allowed.truncate(end);
+        let mut page = ListToolsResult::with_all_items(allowed.split_off(start));
+        if more {
             page.next_cursor = Some(end.to_string());
         }
         Ok(page)
@@ -137,46 +277,23 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller_of(&context)?;
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
-        let (progress, mut updates) = mpsc::channel(PROGRESS_BUFFER);
-        let options = CallOptions {
-            progress: Some(progress),
-            ..CallOptions::default()
-        };
-        // The client's model chose the call: a call the approval policy gates needs a person,
-        // and nobody here can approve it.
-        let initiator = Initiator::Model { approved: None };
-        let call = self
-            .hub
-            .invoke_by(&caller, initiator, &request.name, arguments, options);
-        tokio::pin!(call);
-        let token = context.meta.get_progress_token();
-        let outcome = loop {
-            tokio::select! {
-                outcome = &mut call => break outcome,
-                Some(update) = updates.recv() => {
-                    if let Some(token) = &token {
-                        let mut note = ProgressNotificationParam::new(token.clone(), update.progress);
-                        note.total = update.total;
-                        note.message = update.message;
-                        let _ = context.peer.notify_progress(note).await;
-                    }
-                }
-                // The client cancelled: dropping the call sends the upstream its cancellation.
-                () = context.ct.cancelled() => {
-                    return Err(McpError::internal_error("the call was cancelled", None));
-                }
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let agent = request
+            .name
+            .strip_prefix(AGENT_PREFIX)
+            .filter(|agent| self.runs.agents().contains_key(*agent))
+            .filter(|_| self.hub.catalog().get(&request.name).is_none());
+        let result = match agent {
+            Some(agent) => {
+                self.call_agent(&caller, agent, &arguments, &context)
+                    .await?
+            }
+            None => {
+                self.call_catalog_tool(&caller, &request.name, arguments, &context)
+                    .await?
             }
         };
-        match outcome {
-            Ok(outcome) => Ok(outcome.result.into()),
-            // Not a tool this caller has: a protocol error, as the spec asks for unknown tools.
-            Err(err @ (InvokeError::UnknownTool { .. } | InvokeError::Forbidden { .. })) => {
-                Err(McpError::invalid_params(err.to_string(), None))
-            }
-            // Everything else the calling model should read and can correct itself from.
-            Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(describe(&err))]).into()),
-        }
+        Ok(result.into())
     }
 }
 
@@ -214,22 +331,63 @@ fn tool_of(entry: &ToolEntry) -> Tool {
     tool
 }
 
-/// A refused or failed call in words, with what the caller can do about it.
-fn describe(err: &InvokeError) -> String {
-    match err {
-        InvokeError::InvalidArguments { errors, .. }
-        | InvokeError::InvalidOutput { errors, .. } => {
-            let details: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.path, e.message))
-                .collect();
-            format!("{err}: {}", details.join("; "))
+/// The tool's result as the client gets it: as the server gave it (redacted and capped as
+/// the hub caps results), without what Switchboard adds for its trace.
+fn result_of(output: &ToolOutput) -> CallToolResult {
+    let mut raw = output.raw.clone();
+    if let Value::Object(fields) = &mut raw {
+        fields.retain(|key, _| {
+            matches!(
+                key.as_str(),
+                "content" | "structuredContent" | "isError" | "resultType" | "_meta"
+            )
+        });
+    }
+    serde_json::from_value(raw).unwrap_or_else(|_| {
+        // The hub built `raw` from a result it parsed, so this is not expected; the text is
+        // what a model would have read.
+        let text = vec![ContentBlock::text(output.text.clone())];
+        if output.is_error {
+            CallToolResult::error(text)
+        } else {
+            CallToolResult::success(text)
         }
-        InvokeError::ApprovalRequired { .. } => format!(
-            "{err}. Nobody can approve a call made through /mcp; a person can make it from \
-             Switchboard's chat or call it directly."
-        ),
-        other => other.to_string(),
+    })
+}
+
+/// A run that could not start, as the client hears it: what the caller cannot do is a
+/// protocol error naming it; anything else is the server's.
+fn refused(err: RunError) -> McpError {
+    match err {
+        RunError::AgentNotAllowed { .. }
+        | RunError::ModelNotAllowed { .. }
+        | RunError::UnknownAgent { .. }
+        | RunError::EmptyMessage
+        | RunError::Limited(_) => McpError::invalid_params(err.to_string(), None),
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+/// Where a run's trace is shown, as the client reached this server (its `Host`, and the
+/// scheme a proxy in front says it used).
+fn trace_link(context: &RequestContext<RoleServer>, run_id: &str) -> String {
+    let path = format!("/debug/runs/{run_id}");
+    let Some(parts) = context.extensions.get::<axum::http::request::Parts>() else {
+        return path;
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match header("host") {
+        Some(host) => {
+            let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".to_owned());
+            format!("{scheme}://{host}{path}")
+        }
+        None => path,
     }
 }
 

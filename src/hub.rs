@@ -351,6 +351,28 @@ impl Hub {
         outcome
     }
 
+    /// The catalog entry `name` names, if `caller`'s role grants it: the first check of every
+    /// call, also made by a path that must answer a refused or unknown tool before it starts
+    /// anything (the gateway answers both with a protocol error, as MCP asks).
+    ///
+    /// # Errors
+    /// [`InvokeError::Forbidden`] (checked first, so a refused caller learns nothing about the
+    /// catalog) or [`InvokeError::UnknownTool`].
+    pub fn tool_for(&self, caller: &Caller, name: &str) -> Result<Arc<ToolEntry>, InvokeError> {
+        if !caller.may_use_tool(name) {
+            return Err(InvokeError::Forbidden {
+                tool: name.to_owned(),
+                role: caller.role().to_owned(),
+            });
+        }
+        self.catalog()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| InvokeError::UnknownTool {
+                name: name.to_owned(),
+            })
+    }
+
     async fn checked_invoke(
         &self,
         caller: &Caller,
@@ -359,19 +381,7 @@ impl Hub {
         mut arguments: Value,
         options: CallOptions,
     ) -> Result<InvokeOutcome, InvokeError> {
-        if !caller.may_use_tool(name) {
-            return Err(InvokeError::Forbidden {
-                tool: name.to_owned(),
-                role: caller.role().to_owned(),
-            });
-        }
-        let tool = self
-            .catalog()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| InvokeError::UnknownTool {
-                name: name.to_owned(),
-            })?;
+        let tool = self.tool_for(caller, name)?;
         match (self.verdict(caller, &tool), initiator) {
             (Verdict::Allow, _) | (Verdict::Ask { .. }, Initiator::Caller) => {}
             (Verdict::Deny { reason }, _) => {

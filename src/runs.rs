@@ -3,6 +3,7 @@
 //! live subscribers (SSE streams) and telemetry — the same events for all three.
 
 mod approvals;
+mod calls;
 mod follow;
 mod hub_tools;
 mod inputs;
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::access::{AuditEvent, Caller, Refused, RunSlot};
 use crate::config::model::{AgentConfig, AgentLimits, AgentMode};
 use crate::domain::{ChatMessage, ConversationId, Role, RunEvent, RunId, RunOutcome, TraceId};
-use crate::engine::{self, EventSink, RunSpec};
+use crate::engine::{self, EventSink, RunSpec, Work};
 use crate::hub::Hub;
 use crate::llm::{LlmError, ModelRegistry};
 use crate::redact::Redactor;
@@ -29,6 +30,7 @@ use crate::store::{Scope, Store, StoreError};
 use crate::telemetry::Telemetry;
 
 pub use approvals::{ApprovalError, DecisionInput, PendingApproval, PendingApprovals};
+pub use calls::{CallInput, StartedCall};
 pub use follow::{Followed, RunEvents};
 pub use hub_tools::{HubTools, RunContext, result_text};
 pub use inputs::{InputError, PendingInputs};
@@ -156,10 +158,10 @@ impl MessageCaps {
 struct RunHow<'a> {
     caller: &'a Caller,
     run_id: RunId,
-    conversation_id: ConversationId,
+    conversation_id: Option<ConversationId>,
     agent: Option<&'a AgentConfig>,
     model_name: String,
-    model: Arc<dyn crate::llm::ChatModel>,
+    work: Work,
     attended: bool,
     temperature: Option<f64>,
     trace_id: TraceId,
@@ -366,10 +368,10 @@ impl RunService {
         let how = RunHow {
             caller,
             run_id,
-            conversation_id,
+            conversation_id: Some(conversation_id),
             agent: agent.as_ref(),
             model_name,
-            model,
+            work: Work::Chat(model),
             attended: input.attended,
             temperature: input.temperature,
             trace_id: trace_id.clone(),
@@ -396,7 +398,7 @@ impl RunService {
             conversation_id,
             agent,
             model_name,
-            model,
+            work,
             attended,
             temperature,
             trace_id,
@@ -421,7 +423,7 @@ impl RunService {
             conversation_id,
             agent: agent.map(|a| a.name.clone()),
             model_name,
-            model,
+            work,
             tools: Arc::new(
                 HubTools::new(self.inner.hub.clone(), caller.clone(), &tools_patterns).for_run(
                     RunContext {
@@ -611,7 +613,7 @@ impl RunService {
                     };
                 }
             };
-            if let Some(answer) = &outcome.answer {
+            if let (Some(answer), Some(conversation_id)) = (&outcome.answer, conversation_id) {
                 let stored = service
                     .inner
                     .store

@@ -231,7 +231,7 @@ mod tests {
         assert!(telemetry.is_on());
         let run_started = |run_id| RunEvent::RunStarted {
             run_id,
-            conversation_id: crate::domain::ConversationId::new(),
+            conversation_id: Some(crate::domain::ConversationId::new()),
             agent: None,
             model: "m".into(),
             user_message: "hi".into(),

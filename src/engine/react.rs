@@ -398,6 +398,12 @@ pub(crate) async fn model_step_as(
     offer: Offer,
     depends_on: Vec<StepIndex>,
 ) -> Result<(ChatResponse, StepIndex), Stop> {
+    let super::Work::Chat(model) = &spec.work else {
+        // `drive` runs a direct call's body instead; no path asks a model for one.
+        return Err(Stop::Failed(
+            "a direct tool call has no model to ask".to_owned(),
+        ));
+    };
     let (tools, tool_choice) = offer.tools(spec, messages);
     let input = json!({
         "model": spec.model_name,
@@ -426,7 +432,7 @@ pub(crate) async fn model_step_as(
     };
     let span =
         tracing::debug_span!("model_call", run_id = %spec.run_id, step, model = %spec.model_name);
-    let mut stream = spec.model.chat_stream(request);
+    let mut stream = model.chat_stream(request);
     let mut completed = None;
     while let Some(item) = tracing::Instrument::instrument(stream.next(), span.clone()).await {
         match item {

@@ -214,10 +214,10 @@ fn make_spec(
     });
     let spec = RunSpec {
         run_id: crate::domain::RunId::new(),
-        conversation_id: crate::domain::ConversationId::new(),
+        conversation_id: Some(crate::domain::ConversationId::new()),
         agent: None,
         model_name: "fake".to_owned(),
-        model,
+        work: crate::engine::Work::Chat(model),
         tools: tools.clone(),
         system_prompt: Some("test".to_owned()),
         history: Vec::new(),

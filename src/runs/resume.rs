@@ -161,10 +161,10 @@ impl RunService {
         let how = RunHow {
             caller: &caller,
             run_id: run.id,
-            conversation_id,
+            conversation_id: Some(conversation_id),
             agent: agent.as_ref(),
             model_name,
-            model,
+            work: crate::engine::Work::Chat(model),
             attended: loaded.attended,
             temperature: loaded.temperature,
             trace_id: run

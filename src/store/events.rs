@@ -109,7 +109,7 @@ pub(super) async fn apply_event(
         } => {
             let run = Statement::new(INSERT_RUN)
                 .bind(run_id.to_string())
-                .bind(conversation_id.to_string())
+                .bind(conversation_id.map(|c| c.to_string()))
                 .bind(agent.as_deref())
                 .bind(model.as_str())
                 .bind(RunStatus::Running.as_str())

@@ -89,7 +89,7 @@ struct OpenRun {
     trace_id: TraceId,
     span_id: SpanId,
     started: UnixMillis,
-    conversation_id: ConversationId,
+    conversation_id: Option<ConversationId>,
     agent: Option<String>,
     model: String,
     steps: BTreeMap<StepIndex, OpenStep>,
@@ -306,12 +306,17 @@ fn run_span(
     let mut attributes = vec![
         KeyValue::new(keys::OPERATION, INVOKE_AGENT),
         KeyValue::new(keys::REQUEST_MODEL, run.model.clone()),
-        KeyValue::new(keys::CONVERSATION_ID, run.conversation_id.to_string()),
         KeyValue::new(keys::RUN_ID, run_id.to_string()),
         KeyValue::new(keys::RUN_STATUS, status.as_str()),
         tokens(keys::INPUT_TOKENS, usage.input_tokens),
         tokens(keys::OUTPUT_TOKENS, usage.output_tokens),
     ];
+    if let Some(conversation_id) = run.conversation_id {
+        attributes.push(KeyValue::new(
+            keys::CONVERSATION_ID,
+            conversation_id.to_string(),
+        ));
+    }
     if let Some(agent) = &run.agent {
         attributes.push(KeyValue::new(keys::AGENT_NAME, agent.clone()));
     }
@@ -456,7 +461,7 @@ mod tests {
     fn started(run_id: RunId, trace_id: Option<&str>, at: UnixMillis) -> RunEvent {
         RunEvent::RunStarted {
             run_id,
-            conversation_id: ConversationId::new(),
+            conversation_id: Some(ConversationId::new()),
             agent: Some("helper".into()),
             model: "gpt".into(),
             user_message: "hi".into(),

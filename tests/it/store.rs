@@ -102,7 +102,7 @@ async fn sqlite_writes_wait_out_a_long_foreign_lock() {
 fn run_started(run_id: RunId, conversation_id: ConversationId, at: UnixMillis) -> RunEvent {
     RunEvent::RunStarted {
         run_id,
-        conversation_id,
+        conversation_id: Some(conversation_id),
         agent: Some("helper".to_owned()),
         model: "fake-model".to_owned(),
         user_message: "what time is it?".to_owned(),
@@ -193,7 +193,7 @@ async fn records_a_full_run(db: &TestDb) {
     let events = vec![
         RunEvent::RunStarted {
             run_id,
-            conversation_id: conversation,
+            conversation_id: Some(conversation),
             agent: Some("helper".to_owned()),
             model: "fake-model".to_owned(),
             user_message: "What time is it in Paris and in Tokyo?".to_owned(),
@@ -548,7 +548,7 @@ async fn lists_runs_with_filters_and_pages(db: &TestDb) {
         let at = T0 + i * 1000;
         store.record(&RunEvent::RunStarted {
             run_id,
-            conversation_id: ConversationId::new(),
+            conversation_id: Some(ConversationId::new()),
             agent: Some(if i % 2 == 0 { "a" } else { "b" }.to_owned()),
             model: format!("m{}", i % 3 + 1),
             user_message: format!(
@@ -572,7 +572,7 @@ async fn lists_runs_with_filters_and_pages(db: &TestDb) {
     let odd = RunId::new();
     store.record(&RunEvent::RunStarted {
         run_id: odd,
-        conversation_id: ConversationId::new(),
+        conversation_id: Some(ConversationId::new()),
         agent: None,
         model: "m9".to_owned(),
         user_message: "Weather in ZÜRICH".to_owned(),

@@ -745,7 +745,7 @@ fn run_started(
 ) -> RunEvent {
     RunEvent::RunStarted {
         run_id,
-        conversation_id,
+        conversation_id: Some(conversation_id),
         agent: Some("helper".to_owned()),
         model: "fake-model".to_owned(),
         user_message: format!("a question from {}", user.unwrap_or("nobody")),

@@ -326,10 +326,10 @@ async fn a_run_is_exported_as_one_trace_with_genai_spans() {
     let run_id = RunId::new();
     let spec = RunSpec {
         run_id,
-        conversation_id: ConversationId::new(),
+        conversation_id: Some(ConversationId::new()),
         agent: Some("helper".to_owned()),
         model_name: "fake-model".to_owned(),
-        model: model.clone(),
+        work: switchboard::engine::Work::Chat(model.clone()),
         tools: tools.clone(),
         system_prompt: None,
         history: Vec::new(),
@@ -528,7 +528,7 @@ async fn an_unreachable_collector_never_blocks_a_run() {
     for event in [
         RunEvent::RunStarted {
             run_id,
-            conversation_id: ConversationId::new(),
+            conversation_id: Some(ConversationId::new()),
             agent: None,
             model: "m".into(),
             user_message: "hi".into(),

@@ -32,7 +32,7 @@ pub(in crate::api) const ERROR_PREVIEW_CHARS: usize = 1000;
 pub(in crate::api) enum WireEvent<'a> {
     RunStarted {
         run_id: RunId,
-        conversation_id: ConversationId,
+        conversation_id: Option<ConversationId>,
         trace_id: Option<&'a str>,
         agent: Option<&'a str>,
         model: &'a str,

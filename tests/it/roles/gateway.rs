@@ -78,9 +78,27 @@ pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
         .iter()
         .filter_map(|t| t["name"].as_str().map(str::to_owned))
         .collect();
+    let (_, agents) = served
+        .call(Some(&narrow_key), reqwest::Method::GET, "/api/agents", None)
+        .await;
+    expected.extend(
+        agents["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .filter_map(|a| a["name"].as_str().map(|name| format!("agent__{name}"))),
+    );
     expected.sort();
-    let listed = tool_names(&narrow).await;
-    assert_eq!(listed, expected, "`narrow` sees what /api/tools shows it");
+    let (agent_tools, listed): (Vec<String>, Vec<String>) = tool_names(&narrow)
+        .await
+        .into_iter()
+        .partition(|name| name.starts_with("agent__"));
+    let mut all = [listed.clone(), agent_tools].concat();
+    all.sort();
+    assert_eq!(
+        all, expected,
+        "`narrow` sees what /api/tools and /api/agents show it"
+    );
     assert!(
         listed.iter().all(|name| name.starts_with("calc__")),
         "{listed:?}"

@@ -40,6 +40,14 @@ export function statusBadge(status, extraClass = '') {
   return h('span', { class: cls, 'data-status': safe }, statusLabel(status));
 }
 
+/**
+ * What a run without an agent is: a plain chat, or (no model: the server asked none) one tool
+ * call a client made through `/mcp`.
+ */
+export function runKind(run) {
+  return run.model ? 'plain chat' : 'tool call via /mcp';
+}
+
 /** A whole number with thousands separators, or `—` when unknown. */
 export function formatCount(n) {
   if (n === null || n === undefined) return '—';

@@ -13,6 +13,7 @@ import {
   STEP_KINDS,
   STEP_STATUSES,
   statusBadge,
+  runKind,
   statusLabel,
   formatCount,
   formatTokens,
@@ -262,8 +263,8 @@ class RunView {
       h(
         'dl',
         { class: 'run-facts' },
-        fact('Agent', run.agent || h('span', { class: 'muted' }, 'plain chat')),
-        fact('Model', run.model),
+        fact('Agent', run.agent || h('span', { class: 'muted' }, runKind(run))),
+        fact('Model', run.model || h('span', { class: 'muted' }, 'none')),
         fact('Started', h('time', { datetime: new Date(run.started_at).toISOString() }, formatTime(run.started_at))),
         fact('Duration', h('span', { class: 'run-duration' }, formatDuration(elapsedMs(run))), running ? ' so far' : ''),
         fact('Steps', `${formatCount(run.step_count)} (${formatCount(run.tool_call_count)} tool call${run.tool_call_count === 1 ? '' : 's'})`),

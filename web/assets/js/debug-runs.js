@@ -12,6 +12,7 @@ import { getJSON } from './api.js';
 import {
   RUN_STATUSES,
   statusBadge,
+  runKind,
   statusLabel,
   formatCount,
   formatTokens,
@@ -521,7 +522,7 @@ function runRow(run) {
     h(
       'td',
       { class: 'col-agent' },
-      h('div', { class: 'run-agent' }, run.agent || 'plain chat'),
+      h('div', { class: 'run-agent' }, run.agent || runKind(run)),
       h('div', { class: 'run-model muted' }, run.model),
     ),
     h(
