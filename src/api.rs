@@ -13,6 +13,7 @@ pub mod guard;
 mod inputs;
 mod models;
 mod openai;
+mod protected_resource;
 mod runs;
 mod servers;
 mod tools;
@@ -85,6 +86,16 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(servers::ready))
+        // `protected_resource::{MCP,ROOT}_METADATA_PATH`, written out for the access tests'
+        // route table (a unit test there checks they agree).
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource::metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource::metadata),
+        )
         .route(
             "/api/session",
             get(access::current)

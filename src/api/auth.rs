@@ -4,7 +4,8 @@
 //! the key is revoked. With `auth: none` every request is the local administrator.
 //!
 //! Public, in every mode: `/healthz`, `/readyz`, the sign-in page and its assets
-//! (`/signin`, `/assets/…`), and signing in itself (`POST /api/session`). Everything else
+//! (`/signin`, `/assets/…`), signing in itself (`POST /api/session`), and `/mcp`'s protected
+//! resource metadata (`/.well-known/oauth-protected-resource[/mcp]`). Everything else
 //! needs a caller; a page asked for without one is redirected to the sign-in page, anything
 //! else gets 401 (OpenAI's error shape under `/v1`) that never says why a credential failed.
 //! Admin-only routes are grouped in `api::routes` behind [`require_admin`].
@@ -18,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, protected_resource};
 use crate::access::{AuditEvent, Caller, Refused, key_id_of};
 use crate::auth::AuthFailure;
 use crate::config::model::AuthMode;
@@ -41,14 +42,25 @@ pub enum Credential {
 
 /// Paths anyone may reach.
 fn is_public(method: &Method, path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/signin" | "/favicon.ico")
-        || path.starts_with("/assets/")
+    matches!(
+        path,
+        "/healthz"
+            | "/readyz"
+            | "/signin"
+            | "/favicon.ico"
+            | protected_resource::MCP_METADATA_PATH
+            | protected_resource::ROOT_METADATA_PATH
+    ) || path.starts_with("/assets/")
         || (path == "/api/session" && method == Method::POST)
 }
 
 /// Pages (as opposed to API routes): without a caller they redirect to the sign-in page.
 fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/") || path.starts_with("/v1/") || path == "/v1")
+    !(path.starts_with("/api/")
+        || path.starts_with("/v1/")
+        || path == "/v1"
+        || path == "/mcp"
+        || path.starts_with("/mcp/"))
 }
 
 /// The layer's function: authenticate, count, attach the caller, then the route.
@@ -83,7 +95,7 @@ pub async fn authenticate(
                     trace_id: None,
                 });
             }
-            return refusal(&failure, request.method(), &path, request.uri().query());
+            return refusal(&failure, &request, &path);
         }
     };
     if credential == Credential::Cookie
@@ -159,7 +171,8 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The answer to a request without a valid credential.
-fn refusal(failure: &AuthFailure, method: &Method, path: &str, query: Option<&str>) -> Response {
+fn refusal(failure: &AuthFailure, request: &Request, path: &str) -> Response {
+    let (method, query) = (request.method(), request.uri().query());
     if let AuthFailure::UnknownRole(_) = failure {
         return error_for(
             path,
@@ -197,9 +210,11 @@ fn refusal(failure: &AuthFailure, method: &Method, path: &str, query: Option<&st
         "a valid API key is required: send `Authorization: Bearer <key>`, or sign in at /signin"
             .to_owned(),
     );
+    let presented = !matches!(failure, AuthFailure::Missing);
+    let challenge = protected_resource::challenge(path, request.headers(), presented);
     response
         .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        .insert(header::WWW_AUTHENTICATE, challenge);
     response
 }
 

@@ -105,6 +105,7 @@ async fn without_a_credential_only_the_public_list_answers() {
         "GET /signin",
         "GET /assets/{*path}",
         "POST /api/session",
+        "GET /.well-known/oauth-protected-resource/mcp",
     ] {
         assert!(
             public.iter().any(|p| p == expected),

@@ -12,7 +12,7 @@ use std::path::Path;
 use reqwest::Method;
 
 /// How many (method, path) pairs the router declares today; fewer found means the parser broke.
-const ROUTES_TODAY: usize = 38;
+const ROUTES_TODAY: usize = 40;
 
 /// One (method, path) of the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +31,16 @@ impl Route {
     }
 
     /// On the explicit public list of issue 11: health, readiness, the sign-in page, static
-    /// assets, and signing in itself.
+    /// assets, and signing in itself; and `/mcp`'s protected resource metadata (RFC 9728).
     pub(super) fn is_public(&self) -> bool {
-        let public_read = ["/healthz", "/readyz", "/signin"].contains(&self.path.as_str())
+        let public_read = [
+            "/healthz",
+            "/readyz",
+            "/signin",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+        ]
+        .contains(&self.path.as_str())
             || self.path.starts_with("/assets/");
         (self.method == Method::GET && public_read)
             || (self.method == Method::POST && self.path == "/api/session")

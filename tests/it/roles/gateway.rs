@@ -62,6 +62,7 @@ pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
         client(served, None).await.is_err(),
         "/mcp without a key is refused like the rest of the API"
     );
+    the_refusal_points_at_the_protected_resource_metadata(served).await;
 
     let admin = client(served, Some(ADMIN_KEY)).await.expect("admin client");
     let narrow_key = served.key("gwen", "narrow").await;
@@ -145,4 +146,61 @@ pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
 
     narrow.cancel().await.expect("close narrow");
     admin.cancel().await.expect("close admin");
+}
+
+/// A 401 from `/mcp` carries the challenge the MCP authorization spec asks for, and the
+/// metadata it names is public and names `/mcp` as the resource.
+async fn the_refusal_points_at_the_protected_resource_metadata(served: &Served) {
+    let http = reqwest::Client::new();
+    let base = &served.server.base;
+    let metadata_url = format!("{base}/.well-known/oauth-protected-resource/mcp");
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    for (key, error) in [
+        (None, ""),
+        (Some("sb_not_a_key"), ", error=\"invalid_token\""),
+    ] {
+        let mut request = http
+            .post(format!("{base}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let refused = request.send().await.expect("POST /mcp");
+        assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+        let challenge = refused.headers()["www-authenticate"]
+            .to_str()
+            .expect("text");
+        assert_eq!(
+            challenge,
+            format!("Bearer resource_metadata=\"{metadata_url}\"{error}")
+        );
+    }
+    // The notification stream too: a 401, not the sign-in redirect pages get.
+    let stream = http
+        .get(format!("{base}/mcp"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), reqwest::StatusCode::UNAUTHORIZED);
+    for url in [
+        metadata_url.clone(),
+        format!("{base}/.well-known/oauth-protected-resource"),
+    ] {
+        let document: Value = http
+            .get(&url)
+            .send()
+            .await
+            .expect("the metadata")
+            .error_for_status()
+            .expect("public")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(document["resource"], format!("{base}/mcp"), "{document:#}");
+        assert_eq!(document["bearer_methods_supported"], json!(["header"]));
+    }
 }
