@@ -66,6 +66,9 @@ cargo build --locked --bin switchboard
 # mistaken for this script's result line.
 tests/conformance/run.sh target/debug/switchboard 2>&1 | sed -E 's/^Total: /conformance scenarios: /'
 
+echo "== conformance (server, every suite, against Switchboard's own /mcp)"
+tests/conformance/server.sh target/debug/switchboard 2>&1 | sed -E 's/^Total: /conformance server scenarios: /'
+
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

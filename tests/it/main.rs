@@ -16,6 +16,7 @@ mod everything;
 mod faults;
 mod fidelity;
 mod gateway;
+mod gateway_clients;
 mod gateway_runs;
 mod guard;
 mod integrity;
