@@ -13,6 +13,7 @@
 //! `auth: none` rule as the rest of the server, and the Host/Origin gate in front of it.
 
 mod agents;
+mod bridge;
 mod follow;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use crate::runs::{CallInput, ChatInput, RunError, RunService};
 use crate::tools::ToolEntry;
 
 pub use agents::PREFIX as AGENT_PREFIX;
+pub use bridge::{BridgeError, serve_stdio};
 use follow::Progress;
 
 /// The `_meta` key of a call's result naming the run it was made as.

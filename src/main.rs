@@ -78,6 +78,9 @@ enum Command {
     Chat(ChatArgs),
     /// Run one of the bundled MCP servers over stdio (or Streamable HTTP with --http).
     McpServer(McpServerArgs),
+    /// Serve a running Switchboard's `/mcp` (its catalog, agents and policies, with your key)
+    /// as an MCP server on stdio, for clients that launch commands (Claude Desktop).
+    Gateway(GatewayArgs),
     /// Client mode for the MCP conformance suite: acts on `MCP_CONFORMANCE_SCENARIO` against URL.
     #[command(hide = true)]
     ConformanceClient {
@@ -139,6 +142,20 @@ struct ChatArgs {
 }
 
 #[derive(clap::Args)]
+struct GatewayArgs {
+    /// Speak MCP on stdin/stdout (the one transport of this command; say it, so a later one
+    /// is not chosen by surprise).
+    #[arg(long, required = true)]
+    stdio: bool,
+    /// The running server's base URL; `/mcp` is appended.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The API key to call it with (default: SWITCHBOARD_KEY; none for `auth: none`).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[derive(clap::Args)]
 struct McpServerArgs {
     /// clock | calc | notes | files | testkit
     name: String,
@@ -183,6 +200,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::McpServer(args) = command {
         switchboard::trace::init("warn,rmcp=error");
         return run_bundled(args, &settings).await;
+    }
+    if let Command::Gateway(args) = command {
+        switchboard::trace::init("warn,rmcp=error");
+        let key = args
+            .key
+            .or_else(|| settings.key.as_ref().map(|k| k.expose().to_owned()));
+        let url = format!("{}/mcp", args.server.trim_end_matches('/'));
+        switchboard::gateway::serve_stdio(url, key).await?;
+        return Ok(ExitCode::SUCCESS);
     }
     if let Command::ConformanceClient { url } = command {
         switchboard::trace::init("info");
@@ -264,7 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wait_ms,
         } => call(&config, &env, &name, &args, wait_ms).await,
         Command::Chat(args) => chat::run(&config, &env, args).await,
-        Command::McpServer(_) | Command::ConformanceClient { .. } => {
+        Command::McpServer(_) | Command::Gateway(_) | Command::ConformanceClient { .. } => {
             unreachable!("handled before config loading")
         }
     }

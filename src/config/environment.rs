@@ -29,6 +29,9 @@ pub const WEB_DIR_VAR: &str = "SWITCHBOARD_WEB_DIR";
 /// An administrator key that needs no database row (bootstrap, containers): at least
 /// [`MIN_ADMIN_KEY_CHARS`] characters; it authenticates as user `admin` with the `admin` role.
 pub const ADMIN_KEY_VAR: &str = "SWITCHBOARD_ADMIN_KEY";
+/// The API key `switchboard gateway --stdio` sends to the server it bridges to (beaten by
+/// `--key`): kept in the launching client's environment rather than its command line.
+pub const KEY_VAR: &str = "SWITCHBOARD_KEY";
 /// Shortest accepted [`ADMIN_KEY_VAR`].
 pub const MIN_ADMIN_KEY_CHARS: usize = 32;
 /// The base URL of an OTLP collector; `/v1/traces` is appended.
@@ -88,6 +91,8 @@ pub struct EnvSettings {
     pub telemetry: Option<TelemetryConfig>,
     /// [`ADMIN_KEY_VAR`].
     pub admin_key: Option<super::model::Secret>,
+    /// [`KEY_VAR`].
+    pub key: Option<super::model::Secret>,
 }
 
 /// A variable of ours with a value that cannot be used.
@@ -144,6 +149,10 @@ impl EnvSettings {
         Ok(Self {
             config_file: env.value(CONFIG_VAR).map(PathBuf::from),
             admin_key,
+            key: env
+                .value(KEY_VAR)
+                .filter(|key| !key.is_empty())
+                .map(super::model::Secret::new),
             bind,
             data_dir: env.value(DATA_DIR_VAR).map(PathBuf::from),
             web_dir: env.value(WEB_DIR_VAR).map(PathBuf::from),

@@ -18,6 +18,7 @@ mod fidelity;
 mod gateway;
 mod gateway_clients;
 mod gateway_runs;
+mod gateway_stdio;
 mod guard;
 mod integrity;
 mod llm;

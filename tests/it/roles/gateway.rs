@@ -104,6 +104,22 @@ pub(super) async fn the_gateway_serves_each_role_its_own_catalog(
         listed.iter().all(|name| name.starts_with("calc__")),
         "{listed:?}"
     );
+    // The stdio gateway with the same key (from SWITCHBOARD_KEY) sees the same catalog.
+    let (bridged, _child) =
+        crate::gateway_stdio::bridged((), &served.server.base, Some(&narrow_key)).await;
+    let mut over_stdio: Vec<String> = bridged
+        .list_all_tools()
+        .await
+        .expect("tools/list over stdio")
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect();
+    over_stdio.sort();
+    assert_eq!(
+        over_stdio, expected,
+        "the stdio gateway is the key's caller"
+    );
+    bridged.cancel().await.expect("close the stdio gateway");
     let everything = tool_names(&admin).await;
     assert!(
         everything.contains(&"clock__now".to_owned()),
