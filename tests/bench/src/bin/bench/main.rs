@@ -52,6 +52,10 @@ const HEALTHZ_PATH: &str = "GET /healthz (HTTP alone, no tool call)";
 const KEYS_PATH: &str = "invoke with auth: keys (bearer key checked, limits counted)";
 /// Issue 11's target: what the key check and the limit accounting may add to an invoke.
 const MAX_AUTH_ADDED_P50: Duration = Duration::from_micros(5);
+/// Issue 14's path: the same tool through Switchboard's own MCP server, an rmcp client over
+/// Streamable HTTP (each call a run of its own, traced), and its targets against direct.
+const MCP_PATH: &str = "/mcp with an rmcp client (Streamable HTTP)";
+const MAX_MCP_ADDED_P50: Duration = Duration::from_micros(50);
 /// The administrator key the `auth: keys` server is started with (it creates the bench's key).
 const BENCH_ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
 
@@ -174,7 +178,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         call: keyed.caller(),
         processes: vec![me, children.new_ones()?],
     };
-    let mut paths = vec![direct_path, via_path, keyed_path];
+    let gateway = GatewayClient::start(via.addr).await?;
+    let gateway_path = CallPath {
+        name: MCP_PATH,
+        call: gateway.caller(),
+        processes: via_path.processes.clone(),
+    };
+    let mut paths = vec![direct_path, via_path, keyed_path, gateway_path];
     let hub = if args.breakdown {
         let hub = app::start_hub(&config, &env)?;
         hub.mcp().wait_settled(Duration::from_secs(30)).await;
@@ -271,6 +281,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(hub) = hub {
         hub.mcp().shutdown().await;
     }
+    gateway.stop().await;
     via.stop().await;
     keyed.stop().await;
     direct.stop().await;
@@ -400,6 +411,44 @@ impl DirectClient {
             Box::pin(async move {
                 let result = peer.call_tool(params).await?;
                 anyhow::ensure!(result.is_error != Some(true), "echo returned isError");
+                Ok(())
+            })
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.service.cancel().await;
+    }
+}
+
+/// (c) An rmcp client of the (b) server's `/mcp`, over Streamable HTTP with a session.
+struct GatewayClient {
+    service: rmcp::service::RunningService<RoleClient, ()>,
+}
+
+impl GatewayClient {
+    async fn start(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let transport =
+            rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+        let service = ().serve(transport).await.context("initialize with /mcp")?;
+        Ok(Self { service })
+    }
+
+    fn caller(&self) -> Caller {
+        let peer: Peer<RoleClient> = self.service.peer().clone();
+        let arguments: JsonObject = json!({"message": "hi"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        Arc::new(move || {
+            let peer = peer.clone();
+            let params = CallToolRequestParams::new(EXPOSED_TOOL).with_arguments(arguments.clone());
+            Box::pin(async move {
+                let result = peer.call_tool(params).await?;
+                anyhow::ensure!(
+                    result.is_error != Some(true),
+                    "echo via /mcp returned isError"
+                );
                 Ok(())
             })
         })
@@ -768,6 +817,7 @@ fn print_report(args: &Args, budget: Budget, rows: &[Row]) {
         None => println!("n/a: the throughput ratio needs concurrency 64 in --concurrency"),
     }
     print_auth_verdict(rows);
+    print_mcp_verdict(rows);
     // For the record: the same targets with the other load generators.
     for (client, path) in [("hyper's client", HYPER_PATH), ("reqwest", REQWEST_PATH)] {
         let with = |level: usize| {
@@ -824,6 +874,46 @@ fn print_auth_verdict(rows: &[Row]) {
             );
         }
         None => println!("n/a: the auth: keys verdict needs concurrency 1 in --concurrency"),
+    }
+}
+
+/// Issue 14's targets for a call through `/mcp`, against the direct call.
+fn print_mcp_verdict(rows: &[Row]) {
+    let mcp = |level: usize| {
+        let row = rows.iter().find(|r| r.level == level)?;
+        let (_, sample) = row.extra.iter().find(|(name, _)| *name == MCP_PATH)?;
+        Some((row.direct, *sample))
+    };
+    match mcp(1) {
+        Some((direct, sample)) => {
+            let added = sample.p50.saturating_sub(direct.p50);
+            let verdict = if added <= MAX_MCP_ADDED_P50 {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            println!(
+                "{verdict}: /mcp adds {} µs p50 at concurrency 1 (target ≤ {} µs)",
+                micros(added),
+                MAX_MCP_ADDED_P50.as_micros()
+            );
+        }
+        None => println!("n/a: the /mcp latency verdict needs concurrency 1 in --concurrency"),
+    }
+    match mcp(64) {
+        Some((direct, sample)) => {
+            let ratio = sample.calls_per_sec / direct.calls_per_sec;
+            let verdict = if ratio >= MIN_THROUGHPUT_RATIO {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            println!(
+                "{verdict}: /mcp throughput at concurrency 64 = {ratio:.2}× direct ({:.0} vs {:.0} calls/s; target ≥ {MIN_THROUGHPUT_RATIO}×)",
+                sample.calls_per_sec, direct.calls_per_sec
+            );
+        }
+        None => println!("n/a: the /mcp throughput verdict needs concurrency 64 in --concurrency"),
     }
 }
 
