@@ -15,6 +15,7 @@
 mod agents;
 mod bridge;
 mod follow;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -201,18 +202,22 @@ impl Gateway {
 }
 
 /// The `/mcp` service to mount on the router: Streamable HTTP with sessions for the
-/// `initialize` era (kept in this process: a client must come back to the same replica) and
-/// stateless for 2026-07-28. Host and Origin are checked by the router's gate, not here.
+/// `initialize` era (recorded in the run service's store, so any replica on that store carries
+/// a session on) and stateless for 2026-07-28. Host and Origin are checked by the router's
+/// gate, not here.
 pub fn service(
     hub: Hub,
     runs: RunService,
     max_body_bytes: usize,
     stop: CancellationToken,
 ) -> StreamableHttpService<Gateway, LocalSessionManager> {
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(stop);
+    config.session_store = Some(Arc::new(sessions::StoredSessions {
+        store: runs.store().clone(),
+    }));
     StreamableHttpService::new(
         move || Ok(Gateway::new(hub.clone(), runs.clone())),
         Arc::new(LocalSessionManager::default()),

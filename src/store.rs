@@ -20,6 +20,7 @@ mod db;
 mod error;
 mod events;
 mod health;
+mod mcp_sessions;
 mod pins;
 mod records;
 mod resume;
@@ -50,6 +51,7 @@ pub use records::{
 use crate::domain::{RunEvent, now_millis};
 use db::Db;
 use health::Health;
+pub use mcp_sessions::MCP_SESSION_RETENTION;
 pub use resume::ResumableRun;
 use writer::Command;
 pub use writer::RecordedEnd;

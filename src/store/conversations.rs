@@ -37,6 +37,8 @@ pub(super) enum Write {
     Pins(Vec<(String, String, crate::domain::Pinned)>),
     /// Checkpoints and claims of resumable runs (`store::resume`).
     Resume(super::resume::ResumeWrite),
+    /// Sessions of `/mcp` clients (`store::mcp_sessions`).
+    McpSession(super::mcp_sessions::SessionWrite),
     AppendMessage {
         conversation: ConversationId,
         role: String,
@@ -291,6 +293,7 @@ pub(super) async fn apply_write(
         Write::Access(write) => return super::access::apply(tx, write).await,
         Write::Pins(pins) => return super::pins::apply(tx, pins).await,
         Write::Resume(write) => return super::resume::apply(tx, write).await,
+        Write::McpSession(write) => return super::mcp_sessions::apply(tx, write).await,
         Write::RenameConversation {
             id,
             title,

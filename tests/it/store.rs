@@ -39,7 +39,41 @@ crate::on_both_backends!(
     a_waiting_approval_marks_its_step_and_run_until_decided,
     pins_are_kept_and_updated,
     a_checkpointed_run_is_claimed_not_interrupted,
+    mcp_sessions_are_kept_replaced_and_ended,
 );
+
+/// `/mcp` sessions (gateway/sessions.rs): what one replica saves, another reads, until ended.
+async fn mcp_sessions_are_kept_replaced_and_ended(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    assert_eq!(store.load_mcp_session("s-1").await.unwrap(), None);
+    store
+        .save_mcp_session("s-1", "{\"v\":1}".to_owned())
+        .await
+        .unwrap();
+    store
+        .save_mcp_session("s-2", "{\"v\":2}".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        other.load_mcp_session("s-1").await.unwrap().as_deref(),
+        Some("{\"v\":1}")
+    );
+    store
+        .save_mcp_session("s-1", "{\"v\":3}".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        other.load_mcp_session("s-1").await.unwrap().as_deref(),
+        Some("{\"v\":3}")
+    );
+    other.delete_mcp_session("s-1").await.unwrap();
+    assert_eq!(store.load_mcp_session("s-1").await.unwrap(), None);
+    assert_eq!(
+        store.load_mcp_session("s-2").await.unwrap().as_deref(),
+        Some("{\"v\":2}")
+    );
+}
 
 /// Another process holds the SQLite write lock for longer than the busy timeout (5 s): writes
 /// wait it out instead of failing, and reads go on meanwhile (WAL).
