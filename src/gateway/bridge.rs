@@ -20,9 +20,11 @@ use rmcp::model::{
     Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
     ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ServerResult,
 };
+use rmcp::model::{JsonRpcMessage, ServerNotification};
 use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use rmcp::{
     ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler, ServiceExt,
 };
@@ -109,15 +111,16 @@ impl Link {
                     shared: self.shared.clone(),
                     elicits,
                 };
-                upstream
-                    .serve(StreamableHttpClientTransport::from_config(config))
-                    .await
-                    .map_err(|err| {
-                        McpError::internal_error(
-                            format!("cannot reach Switchboard at {}: {err}", self.url),
-                            None,
-                        )
-                    })
+                let transport = InOrder {
+                    inner: StreamableHttpClientTransport::from_config(config),
+                    shared: self.shared.clone(),
+                };
+                upstream.serve(transport).await.map_err(|err| {
+                    McpError::internal_error(
+                        format!("cannot reach Switchboard at {}: {err}", self.url),
+                        None,
+                    )
+                })
             })
             .await
     }
@@ -215,17 +218,8 @@ impl ClientHandler for Upstream {
         .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _: NotificationContext<RoleClient>,
-    ) {
-        let token = self.shared.routes().get(&params.progress_token).cloned();
-        if let (Some(token), Some(client)) = (token, self.shared.client.get()) {
-            let mut note = params;
-            note.progress_token = token;
-            let _ = client.notify_progress(note).await;
-        }
+    async fn on_progress(&self, _: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        // Passed on in order as the message arrives, by `InOrder`.
     }
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
@@ -246,6 +240,50 @@ impl ClientHandler for Upstream {
             .create_elicitation(request)
             .await
             .map_err(upstream_error)
+    }
+}
+
+/// The upstream transport, passing each progress notification to the launching client as it
+/// arrives, before the messages after it (rmcp runs notification handlers on tasks of their
+/// own, so a call's last progress could otherwise reach the client after its answer, or find
+/// its route gone).
+struct InOrder<T> {
+    inner: T,
+    shared: Arc<Shared>,
+}
+
+impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for InOrder<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
+        let received = self.inner.receive();
+        let shared = self.shared.clone();
+        async move {
+            let message = received.await;
+            if let Some(JsonRpcMessage::Notification(notification)) = &message
+                && let ServerNotification::ProgressNotification(note) = &notification.notification
+            {
+                let token = shared.routes().get(&note.params.progress_token).cloned();
+                if let (Some(token), Some(client)) = (token, shared.client.get()) {
+                    let mut params = note.params.clone();
+                    params.progress_token = token;
+                    // Queued to the client before the receive loop reads the answer.
+                    let _ = client.notify_progress(params).await;
+                }
+            }
+            message
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }
 

@@ -44,6 +44,19 @@ impl ProgressRoutes {
         }
     }
 
+    /// Hand `params` to the call that owns its token (called by the transport tap, in order).
+    pub(crate) fn deliver(&self, params: &ProgressNotificationParam) {
+        let sink = self.lock().get(&params.progress_token).cloned();
+        if let Some(sink) = sink {
+            // A full channel means the consumer is behind; dropping a progress tick is harmless.
+            let _ = sink.try_send(ToolProgress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message.clone(),
+            });
+        }
+    }
+
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, mpsc::Sender<ToolProgress>>> {
@@ -196,18 +209,10 @@ impl ClientHandler for HubClient {
 
     async fn on_progress(
         &self,
-        params: ProgressNotificationParam,
+        _params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let sink = self.progress.lock().get(&params.progress_token).cloned();
-        if let Some(sink) = sink {
-            // A full channel means the consumer is behind; dropping a progress tick is harmless.
-            let _ = sink.try_send(ToolProgress {
-                progress: params.progress,
-                total: params.total,
-                message: params.message,
-            });
-        }
+        // Routed in order as the message arrives, by the transport tap (`ProgressRoutes::deliver`).
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -437,6 +442,11 @@ pub(crate) fn answer_elicitation(
 
 impl HubClient {
     /// Where the transport tap delivers this server's log messages.
+    /// Where the transport tap routes this server's progress notifications.
+    pub(crate) fn progress_routes(&self) -> Arc<ProgressRoutes> {
+        self.progress.clone()
+    }
+
     pub(crate) fn log_sink(&self) -> ServerLogSink {
         ServerLogSink {
             server: self.server.clone(),

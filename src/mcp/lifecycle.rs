@@ -25,7 +25,7 @@ use rmcp::service::{ClientInitializeError, RunningService, RxJsonRpcMessage, TxJ
 use rmcp::transport::Transport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
-use super::client::{HubClient, ServerLogSink};
+use super::client::{HubClient, ProgressRoutes, ServerLogSink};
 
 /// What to do when the server does not answer `server/discover` at all within the probe's part
 /// of the start-up budget (the spec lets a client take silence for a legacy server, but silence
@@ -68,6 +68,7 @@ where
     let transport = Tapped {
         inner: transport,
         logs: handler.log_sink(),
+        progress: handler.progress_routes(),
     };
     let probe = Reclaimable {
         inner: Some(transport),
@@ -110,11 +111,13 @@ where
     T: Transport<RoleClient> + 'static,
 {
     let logs = handler.log_sink();
+    let progress = handler.progress_routes();
     handler
         .serve_with_lifecycle(
             Tapped {
                 inner: transport,
                 logs,
+                progress,
             },
             ClientLifecycleMode::Initialize,
         )
@@ -182,12 +185,14 @@ impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Reclaimable<T
     }
 }
 
-/// A transport that records the server's log messages as they arrive, in order with the rest of
-/// the session's messages (rmcp hands notifications to the handler on tasks of their own, which
-/// may run after the answer that followed them).
+/// A transport that records the server's log messages and routes its progress notifications as
+/// they arrive, in order with the rest of the session's messages (rmcp hands notifications to
+/// the handler on tasks of their own, which may run after the answer that followed them: a
+/// call's last progress would then find its route gone).
 struct Tapped<T> {
     inner: T,
     logs: ServerLogSink,
+    progress: Arc<ProgressRoutes>,
 }
 
 impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Tapped<T> {
@@ -202,15 +207,20 @@ impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Tapped<T> {
 
     fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
         let received = self.inner.receive();
-        let logs = &self.logs;
+        let (logs, progress) = (&self.logs, &self.progress);
         async move {
             let message = received.await;
             #[allow(deprecated)]
-            if let Some(JsonRpcMessage::Notification(notification)) = &message
-                && let ServerNotification::LoggingMessageNotification(logged) =
-                    &notification.notification
-            {
-                logs.record(&logged.params);
+            if let Some(JsonRpcMessage::Notification(notification)) = &message {
+                match &notification.notification {
+                    ServerNotification::LoggingMessageNotification(logged) => {
+                        logs.record(&logged.params);
+                    }
+                    ServerNotification::ProgressNotification(note) => {
+                        progress.deliver(&note.params);
+                    }
+                    _ => {}
+                }
             }
             message
         }

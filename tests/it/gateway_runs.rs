@@ -281,6 +281,11 @@ async fn an_agent_is_a_tool_with_progress_per_step_and_cancellation() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert!(names.contains(&"calc__evaluate"), "{names:?}");
+    // The client's handler may run after the answer (rmcp runs each on a task of its own).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while person.progress.lock().expect("lock").len() < names.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let progress = person.progress.lock().expect("lock").clone();
     assert_eq!(
         progress.len(),
