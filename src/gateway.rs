@@ -14,14 +14,17 @@
 
 mod agents;
 mod bridge;
+mod context;
 mod follow;
 mod sessions;
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::StreamableHttpServerConfig;
@@ -230,6 +233,8 @@ impl ServerHandler for Gateway {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
+            .enable_resources()
+            .enable_prompts()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "switchboard",
@@ -276,6 +281,65 @@ impl ServerHandler for Gateway {
             page.next_cursor = Some(end.to_string());
         }
         Ok(page)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = caller_of(&context)?;
+        Ok(context::resources(self.hub.resources(&caller).await))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let caller = caller_of(&context)?;
+        Ok(context::templates(
+            self.hub.resource_templates(&caller).await,
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = caller_of(&context)?;
+        let (server, uri) = context::split_uri(&request.uri)?;
+        let read = self
+            .hub
+            .read_resource(&caller, server, uri)
+            .await
+            .map_err(context::error)?;
+        Ok(ReadResourceResponse::Complete(context::read(server, read)))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = caller_of(&context)?;
+        Ok(context::prompts(self.hub.prompts(&caller).await))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = caller_of(&context)?;
+        let (server, name) = context::split_prompt(&request.name)?;
+        let prompt = self
+            .hub
+            .get_prompt(&caller, server, name, request.arguments)
+            .await
+            .map_err(context::error)?;
+        Ok(GetPromptResponse::Complete(prompt))
     }
 
     async fn call_tool(

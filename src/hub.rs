@@ -4,6 +4,7 @@
 //!
 //! It joins `mcp` (IO) and `tools` (pure) so neither has to know the other.
 
+pub mod context;
 mod truncate;
 
 use std::collections::{BTreeMap, HashMap};

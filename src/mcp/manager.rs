@@ -329,6 +329,80 @@ impl McpManager {
         outcome
     }
 
+    /// The servers connected now that declared `resources` / `prompts`, by name, as
+    /// `(server, offers resources, offers prompts)`.
+    pub fn offering_context(&self) -> Vec<(String, bool, bool)> {
+        self.read()
+            .iter()
+            .filter_map(|(name, entry)| {
+                let connection = entry.shared.connection.borrow().clone()?;
+                let info = connection.peer.peer_info()?;
+                let capabilities = &info.capabilities;
+                Some((
+                    name.clone(),
+                    capabilities.resources.is_some(),
+                    capabilities.prompts.is_some(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Send one request other than `tools/call` (resources, prompts) to `server` and wait for
+    /// its answer, within the server's `call_timeout` (a cancellation is sent on timeout or when
+    /// the caller goes away).
+    ///
+    /// # Errors
+    /// As [`McpManager::call`].
+    pub async fn request(
+        &self,
+        server: &str,
+        request: ClientRequest,
+    ) -> Result<ServerResult, McpError> {
+        let shared = self
+            .read()
+            .get(server)
+            .map(|e| e.shared.clone())
+            .ok_or_else(|| McpError::UnknownServer {
+                server: server.to_owned(),
+            })?;
+        let timeout = shared.config.call_timeout;
+        let connection =
+            shared
+                .connection
+                .borrow()
+                .clone()
+                .ok_or_else(|| McpError::Unavailable {
+                    server: server.to_owned(),
+                    reason: shared.unavailable_reason(),
+                })?;
+        let handle = connection
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|err| service_error(server, &shared, err))?;
+        let mut cancel = CancelOnDrop {
+            connection: Some(connection.clone()),
+            request_id: handle.id.clone(),
+            reason: "caller went away",
+        };
+        let outcome = tokio::select! {
+            response = handle.rx => match response {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(ServiceError::TransportClosed)) | Err(_) => {
+                    Err(exited_or_closed(server, &shared, &connection).await)
+                }
+                Ok(Err(err)) => Err(McpError::after_send(server, err)),
+            },
+            () = tokio::time::sleep(timeout) => {
+                cancel.reason = "timeout";
+                return Err(McpError::Timeout { server: server.to_owned(), timeout });
+            }
+            () = connection.closed.cancelled() => Err(exited_or_closed(server, &shared, &connection).await),
+        };
+        cancel.connection = None;
+        outcome
+    }
+
     /// Stop every server (transports closed, children terminated) and wait for them, also
     /// for removed ones still stopping (their drain is cut short).
     pub async fn shutdown(&self) {

@@ -17,6 +17,7 @@ mod faults;
 mod fidelity;
 mod gateway;
 mod gateway_clients;
+mod gateway_context;
 mod gateway_replicas;
 mod gateway_runs;
 mod gateway_stdio;
