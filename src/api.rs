@@ -7,6 +7,7 @@ mod agents;
 mod approvals;
 pub mod auth;
 mod chat;
+mod context;
 mod conversations;
 mod error;
 pub mod guard;
@@ -106,6 +107,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tools/{name}/invoke", post(tools::invoke))
         .route("/api/models", get(models::list))
         .route("/api/agents", get(agents::list))
+        .route("/api/context", get(context::list))
+        .route("/api/context/read", post(context::read))
+        .route("/api/context/prompt", post(context::prompt))
         .merge(admin)
         .route("/api/chat", post(chat::chat))
         .route("/api/conversations", get(conversations::list))

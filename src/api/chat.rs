@@ -46,6 +46,62 @@ pub(super) struct ChatRequest {
     /// An agent; absent means plain chat with every tool.
     agent: Option<String>,
     temperature: Option<f64>,
+    /// Resources to attach (`GET /api/context` lists them): read now, with the caller's role,
+    /// and given to the model after the message.
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+}
+
+/// One resource to attach to a message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Attachment {
+    server: String,
+    uri: String,
+}
+
+/// Most resources one message may attach.
+const MAX_ATTACHMENTS: usize = 8;
+
+/// `message` with each attachment's text after it, each marked with where it is from; a
+/// binary part is named, not inlined. Too many, unreadable or forbidden ones are the request's
+/// error (nothing is sent), and the message caps apply to the result.
+async fn with_attachments(
+    state: &AppState,
+    caller: &Caller,
+    message: String,
+    attachments: &[Attachment],
+) -> Result<String, ApiError> {
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!(
+                "request body: attachments: {} resources, at most {MAX_ATTACHMENTS} may be attached",
+                attachments.len()
+            ),
+        ));
+    }
+    let mut text = message;
+    for attachment in attachments {
+        let read = state
+            .hub
+            .read_resource(caller, &attachment.server, &attachment.uri)
+            .await?;
+        let view = super::wire::context::ReadView::new(&read);
+        for part in view.contents {
+            let body = match (&part.text, part.bytes) {
+                (Some(body), _) => body.clone(),
+                (None, bytes) => format!("(binary, {} bytes, not included)", bytes.unwrap_or(0)),
+            };
+            let kind = part.mime_type.as_deref().unwrap_or("text/plain");
+            text.push_str(&format!(
+                "\n\n--- attached resource {} from {} ({kind}) ---\n{body}",
+                part.uri, attachment.server
+            ));
+        }
+    }
+    Ok(text)
 }
 
 /// Start a run and stream its events.
@@ -63,6 +119,7 @@ pub(super) async fn chat(
         check_model_known(&state, &caller, model)?;
     }
     check_temperature(request.temperature)?;
+    let message = with_attachments(&state, &caller, request.message, &request.attachments).await?;
     let started = state
         .runs
         .start(
@@ -71,7 +128,7 @@ pub(super) async fn chat(
                 conversation_id,
                 model: request.model,
                 agent: request.agent,
-                message: request.message,
+                message,
                 history: None,
                 temperature: request.temperature,
                 // The chat's person answers the servers' questions as the run goes.

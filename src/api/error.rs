@@ -156,6 +156,23 @@ impl From<InvokeError> for ApiError {
     }
 }
 
+impl From<crate::hub::context::ContextError> for ApiError {
+    fn from(err: crate::hub::context::ContextError) -> Self {
+        use crate::hub::context::ContextError;
+        match &err {
+            ContextError::Forbidden { .. } => {
+                ApiError::forbidden("context_not_allowed", err.to_string())
+            }
+            ContextError::NotOffered { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "context_not_offered",
+                err.to_string(),
+            ),
+            ContextError::Mcp(mcp) => mcp_error(mcp),
+        }
+    }
+}
+
 fn mcp_error(err: &McpError) -> ApiError {
     let (status, code) = match err {
         McpError::UnknownServer { .. } => (StatusCode::NOT_FOUND, "server_not_found"),

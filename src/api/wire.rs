@@ -6,6 +6,7 @@ pub(super) mod access;
 pub(super) mod agents;
 pub(super) mod approvals;
 pub mod catalog;
+pub(super) mod context;
 pub(super) mod conversations;
 pub(super) mod errors;
 pub(super) mod events;

@@ -28,6 +28,7 @@
 
 mod approvals;
 mod asks;
+mod context;
 mod conversations;
 mod foreign;
 mod forms;

@@ -99,3 +99,110 @@ async fn the_reference_servers_resources_and_prompts_pass_through_named_per_serv
     client.cancel().await.expect("close");
     t.server.stop().await;
 }
+
+/// The same resources and prompts for Switchboard's own chat: `/api/context` lists them with
+/// their servers, a prompt is got with its arguments, a resource is read, and a chat message
+/// with an attachment reaches the model with the resource's text after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_lists_gets_reads_and_attaches_them() {
+    use reqwest::{Method, StatusCode};
+    use switchboard_fake_llm::Reply;
+
+    let everything = support::node_bin_dir().join("mcp-server-everything");
+    let entry = format!(
+        "  everything:\n    command: {}\n    args: [stdio]\n",
+        everything.display()
+    );
+    let t = Served::demo(move |_| entry, 1).await;
+    let (status, listed) = t.request(Method::GET, "/api/context", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed:#}");
+    let document = listed["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| {
+            r["server"] == "everything"
+                && r["uri"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("static/document"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("{listed:#}"));
+    assert!(
+        listed["prompts"]
+            .as_array()
+            .expect("prompts")
+            .iter()
+            .any(|p| p["server"] == "everything"
+                && p["name"] == "args-prompt"
+                && p["arguments"][0]["name"] == "city"
+                && p["arguments"][0]["required"] == true),
+        "{listed:#}"
+    );
+
+    let body =
+        json!({"server": "everything", "name": "args-prompt", "arguments": {"city": "Oslo"}});
+    let (status, prompt) = t
+        .request(Method::POST, "/api/context/prompt", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{prompt:#}");
+    assert_eq!(
+        prompt["messages"][0]["text"], "What's weather in Oslo?",
+        "{prompt:#}"
+    );
+    let body = json!({"server": "everything", "name": "args-prompt", "arguments": {"city": 3}});
+    let (status, refused) = t
+        .request(Method::POST, "/api/context/prompt", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused:#}");
+
+    let body = json!({"server": "everything", "uri": document["uri"]});
+    let (status, read) = t
+        .request(Method::POST, "/api/context/read", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{read:#}");
+    let text = read["contents"][0]["text"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    assert!(!text.is_empty());
+    let body = json!({"server": "calc", "uri": "calc://nothing"});
+    let (status, refused) = t
+        .request(Method::POST, "/api/context/read", Some(body))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "calc offers no resources: {refused:#}"
+    );
+
+    t.fake.push(Reply::text("Read it."));
+    let body = json!({"message": "Summarise this.", "model": "fake",
+        "attachments": [{"server": "everything", "uri": document["uri"]}]});
+    let response = t.send(Method::POST, "/api/chat", Some(body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = crate::support::events::Events::new(response);
+    events.all().await;
+    let sent = t
+        .fake
+        .requests()
+        .last()
+        .expect("a model request")
+        .body
+        .clone();
+    let user = sent["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .expect("the user's message")
+        .to_owned();
+    assert!(user.starts_with("Summarise this."), "{user}");
+    assert!(
+        user.contains(text.trim()),
+        "the resource's text follows the message: {user}"
+    );
+    t.server.stop().await;
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use reqwest::Method;
 
 /// How many (method, path) pairs the router declares today; fewer found means the parser broke.
-const ROUTES_TODAY: usize = 40;
+const ROUTES_TODAY: usize = 43;
 
 /// One (method, path) of the router.
 #[derive(Debug, Clone, PartialEq, Eq)]

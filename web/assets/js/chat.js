@@ -13,6 +13,7 @@ import { initPickers, selectedModel, selectedAgent, choose } from './chat-picker
 import { ConversationList } from './chat-conversations.js';
 import { RunView } from './chat-run.js';
 import { showNotice, clearNotice, errorText } from './chat-notices.js';
+import { initContext, takeAttachments } from './chat-context.js';
 
 /** Suggestions on an empty chat; the first one makes two tool calls run in parallel. */
 const SUGGESTIONS = [
@@ -284,6 +285,8 @@ async function send() {
   const agent = selectedAgent();
   if (model) body.model = model;
   if (agent) body.agent = agent;
+  const attachments = takeAttachments();
+  if (attachments.length > 0) body.attachments = attachments;
   let ended = false;
   let started = false;
   try {
@@ -390,7 +393,7 @@ async function main() {
     else newChat({ push: false });
   });
   const initial = conversationFromUrl();
-  await Promise.all([initPickers(), conversations.refresh()]);
+  await Promise.all([initPickers(), conversations.refresh(), initContext()]);
   if (initial) await openConversation(initial, { push: false });
   else newChat({ push: false });
 }

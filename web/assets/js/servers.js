@@ -9,6 +9,7 @@ import { byId, h, mount } from './dom.js';
 import { getJSON, ApiError } from './api.js';
 import { createCatalog } from './servers-catalog.js';
 import { setupReload } from './servers-reload.js';
+import { showContext } from './servers-context.js';
 
 const REFRESH_MS = 3000;
 
@@ -96,5 +97,6 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden) tick();
 });
 byId('tool-filter').addEventListener('input', (event) => catalog.setFilter(event.target.value));
-setupReload(byId('reload-config'), byId('reload-result'), () => refresh());
+setupReload(byId('reload-config'), byId('reload-result'), () => Promise.all([refresh(), showContext()]));
 tick();
+showContext();
