@@ -206,3 +206,142 @@ async fn the_chat_lists_gets_reads_and_attaches_them() {
     );
     t.server.stop().await;
 }
+
+/// A role's `tools` globs decide which resources and prompts it sees, in `/api/context` and
+/// `/mcp` alike: `everything__args-prompt` grants that prompt and no resources; `everything__*`
+/// grants all of the server's; `calc__*` none of them; a read outside the role is 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_sees_only_the_resources_and_prompts_its_globs_grant() {
+    use reqwest::StatusCode;
+    use switchboard_fake_llm::FakeLlm;
+
+    const ADMIN_KEY: &str = "context-admin-key-0123456789abcdef0123456789";
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let everything = support::node_bin_dir().join("mcp-server-everything");
+    let entry = format!(
+        "  everything:\n    command: {}\n    args: [stdio]\n",
+        everything.display()
+    );
+    let roles = "roles:\n  docs:\n    tools: [\"everything__args-prompt\"]\n\
+                 \x20 reader:\n    tools: [\"everything__*\"]\n\
+                 \x20 narrow:\n    tools: [\"calc__*\"]\n";
+    let path = support::write_demo_config(dir.path(), &fake, &format!("{entry}{roles}"));
+    let yaml = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(
+        &path,
+        yaml.replacen("server:\n", "server:\n  auth: keys\n", 1),
+    )
+    .expect("config with keys");
+    let extras = support::ServeExtras {
+        admin_key: Some(ADMIN_KEY.to_owned()),
+        ..support::ServeExtras::default()
+    };
+    let server = support::InProcessServer::start_with(&path, extras).await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let key = |role: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let created: serde_json::Value = http
+                .post(format!("{base}/api/keys"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"user": role, "role": role}))
+                .send()
+                .await
+                .expect("POST /api/keys")
+                .json()
+                .await
+                .expect("JSON");
+            created["secret"].as_str().expect("a secret").to_owned()
+        }
+    };
+    let (docs, reader, narrow) = (key("docs").await, key("reader").await, key("narrow").await);
+    let context = |key: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let listed: serde_json::Value = http
+                .get(format!("{base}/api/context"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("GET /api/context")
+                .json()
+                .await
+                .expect("JSON");
+            listed
+        }
+    };
+    let count =
+        |listed: &serde_json::Value, kind: &str| listed[kind].as_array().map_or(0, Vec::len);
+
+    // The reference server connects in the background: wait until the reader sees it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let seen = loop {
+        let seen = context(reader.clone()).await;
+        if count(&seen, "prompts") > 0 || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        count(&seen, "resources") > 0 && count(&seen, "prompts") > 1,
+        "{seen:#}"
+    );
+    let seen = context(docs.clone()).await;
+    assert_eq!(count(&seen, "resources"), 0, "{seen:#}");
+    assert_eq!(count(&seen, "templates"), 0, "{seen:#}");
+    let prompts: Vec<&str> = seen["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(prompts, ["args-prompt"], "{seen:#}");
+    let nothing = context(narrow.clone()).await;
+    assert_eq!(
+        (count(&nothing, "resources"), count(&nothing, "prompts")),
+        (0, 0),
+        "{nothing:#}"
+    );
+
+    let refused = http
+        .post(format!("{base}/api/context/read"))
+        .bearer_auth(&docs)
+        .json(&json!({"server": "everything", "uri": "demo://resource/static/document/architecture.md"}))
+        .send()
+        .await
+        .expect("POST read");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = http
+        .post(format!("{base}/api/context/prompt"))
+        .bearer_auth(&narrow)
+        .json(&json!({"server": "everything", "name": "simple-prompt"}))
+        .send()
+        .await
+        .expect("POST prompt");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The same view through /mcp.
+    let mut config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            format!("{base}/mcp"),
+        );
+    config = config.auth_header(docs);
+    let client =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client");
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["everything__args-prompt"]);
+    assert!(
+        client
+            .list_all_resources()
+            .await
+            .expect("resources/list")
+            .is_empty()
+    );
+    client.cancel().await.expect("close");
+    server.stop().await;
+}
