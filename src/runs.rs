@@ -175,6 +175,9 @@ pub struct StartedRun {
     pub events: RunEvents,
 }
 
+/// Events a live run's broadcast keeps for a reader that fell behind (it then skips ahead).
+const LIVE_EVENTS: usize = 1024;
+
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct RunService {
@@ -544,7 +547,19 @@ impl RunService {
         caller: &Caller,
         cancel: CancellationToken,
     ) -> (Arc<LiveRun>, broadcast::Receiver<RunEvent>) {
-        let (sender, events) = broadcast::channel(1024);
+        self.register_with(run_id, caller, cancel, LIVE_EVENTS)
+    }
+
+    /// [`Self::register`] with a broadcast buffer of `capacity` events (allocated whole, up
+    /// front: a run of few events takes a small one).
+    fn register_with(
+        &self,
+        run_id: RunId,
+        caller: &Caller,
+        cancel: CancellationToken,
+        capacity: usize,
+    ) -> (Arc<LiveRun>, broadcast::Receiver<RunEvent>) {
+        let (sender, events) = broadcast::channel(capacity);
         let live = Arc::new(LiveRun {
             history: Mutex::new(Vec::new()),
             sender,

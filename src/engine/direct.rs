@@ -36,11 +36,12 @@ pub(crate) async fn run(
             errors: vec![format!("the arguments are not valid JSON ({err})")],
         }),
     };
-    react::finish_act(recorder, step, name, &outcome);
     if let Ok(output) = &outcome {
-        // Set once: this body runs once per run.
+        // Set once (this body runs once per run), and before the step's end is announced: a
+        // client answered at `StepFinished` finds it.
         let _ = direct.result.set(output.clone());
     }
+    react::finish_act(recorder, step, name, &outcome);
     match outcome {
         Ok(output) if !output.is_error => Ok(Answer {
             text: output.text,

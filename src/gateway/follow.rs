@@ -90,6 +90,20 @@ pub(super) async fn follow(
                     let _ = context.peer.notify_progress(note).await;
                 }
             }
+            // A direct call's one step has ended: its result is set (`engine/direct.rs`), and
+            // the client need not wait for the run's end to be stored.
+            RunEvent::StepFinished { status, error, .. } if progress == Progress::OfTheTool => {
+                let status = match status {
+                    StepStatus::Succeeded => RunStatus::Succeeded,
+                    StepStatus::Cancelled => RunStatus::Cancelled,
+                    _ => RunStatus::Failed,
+                };
+                return Ok(Ended {
+                    status,
+                    answer: None,
+                    error,
+                });
+            }
             RunEvent::StepFinished { step, status, .. } if progress == Progress::PerStep => {
                 steps_done += 1;
                 if let Some(token) = &token {

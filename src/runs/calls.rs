@@ -16,6 +16,10 @@ use crate::access::Caller;
 use crate::domain::{RunId, ToolCall, TraceId};
 use crate::engine::{DirectCall, ToolOutput, Work};
 
+/// Events a call's broadcast keeps: a call has five besides its progress, and progress a slow
+/// client misses is skipped, not waited for.
+const CALL_EVENTS: usize = 64;
+
 /// A call as a client asks for it.
 #[derive(Debug, Clone)]
 pub struct CallInput {
@@ -50,7 +54,7 @@ impl RunService {
         let run_id = RunId::new();
         let trace_id = TraceId::random();
         let cancel = CancellationToken::new();
-        let (live, events) = self.register(run_id, caller, cancel.clone());
+        let (live, events) = self.register_with(run_id, caller, cancel.clone(), CALL_EVENTS);
         let result = Arc::new(OnceLock::new());
         let user_message = format!("tools/call {}", input.tool);
         let call = ToolCall {

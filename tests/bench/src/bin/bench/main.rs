@@ -305,7 +305,7 @@ fn bench_config(
 ) -> anyhow::Result<Config> {
     // JSON strings are valid YAML double-quoted scalars, so any path survives quoting.
     let yaml = format!(
-        "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\nmcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n",
+        "server:\n  bind: 127.0.0.1:0\n  data_dir: {dir}\nmcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n    trusted: true\n",
         dir = json!(data_dir.display().to_string()),
         bin = json!(bin.display().to_string()),
     );
@@ -327,7 +327,7 @@ fn bench_config_with_keys(
          roles:\n  bench:\n    tools: [\"*\"]\n    limits:\n\
          \x20     tool_calls: {{calls: 1000000, window_ms: 60000, cooldown_ms: 1000}}\n\
          \x20     requests_per_minute: 1000000\n      concurrent_runs: 1000\n\
-         mcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n",
+         mcpServers:\n  testkit:\n    command: {bin}\n    args: [\"mcp-server\", \"testkit\"]\n    max_concurrency: {max_concurrency}\n    trusted: true\n",
         dir = json!(data_dir.display().to_string()),
         bin = json!(bin.display().to_string()),
     );
@@ -447,7 +447,8 @@ impl GatewayClient {
                 let result = peer.call_tool(params).await?;
                 anyhow::ensure!(
                     result.is_error != Some(true),
-                    "echo via /mcp returned isError"
+                    "echo via /mcp returned isError: {:?}",
+                    result.content
                 );
                 Ok(())
             })
