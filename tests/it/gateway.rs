@@ -125,3 +125,60 @@ async fn progress_and_cancellation_pass_through_the_gateway() {
     );
     client.cancel().await.expect("close the client");
 }
+
+/// A config reload that adds a server changes the catalog: a connected client hears
+/// `notifications/tools/list_changed` and lists the new server's tools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_adds_a_server_reaches_a_connected_client() {
+    let config_dir = Arc::new(Mutex::new(None));
+    let seen_dir = config_dir.clone();
+    let t = Served::demo(
+        move |dir| {
+            *seen_dir.lock().expect("lock") = Some(dir.to_owned());
+            String::new()
+        },
+        0,
+    )
+    .await;
+    let progressed = Progressed::default();
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", t.base));
+    let client = progressed
+        .clone()
+        .serve(transport)
+        .await
+        .expect("an MCP client of /mcp");
+    let before = client.list_all_tools().await.expect("tools/list");
+    assert!(!before.iter().any(|tool| tool.name == "calc2__evaluate"));
+
+    let dir = config_dir
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("the config dir");
+    let path = dir.join("switchboard.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("config");
+    let calc2 = crate::support::bundled_stdio("calc2", "calc", &[]);
+    std::fs::write(
+        &path,
+        yaml.replacen("mcpServers:\n", &format!("mcpServers:\n{calc2}"), 1),
+    )
+    .expect("config with calc2");
+    let (status, body) = t.request(Method::POST, "/api/config/reload", None).await;
+    assert!(status.is_success(), "{status} {body:#}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if progressed.1.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let tools = client.list_all_tools().await.expect("tools/list again");
+            if tools.iter().any(|tool| tool.name == "calc2__evaluate") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no list_changed with calc2's tools after the reload"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.cancel().await.expect("close the client");
+}
