@@ -358,12 +358,15 @@ pub fn router(
     web: WebAssets,
     gate: Policy,
     max_body_bytes: usize,
+    stopping: tokio_util::sync::CancellationToken,
 ) -> axum::Router {
+    // Cancelled when shutdown begins: `/mcp` sessions end and their open streams close, so
+    // the connections can drain.
     let mcp = crate::gateway::service(
         state.hub.clone(),
         state.runs.clone(),
         max_body_bytes,
-        tokio_util::sync::CancellationToken::new(),
+        stopping,
     );
     let routes = api::with_fallbacks(
         api::routes()
@@ -451,6 +454,9 @@ pub async fn serve_on(
         overrides,
         current: Mutex::new(config),
     });
+    // Runs are cancelled as soon as shutdown begins, so their event streams end and the
+    // connections can drain; a connection still open after the drain timeout is dropped.
+    let stopping = tokio_util::sync::CancellationToken::new();
     let router = router(
         AppState {
             hub: hub.clone(),
@@ -462,14 +468,12 @@ pub async fn serve_on(
         web,
         gate,
         max_body_bytes,
+        stopping.clone(),
     );
     // Nagle would hold small streamed responses back ~40 ms waiting for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    // Runs are cancelled as soon as shutdown begins, so their event streams end and the
-    // connections can drain; a connection still open after the drain timeout is dropped.
-    let stopping = tokio_util::sync::CancellationToken::new();
     let signal = {
         let (stopping, runs) = (stopping.clone(), runs.clone());
         async move {

@@ -120,7 +120,7 @@ impl Gateway {
             // Not a tool this caller has: a protocol error, as the spec asks for unknown tools.
             return Err(McpError::invalid_params(err.to_string(), None));
         }
-        let attended = follow::client_elicits(&context.peer);
+        let attended = follow::client_elicits(context);
         let input = CallInput {
             tool: name.to_owned(),
             arguments: Value::Object(arguments),
@@ -173,7 +173,7 @@ impl Gateway {
                 )
             })?),
         };
-        let attended = follow::client_elicits(&context.peer);
+        let attended = follow::client_elicits(context);
         let input = ChatInput {
             conversation_id,
             agent: Some(agent.to_owned()),

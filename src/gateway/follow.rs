@@ -35,10 +35,14 @@ pub(super) struct Ended {
     pub error: Option<String>,
 }
 
-/// Whether the client declared it can put a form to its person (and this is a session that
-/// can carry a server-to-client request).
-pub(super) fn client_elicits(peer: &Peer<RoleServer>) -> bool {
-    !peer.supported_elicitation_modes().is_empty()
+/// Whether the client declared it can put a form to its person, on an era that lets a server
+/// ask it mid-request: 2026-07-28 forbids server-to-client requests (its multi-round-trip
+/// `InputRequiredResult` is not offered here), so such a call is unattended.
+pub(super) fn client_elicits(context: &RequestContext<RoleServer>) -> bool {
+    let asks_allowed = context
+        .protocol_version()
+        .is_none_or(|version| version < rmcp::model::ProtocolVersion::V_2026_07_28);
+    asks_allowed && !context.peer.supported_elicitation_modes().is_empty()
 }
 
 /// Follow `events` of `run_id` to the run's end. `attended`: approvals and questions go to the

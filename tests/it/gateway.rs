@@ -182,3 +182,24 @@ async fn a_reload_that_adds_a_server_reaches_a_connected_client() {
     }
     client.cancel().await.expect("close the client");
 }
+
+/// Shutdown ends `/mcp` sessions: a client with its notification stream open does not hold
+/// the server for the drain timeout (5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_mcp_sessions_at_once() {
+    let t = Served::demo(|_| String::new(), 0).await;
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", t.base));
+    let client = Progressed::default()
+        .serve(transport)
+        .await
+        .expect("an MCP client of /mcp");
+    client.list_all_tools().await.expect("tools/list");
+    let began = Instant::now();
+    t.server.stop().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "shutdown waited {:?} for an open /mcp session",
+        began.elapsed()
+    );
+    drop(client);
+}

@@ -340,3 +340,42 @@ async fn an_agent_is_a_tool_with_progress_per_step_and_cancellation() {
     client.cancel().await.expect("close");
     t.server.stop().await;
 }
+
+/// On 2026-07-28 a server may not ask the client anything mid-request, so a client of that era
+/// is unattended even when it declares elicitation: with `unattended: deny` the gated call is
+/// refused at once, saying so, and the client is never asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_era_client_is_unattended_even_if_it_declares_elicitation() {
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+
+    let t = start("  rules: []\n").await;
+    let person = Person::asking(Vec::new());
+    let transport = StreamableHttpClientTransport::from_uri(format!("{}/mcp", t.base));
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = person
+        .clone()
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .expect("a 2026-07-28 client of /mcp");
+    let refused = client
+        .call_tool(params(
+            "notes__add_note",
+            json!({"title": "never", "body": "b"}),
+        ))
+        .await
+        .expect("a result");
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    assert!(
+        text(&refused).contains("approval.unattended"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        person.asked.lock().expect("lock").is_empty(),
+        "nobody was asked"
+    );
+    client.cancel().await.expect("close");
+    t.server.stop().await;
+}
