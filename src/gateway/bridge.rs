@@ -14,21 +14,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use futures::future::BoxFuture;
+use rmcp::model::ServerNotification;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotificationParam,
     ClientCapabilities, ClientConfig, ClientRequest, ElicitRequestParams, ElicitResult,
     Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
     ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ServerResult,
 };
-use rmcp::model::{JsonRpcMessage, ServerNotification};
 use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, RunningService};
-use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use rmcp::{
     ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler, ServiceExt,
 };
 use tokio::sync::OnceCell;
+
+use crate::mcp::transport::tap::{Tap, Tapped};
 
 /// Why the bridge stopped.
 #[derive(Debug, thiserror::Error)]
@@ -111,10 +113,10 @@ impl Link {
                     shared: self.shared.clone(),
                     elicits,
                 };
-                let transport = InOrder {
-                    inner: StreamableHttpClientTransport::from_config(config),
-                    shared: self.shared.clone(),
-                };
+                let transport = Tapped::new(
+                    StreamableHttpClientTransport::from_config(config),
+                    self.shared.clone(),
+                );
                 upstream.serve(transport).await.map_err(|err| {
                     McpError::internal_error(
                         format!("cannot reach Switchboard at {}: {err}", self.url),
@@ -219,7 +221,7 @@ impl ClientHandler for Upstream {
     }
 
     async fn on_progress(&self, _: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
-        // Passed on in order as the message arrives, by `InOrder`.
+        // Passed on in order as the message arrives, by the transport tap (`Tap for Shared`).
     }
 
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
@@ -243,47 +245,21 @@ impl ClientHandler for Upstream {
     }
 }
 
-/// The upstream transport, passing each progress notification to the launching client as it
-/// arrives, before the messages after it (rmcp runs notification handlers on tasks of their
-/// own, so a call's last progress could otherwise reach the client after its answer, or find
-/// its route gone).
-struct InOrder<T> {
-    inner: T,
-    shared: Arc<Shared>,
-}
-
-impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for InOrder<T> {
-    type Error = T::Error;
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.inner.send(item)
-    }
-
-    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
-        let received = self.inner.receive();
-        let shared = self.shared.clone();
-        async move {
-            let message = received.await;
-            if let Some(JsonRpcMessage::Notification(notification)) = &message
-                && let ServerNotification::ProgressNotification(note) = &notification.notification
-            {
-                let token = shared.routes().get(&note.params.progress_token).cloned();
-                if let (Some(token), Some(client)) = (token, shared.client.get()) {
-                    let mut params = note.params.clone();
-                    params.progress_token = token;
-                    // Queued to the client before the receive loop reads the answer.
-                    let _ = client.notify_progress(params).await;
-                }
-            }
-            message
-        }
-    }
-
-    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
+/// The bridge's tap on the upstream session: each progress notification is passed to the
+/// launching client as it arrives, queued before the answer that follows it (rmcp's handler
+/// tasks could deliver it after the answer, or find its route gone).
+impl Tap for Shared {
+    fn notified(&self, notification: &ServerNotification) -> Option<BoxFuture<'static, ()>> {
+        let ServerNotification::ProgressNotification(note) = notification else {
+            return None;
+        };
+        let token = self.routes().get(&note.params.progress_token).cloned()?;
+        let client = self.client.get()?.clone();
+        let mut params = note.params.clone();
+        params.progress_token = token;
+        Some(Box::pin(async move {
+            let _ = client.notify_progress(params).await;
+        }))
     }
 }
 

@@ -20,12 +20,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{ErrorCode, JsonRpcMessage, ProtocolVersion, ServerNotification};
+use futures::future::BoxFuture;
+use rmcp::model::{ErrorCode, ProtocolVersion, ServerNotification};
 use rmcp::service::{ClientInitializeError, RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
 
 use super::client::{HubClient, ProgressRoutes, ServerLogSink};
+use super::transport::tap::{Tap, Tapped};
 
 /// What to do when the server does not answer `server/discover` at all within the probe's part
 /// of the start-up budget (the spec lets a client take silence for a legacy server, but silence
@@ -65,11 +67,7 @@ where
     T: Transport<RoleClient> + 'static,
 {
     let slot = Arc::new(Mutex::new(None));
-    let transport = Tapped {
-        inner: transport,
-        logs: handler.log_sink(),
-        progress: handler.progress_routes(),
-    };
+    let transport = tapped(&handler, transport);
     let probe = Reclaimable {
         inner: Some(transport),
         slot: slot.clone(),
@@ -110,17 +108,9 @@ pub(crate) async fn legacy_handshake<T>(
 where
     T: Transport<RoleClient> + 'static,
 {
-    let logs = handler.log_sink();
-    let progress = handler.progress_routes();
+    let transport = tapped(&handler, transport);
     handler
-        .serve_with_lifecycle(
-            Tapped {
-                inner: transport,
-                logs,
-                progress,
-            },
-            ClientLifecycleMode::Initialize,
-        )
+        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
         .await
 }
 
@@ -185,48 +175,32 @@ impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Reclaimable<T
     }
 }
 
-/// A transport that records the server's log messages and routes its progress notifications as
-/// they arrive, in order with the rest of the session's messages (rmcp hands notifications to
-/// the handler on tasks of their own, which may run after the answer that followed them: a
-/// call's last progress would then find its route gone).
-struct Tapped<T> {
-    inner: T,
+/// The hub's tap on a server's session: log messages recorded and progress routed as they
+/// arrive, in order with the answers that follow them.
+struct HubTap {
     logs: ServerLogSink,
     progress: Arc<ProgressRoutes>,
 }
 
-impl<T: Transport<RoleClient> + 'static> Transport<RoleClient> for Tapped<T> {
-    type Error = T::Error;
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.inner.send(item)
-    }
-
-    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
-        let received = self.inner.receive();
-        let (logs, progress) = (&self.logs, &self.progress);
-        async move {
-            let message = received.await;
-            #[allow(deprecated)]
-            if let Some(JsonRpcMessage::Notification(notification)) = &message {
-                match &notification.notification {
-                    ServerNotification::LoggingMessageNotification(logged) => {
-                        logs.record(&logged.params);
-                    }
-                    ServerNotification::ProgressNotification(note) => {
-                        progress.deliver(&note.params);
-                    }
-                    _ => {}
-                }
+impl Tap for HubTap {
+    fn notified(&self, notification: &ServerNotification) -> Option<BoxFuture<'static, ()>> {
+        #[allow(deprecated)]
+        match notification {
+            ServerNotification::LoggingMessageNotification(logged) => {
+                self.logs.record(&logged.params);
             }
-            message
+            ServerNotification::ProgressNotification(note) => self.progress.deliver(&note.params),
+            _ => {}
         }
+        None
     }
+}
 
-    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
-    }
+/// `transport` with the hub's tap for `handler`'s server.
+fn tapped<T>(handler: &HubClient, transport: T) -> Tapped<T> {
+    let tap = HubTap {
+        logs: handler.log_sink(),
+        progress: handler.progress_routes(),
+    };
+    Tapped::new(transport, Arc::new(tap))
 }

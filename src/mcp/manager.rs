@@ -241,13 +241,7 @@ impl McpManager {
         arguments: JsonObject,
         options: CallOptions,
     ) -> Result<CallToolResult, McpError> {
-        let shared = self
-            .read()
-            .get(server)
-            .map(|e| e.shared.clone())
-            .ok_or_else(|| McpError::UnknownServer {
-                server: server.to_owned(),
-            })?;
+        let shared = self.shared_of(server)?;
         let timeout = options.timeout.map_or(shared.config.call_timeout, |t| {
             t.min(shared.config.call_timeout)
         });
@@ -271,15 +265,7 @@ impl McpManager {
                     .map_err(|_| stopped())?
             }
         };
-        let connection =
-            shared
-                .connection
-                .borrow()
-                .clone()
-                .ok_or_else(|| McpError::Unavailable {
-                    server: server.to_owned(),
-                    reason: shared.unavailable_reason(),
-                })?;
+        let connection = connection_of(server, &shared)?;
 
         // Before the request goes out, so a message the server logs as it starts is kept.
         let _log_route = options.logs.map(|sink| shared.log_routes.register(sink));
@@ -358,23 +344,9 @@ impl McpManager {
         server: &str,
         request: ClientRequest,
     ) -> Result<ServerResult, McpError> {
-        let shared = self
-            .read()
-            .get(server)
-            .map(|e| e.shared.clone())
-            .ok_or_else(|| McpError::UnknownServer {
-                server: server.to_owned(),
-            })?;
+        let shared = self.shared_of(server)?;
         let timeout = shared.config.call_timeout;
-        let connection =
-            shared
-                .connection
-                .borrow()
-                .clone()
-                .ok_or_else(|| McpError::Unavailable {
-                    server: server.to_owned(),
-                    reason: shared.unavailable_reason(),
-                })?;
+        let connection = connection_of(server, &shared)?;
         let handle = connection
             .peer
             .send_request_with_option(request, PeerRequestOptions::no_options())
@@ -401,6 +373,16 @@ impl McpManager {
         };
         cancel.connection = None;
         outcome
+    }
+
+    /// The shared state of `server`.
+    fn shared_of(&self, server: &str) -> Result<Arc<ServerShared>, McpError> {
+        self.read()
+            .get(server)
+            .map(|e| e.shared.clone())
+            .ok_or_else(|| McpError::UnknownServer {
+                server: server.to_owned(),
+            })
     }
 
     /// Stop every server (transports closed, children terminated) and wait for them, also
@@ -510,6 +492,18 @@ async fn stop_now(entry: Arc<ServerEntry>) {
 }
 
 /// A request that never left (the session would not take it).
+/// The session `server` has now, or why it has none.
+fn connection_of(server: &str, shared: &ServerShared) -> Result<Arc<Connection>, McpError> {
+    shared
+        .connection
+        .borrow()
+        .clone()
+        .ok_or_else(|| McpError::Unavailable {
+            server: server.to_owned(),
+            reason: shared.unavailable_reason(),
+        })
+}
+
 fn service_error(server: &str, shared: &ServerShared, err: ServiceError) -> McpError {
     McpError::before_send(server, err, || shared.unavailable_reason())
 }

@@ -5,3 +5,4 @@ pub mod depth;
 pub mod http;
 pub mod sse;
 pub mod stdio;
+pub mod tap;
