@@ -82,22 +82,7 @@ async fn progress_and_cancellation_pass_through_the_gateway() {
         .cancel(Some("enough".to_owned()))
         .await
         .expect("cancel sent");
-    loop {
-        let (_, servers) = t.request(Method::GET, "/api/mcp/servers", None).await;
-        let testkit = servers["servers"]
-            .as_array()
-            .and_then(|all| all.iter().find(|s| s["name"] == "testkit"))
-            .cloned()
-            .unwrap_or_default();
-        if testkit["stderr_tail"].to_string().contains("cancelled") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the testkit never heard of the cancellation: {testkit:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    t.testkit_said("cancelled").await;
 
     // The testkit grows a tool: the catalog changes, and the client hears of it.
     let arguments = json!({"name": "fresh"});

@@ -183,22 +183,7 @@ async fn the_chat_lists_gets_reads_and_attaches_them() {
     assert_eq!(response.status(), StatusCode::OK);
     let mut events = crate::support::events::Events::new(response);
     events.all().await;
-    let sent = t
-        .fake
-        .requests()
-        .last()
-        .expect("a model request")
-        .body
-        .clone();
-    let user = sent["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str())
-        .expect("the user's message")
-        .to_owned();
+    let user = t.last_user_message();
     assert!(user.starts_with("Summarise this."), "{user}");
     assert!(
         user.contains(text.trim()),

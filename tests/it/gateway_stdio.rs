@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientRequest, ProgressNotificationParam,
 };
@@ -118,22 +117,7 @@ async fn the_stdio_gateway_passes_calls_progress_cancellation_and_list_changes()
         .cancel(Some("enough".to_owned()))
         .await
         .expect("cancel sent");
-    loop {
-        let (_, servers) = t.request(Method::GET, "/api/mcp/servers", None).await;
-        let testkit = servers["servers"]
-            .as_array()
-            .and_then(|all| all.iter().find(|s| s["name"] == "testkit"))
-            .cloned()
-            .unwrap_or_default();
-        if testkit["stderr_tail"].to_string().contains("cancelled") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no cancellation reached the testkit"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    t.testkit_said("cancelled").await;
 
     let added = client
         .call_tool(params("testkit__add_tool", json!({"name": "bridged"})))

@@ -4,7 +4,7 @@
 //! message reaches the model with the resource's text after it, and the chip is gone. `/servers`
 //! lists the server's resources and prompts.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_fake_llm::Reply;
 
 use super::{Ui, send_chat};
@@ -65,22 +65,7 @@ async fn a_server_prompt_and_resource_are_used_from_the_chat() {
     let run_id = send_chat(&browser, " Briefly.").await;
     let run = ui.ended_run(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
-    let sent: Value = ui
-        .fake
-        .requests()
-        .last()
-        .expect("a model request")
-        .body
-        .clone();
-    let user = sent["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let user = crate::support::served::last_user_message(&ui.fake);
     assert!(
         user.starts_with("What's weather in Paris? Briefly."),
         "{user}"

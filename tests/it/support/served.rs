@@ -60,6 +60,33 @@ impl Served {
         Events::new(response)
     }
 
+    /// Wait until the testkit's stderr tail (`GET /api/mcp/servers`) shows `needle`, e.g. the
+    /// `cancelled` it prints when a call's cancellation reached it.
+    pub async fn testkit_said(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (_, servers) = self.request(Method::GET, "/api/mcp/servers", None).await;
+            let testkit = servers["servers"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["name"] == "testkit"))
+                .cloned()
+                .unwrap_or_default();
+            if testkit["stderr_tail"].to_string().contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the testkit never said `{needle}`: {testkit:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last user message the fake model was sent, as text.
+    pub fn last_user_message(&self) -> String {
+        last_user_message(&self.fake)
+    }
+
     /// `GET /api/runs/{id}`.
     pub async fn run(&self, id: &str) -> Value {
         let (status, run) = self
@@ -96,4 +123,21 @@ pub async fn wait_ready(server: &InProcessServer, servers: usize) -> Value {
         assert!(Instant::now() < deadline, "servers not ready: {body:#}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The last user message `fake` was sent, as text (empty when there is none).
+pub fn last_user_message(fake: &FakeLlm) -> String {
+    let requests = fake.requests();
+    let Some(last) = requests.last() else {
+        return String::new();
+    };
+    last.body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -400,25 +400,34 @@ impl DirectClient {
     }
 
     fn caller(&self) -> Caller {
-        let peer: Peer<RoleClient> = self.service.peer().clone();
-        let arguments: JsonObject = json!({"message": "hi"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        Arc::new(move || {
-            let peer = peer.clone();
-            let params = CallToolRequestParams::new(SERVER_TOOL).with_arguments(arguments.clone());
-            Box::pin(async move {
-                let result = peer.call_tool(params).await?;
-                anyhow::ensure!(result.is_error != Some(true), "echo returned isError");
-                Ok(())
-            })
-        })
+        echo_caller(self.service.peer().clone(), SERVER_TOOL)
     }
 
     async fn stop(self) {
         let _ = self.service.cancel().await;
     }
+}
+
+/// Call the echo tool `tool` (named as `peer` knows it) with an rmcp client; a result with
+/// `isError` fails the call, with what it said.
+fn echo_caller(peer: Peer<RoleClient>, tool: &'static str) -> Caller {
+    let arguments: JsonObject = json!({"message": "hi"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    Arc::new(move || {
+        let peer = peer.clone();
+        let params = CallToolRequestParams::new(tool).with_arguments(arguments.clone());
+        Box::pin(async move {
+            let result = peer.call_tool(params).await?;
+            anyhow::ensure!(
+                result.is_error != Some(true),
+                "{tool} returned isError: {:?}",
+                result.content
+            );
+            Ok(())
+        })
+    })
 }
 
 /// (c) An rmcp client of the (b) server's `/mcp`, over Streamable HTTP with a session.
@@ -435,24 +444,7 @@ impl GatewayClient {
     }
 
     fn caller(&self) -> Caller {
-        let peer: Peer<RoleClient> = self.service.peer().clone();
-        let arguments: JsonObject = json!({"message": "hi"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        Arc::new(move || {
-            let peer = peer.clone();
-            let params = CallToolRequestParams::new(EXPOSED_TOOL).with_arguments(arguments.clone());
-            Box::pin(async move {
-                let result = peer.call_tool(params).await?;
-                anyhow::ensure!(
-                    result.is_error != Some(true),
-                    "echo via /mcp returned isError: {:?}",
-                    result.content
-                );
-                Ok(())
-            })
-        })
+        echo_caller(self.service.peer().clone(), EXPOSED_TOOL)
     }
 
     async fn stop(self) {
